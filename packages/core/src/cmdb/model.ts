@@ -1,0 +1,102 @@
+import type { ColumnType, Selectable } from 'kysely';
+import { z } from 'zod';
+
+export const ciStatuses = ['planned', 'installed', 'operational', 'maintenance', 'retired'] as const;
+export type CiStatus = (typeof ciStatuses)[number];
+
+export interface CiClassTable {
+  name: string;
+  label: string;
+  parent: string | null;
+  owner: string;
+}
+
+export interface CiTable {
+  id: string;
+  class: string;
+  name: string;
+  status: CiStatus;
+  environment: string | null;
+  attributes: ColumnType<Record<string, unknown>, string, string>;
+  tags: string[];
+  version: ColumnType<number, number | undefined, number>;
+  createdAt: Date;
+  updatedAt: Date;
+  retiredAt: Date | null;
+}
+
+/** A configuration item, as read. */
+export type Ci = Selectable<CiTable>;
+export type CiClass = Selectable<CiClassTable>;
+
+/** One field of a change, for history and `ci.updated` events. */
+export interface FieldChange {
+  readonly field: string;
+  readonly before: unknown;
+  readonly after: unknown;
+}
+
+declare module '../kernel/events.js' {
+  interface DomainEventMap {
+    'ci.created': { ci: Ci };
+    'ci.updated': { ci: Ci; changes: FieldChange[] };
+    'ci.retired': { ci: Ci };
+  }
+}
+
+const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const tag = z
+  .string()
+  .trim()
+  .min(1)
+  .max(64)
+  .regex(/^[\w.:/-]+$/, 'may hold letters, digits and . _ : / - only');
+
+export const createCiInput = z.strictObject({
+  class: z.string().min(1, 'must name a CI class'),
+  name,
+  status: z
+    .enum(ciStatuses)
+    .refine((s) => s !== 'retired', 'a new CI cannot be retired')
+    .default('operational'),
+  environment: z.string().trim().min(1).max(64).nullish(),
+  attributes: z.record(z.string(), z.unknown()).default({}),
+  tags: z.array(tag).max(50).default([]),
+});
+export type CreateCiInput = z.input<typeof createCiInput>;
+
+export const updateCiInput = z.strictObject({
+  /** The version this change was based on. */
+  version: z.number().int().positive(),
+  name: name.optional(),
+  status: z
+    .enum(ciStatuses)
+    .refine((s) => s !== 'retired', 'use retire to retire a CI: it keeps its history')
+    .optional(),
+  environment: z.string().trim().min(1).max(64).nullish(),
+  attributes: z.record(z.string(), z.unknown()).optional(),
+  tags: z.array(tag).max(50).optional(),
+});
+export type UpdateCiInput = z.input<typeof updateCiInput>;
+
+export interface CiFilter {
+  readonly class?: string;
+  readonly status?: CiStatus;
+  readonly tag?: string;
+  /** Case-insensitive substring of the name. */
+  readonly search?: string;
+  /** Retired CIs are left out unless asked for. */
+  readonly includeRetired?: boolean;
+}
+
+export interface PageRequest {
+  readonly first?: number;
+  readonly after?: string | null;
+}
+
+/** A page of a keyset-paginated list; every edge carries the cursor to continue after it. */
+export interface Page<T> {
+  readonly edges: { readonly cursor: string; readonly node: T }[];
+  readonly hasNextPage: boolean;
+  readonly endCursor: string | null;
+}

@@ -1,0 +1,139 @@
+import { assertCan, permissions, type ReadOptions, type WriteOptions } from '../kernel/actor.js';
+import { ConflictError, NotFoundError, ValidationError } from '../kernel/errors.js';
+import type { Kernel } from '../kernel/kernel.js';
+import { decodeCursor, encodeCursor, pageSize } from '../kernel/pagination.js';
+import { parseInput } from '../kernel/validation.js';
+import {
+  type Ci,
+  type CiClass,
+  type CiFilter,
+  type CreateCiInput,
+  createCiInput,
+  type FieldChange,
+  type Page,
+  type PageRequest,
+  type UpdateCiInput,
+  updateCiInput,
+} from './model.js';
+import * as store from './store.js';
+
+/** Configuration items: the CMDB's records of what exists and how it is configured. */
+export class CmdbService {
+  constructor(private readonly kernel: Kernel) {}
+
+  async get(id: string, options: ReadOptions = {}): Promise<Ci | null> {
+    this.#canRead(options);
+    if (!isUuid(id)) return null;
+    return (await store.findCi(this.kernel.db, id)) ?? null;
+  }
+
+  /** Loads many CIs in one query, in the order of `ids` (null where missing): a DataLoader batch function. */
+  async getMany(ids: readonly string[], options: ReadOptions = {}): Promise<(Ci | null)[]> {
+    this.#canRead(options);
+    const rows = await store.findCis(this.kernel.db, ids.filter(isUuid));
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  async list(filter: CiFilter = {}, page: PageRequest = {}, options: ReadOptions = {}): Promise<Page<Ci>> {
+    this.#canRead(options);
+    const size = pageSize(page.first);
+    let after: { name: string; id: string } | null = null;
+    if (page.after) {
+      const [name, id] = decodeCursor(page.after);
+      if (typeof name !== 'string' || typeof id !== 'string') throw ValidationError.field('after', 'is not a CI cursor');
+      after = { name, id };
+    }
+    const rows = await store.listCis(this.kernel.db, filter, size + 1, after);
+    const edges = rows.slice(0, size).map((node) => ({ cursor: encodeCursor([node.name, node.id]), node }));
+    return { edges, hasNextPage: rows.length > size, endCursor: edges[edges.length - 1]?.cursor ?? null };
+  }
+
+  async classes(options: ReadOptions = {}): Promise<CiClass[]> {
+    this.#canRead(options);
+    return store.listClasses(this.kernel.db);
+  }
+
+  async create(input: CreateCiInput, { actor }: WriteOptions): Promise<Ci> {
+    assertCan(actor, permissions.cmdbWrite);
+    const data = parseInput(createCiInput, input);
+    return this.kernel.write(actor, async ({ db, now, emit }) => {
+      if (!(await store.findClass(db, data.class))) {
+        throw ValidationError.field('class', `unknown CI class "${data.class}"`);
+      }
+      const ci = await store.insertCi(db, {
+        id: crypto.randomUUID(),
+        class: data.class,
+        name: data.name,
+        status: data.status,
+        environment: data.environment ?? null,
+        attributes: data.attributes,
+        tags: data.tags,
+        createdAt: now,
+        updatedAt: now,
+        retiredAt: null,
+      });
+      emit('ci.created', { type: 'ci', id: ci.id }, { ci });
+      return ci;
+    });
+  }
+
+  /** Changes a CI if it is still at `input.version`; else `ConflictError`. */
+  async update(id: string, input: UpdateCiInput, { actor }: WriteOptions): Promise<Ci> {
+    assertCan(actor, permissions.cmdbWrite);
+    const { version, ...patch } = parseInput(updateCiInput, input);
+    return this.kernel.write(actor, async ({ db, now, emit }) => {
+      const current = await this.#current(db, id);
+      if (current.status === 'retired') throw ValidationError.field('id', `CI ${id} is retired and cannot change`);
+      if (current.version !== version) throw ConflictError.staleVersion('CI', id, version, current.version);
+      const changes = diff(current, patch);
+      if (changes.length === 0) return current;
+      const updated = await store.updateCiIfVersion(db, id, version, { ...patch, updatedAt: now });
+      // Between our read and our update another writer committed: report it rather than overwrite.
+      if (!updated) throw ConflictError.staleVersion('CI', id, version, (await this.#current(db, id)).version);
+      emit('ci.updated', { type: 'ci', id }, { ci: updated, changes });
+      return updated;
+    });
+  }
+
+  /** Soft retirement: the CI and its history stay; it leaves default listings. */
+  async retire(id: string, version: number, { actor }: WriteOptions): Promise<Ci> {
+    assertCan(actor, permissions.cmdbWrite);
+    return this.kernel.write(actor, async ({ db, now, emit }) => {
+      const current = await this.#current(db, id);
+      if (current.status === 'retired') return current;
+      if (current.version !== version) throw ConflictError.staleVersion('CI', id, version, current.version);
+      const retired = await store.updateCiIfVersion(db, id, version, {
+        status: 'retired',
+        retiredAt: now,
+        updatedAt: now,
+      });
+      if (!retired) throw ConflictError.staleVersion('CI', id, version, (await this.#current(db, id)).version);
+      emit('ci.retired', { type: 'ci', id }, { ci: retired });
+      return retired;
+    });
+  }
+
+  async #current(db: Kernel['db'], id: string): Promise<Ci> {
+    const ci = isUuid(id) ? await store.findCi(db, id) : undefined;
+    if (!ci) throw new NotFoundError('CI', id, 'id');
+    return ci;
+  }
+
+  #canRead(options: ReadOptions): void {
+    if (options.actor) assertCan(options.actor, permissions.cmdbRead);
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (value: string): boolean => UUID.test(value);
+
+function diff(current: Ci, patch: Partial<Record<keyof Ci, unknown>>): FieldChange[] {
+  const changes: FieldChange[] = [];
+  for (const [field, after] of Object.entries(patch)) {
+    if (after === undefined) continue;
+    const before = current[field as keyof Ci];
+    if (JSON.stringify(before) !== JSON.stringify(after)) changes.push({ field, before, after });
+  }
+  return changes;
+}

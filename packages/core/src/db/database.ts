@@ -1,0 +1,14 @@
+import type { ApiTokenTable } from '../access/model.js';
+import type { CiClassTable, CiTable } from '../cmdb/model.js';
+import type { ActivityTable } from '../kernel/activity-store.js';
+
+/**
+ * Core's tables, as Kysely sees them (camelCase; stored snake_case). Plugins do not extend this type:
+ * each sees the database through its own view, `kernel.db.withTables<MyTables>()`.
+ */
+export interface Database {
+  activity: ActivityTable;
+  ciClasses: CiClassTable;
+  cis: CiTable;
+  apiTokens: ApiTokenTable;
+}

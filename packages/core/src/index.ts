@@ -1,0 +1,91 @@
+// The public face of @opsgraph/core. Nothing outside this package imports its internals.
+export type { ApiToken, CreatedApiToken, CreateTokenInput } from './access/model.js';
+export { AccessService, hashSecret } from './access/service.js';
+export type {
+  Ci,
+  CiClass,
+  CiFilter,
+  CiStatus,
+  CreateCiInput,
+  FieldChange,
+  Page,
+  PageRequest,
+  UpdateCiInput,
+} from './cmdb/model.js';
+export { ciStatuses } from './cmdb/model.js';
+export { CmdbService } from './cmdb/service.js';
+export {
+  type ConnectOptions,
+  connectDatabase,
+  DEFAULT_DATABASE,
+  type DatabaseHandle,
+  type Dialect,
+  redact,
+} from './db/connect.js';
+export type { Database } from './db/database.js';
+export {
+  type Migration,
+  type MigrationReport,
+  type MigrationSet,
+  type MigrationStatus,
+  migrate,
+  migrationStatus,
+} from './db/migrator.js';
+export {
+  type Actor,
+  type ActorRef,
+  actorRef,
+  anonymousActor,
+  assertCan,
+  can,
+  permissions,
+  pluginActor,
+  type ReadOptions,
+  readPermissionOf,
+  systemActor,
+  type WriteOptions,
+} from './kernel/actor.js';
+export { ActivityService, type FollowOptions } from './kernel/activity.js';
+export type { ActivityQuery } from './kernel/activity-store.js';
+export { type Clock, ManualClock, systemClock } from './kernel/clock.js';
+export {
+  ConflictError,
+  type ErrorCode,
+  ForbiddenError,
+  isOpsGraphError,
+  NotFoundError,
+  OpsGraphError,
+  UnauthenticatedError,
+  ValidationError,
+  type ValidationIssue,
+} from './kernel/errors.js';
+export type {
+  AnyDomainEvent,
+  DomainEvent,
+  DomainEventMap,
+  DomainEventType,
+  EventSubject,
+  Jsonified,
+} from './kernel/events.js';
+export type { Kernel, WriteScope } from './kernel/kernel.js';
+export { createLogger, type Logger } from './kernel/logger.js';
+export {
+  coreMigrations,
+  createOpsGraph,
+  type OpsGraph,
+  type OpsGraphOptions,
+  type OpsGraphTransaction,
+} from './kernel/opsgraph.js';
+export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './kernel/pagination.js';
+export {
+  definePlugin,
+  isPlugin,
+  type OpsGraphPlugin,
+  orderPlugins,
+  PLUGIN_API_VERSION,
+  type PluginDefinition,
+  type PluginEventHandlers,
+  PluginLoadError,
+} from './kernel/plugins.js';
+export type { CoreServices, OpsGraphPlugins } from './kernel/registry.js';
+export { parseInput } from './kernel/validation.js';

@@ -1,0 +1,88 @@
+/**
+ * Typed domain errors. Each carries a stable `code` (for clients and GraphQL extensions) and, where one
+ * input is at fault, the `field` path. They are recognised by a brand, not `instanceof`, because an app
+ * can end up with two copies of this package.
+ */
+const BRAND = 'opsgraph.error';
+
+export type ErrorCode = 'NOT_FOUND' | 'VALIDATION' | 'CONFLICT' | 'FORBIDDEN' | 'UNAUTHENTICATED';
+
+export interface ValidationIssue {
+  /** Dotted path of the input at fault, e.g. `attributes.hostname`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export abstract class OpsGraphError extends Error {
+  readonly $$type = BRAND;
+  abstract readonly code: ErrorCode;
+  /** The input field at fault, when there is one. */
+  readonly field: string | undefined;
+
+  constructor(message: string, field?: string) {
+    super(message);
+    this.name = new.target.name;
+    this.field = field;
+  }
+}
+
+export class NotFoundError extends OpsGraphError {
+  readonly code = 'NOT_FOUND';
+  constructor(
+    readonly entity: string,
+    readonly id: string,
+    field?: string,
+  ) {
+    super(`${entity} ${id} was not found`, field);
+  }
+}
+
+export class ValidationError extends OpsGraphError {
+  readonly code = 'VALIDATION';
+  constructor(readonly issues: readonly ValidationIssue[]) {
+    const list = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
+    super(`Invalid input: ${list}`, issues[0]?.path || undefined);
+  }
+
+  static field(path: string, message: string): ValidationError {
+    return new ValidationError([{ path, message }]);
+  }
+}
+
+/** A write named a version that is no longer current: someone else changed the record first. */
+export class ConflictError extends OpsGraphError {
+  readonly code = 'CONFLICT';
+  constructor(
+    message: string,
+    field?: string,
+    readonly currentVersion?: number,
+  ) {
+    super(message, field);
+  }
+
+  static staleVersion(entity: string, id: string, expected: number, current: number): ConflictError {
+    return new ConflictError(
+      `${entity} ${id} was changed by someone else (you sent version ${expected}, it is now ${current}); reload it and apply your change again`,
+      'version',
+      current,
+    );
+  }
+}
+
+export class ForbiddenError extends OpsGraphError {
+  readonly code = 'FORBIDDEN';
+  constructor(
+    readonly permission: string,
+    actorName: string,
+  ) {
+    super(`${actorName} lacks the permission ${permission}`);
+  }
+}
+
+export class UnauthenticatedError extends OpsGraphError {
+  readonly code = 'UNAUTHENTICATED';
+}
+
+export function isOpsGraphError(error: unknown): error is OpsGraphError {
+  return typeof error === 'object' && error !== null && (error as { $$type?: unknown }).$$type === BRAND;
+}

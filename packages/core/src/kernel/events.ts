@@ -1,0 +1,54 @@
+import type { ActorRef } from './actor.js';
+
+/**
+ * Every domain event type and its payload. Core's processes are listed here; a plugin adds its own by
+ * module augmentation:
+ *
+ *   declare module '@opsgraph/core' { interface DomainEventMap { 'network.prefix.full': { prefixId: string } } }
+ *
+ * Payloads are stored as JSON and read back from the activity table, so subscribers receive them
+ * `Jsonified` (dates as ISO strings): the same event looks the same live and replayed.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging (core processes and plugins)
+export interface DomainEventMap {}
+
+export type DomainEventType = keyof DomainEventMap & string;
+
+export interface EventSubject {
+  readonly type: string;
+  readonly id: string;
+}
+
+export interface DomainEvent<K extends DomainEventType = DomainEventType> {
+  /** Position in the activity stream; increases in commit order, so `after: seq` never skips one. */
+  readonly seq: number;
+  readonly id: string;
+  readonly type: K;
+  readonly subject: EventSubject | null;
+  readonly actor: ActorRef;
+  readonly payload: Jsonified<DomainEventMap[K]>;
+  readonly occurredAt: Date;
+}
+
+/** A union narrowable by `type`. */
+export type AnyDomainEvent = { [K in DomainEventType]: DomainEvent<K> }[DomainEventType];
+
+/** What a service emits inside a write; the kernel adds seq, id, actor and time. */
+export interface PendingEvent {
+  readonly type: string;
+  readonly subject: EventSubject | null;
+  readonly payload: unknown;
+  readonly actor: ActorRef;
+  readonly occurredAt: Date;
+}
+
+/** Maps a type to what it looks like after a JSON round trip (dates become ISO strings). */
+export type Jsonified<T> = T extends Date
+  ? string
+  : T extends readonly (infer U)[]
+    ? Jsonified<U>[]
+    : T extends object
+      ? { [K in keyof T]: Jsonified<T[K]> }
+      : T;
+
+export const toJson = <T>(value: T): Jsonified<T> => JSON.parse(JSON.stringify(value)) as Jsonified<T>;

@@ -1,0 +1,118 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Dialect } from '../db/connect.js';
+import type { Database } from '../db/database.js';
+import { type Actor, actorRef } from './actor.js';
+import { appendEvents } from './activity-store.js';
+import type { EventBus } from './bus.js';
+import type { Clock } from './clock.js';
+import type { AnyDomainEvent, DomainEventMap, DomainEventType, EventSubject, PendingEvent } from './events.js';
+import { toJson } from './events.js';
+import type { Logger } from './logger.js';
+import type { CoreServices, OpsGraphPlugins } from './registry.js';
+
+/** What one write sees: its transaction, its time, its actor, and a way to emit events. */
+export interface WriteScope {
+  readonly db: Transaction<Database>;
+  readonly now: Date;
+  readonly actor: Actor;
+  /** Records an event in this transaction; it is published only if the transaction commits. */
+  emit<K extends DomainEventType>(type: K, subject: EventSubject | null, payload: DomainEventMap[K]): void;
+}
+
+/**
+ * What services are built on. Inside `og.transaction()` the same services are built on a kernel bound
+ * to that transaction, so a service calling another (through `services`) stays in it.
+ */
+export interface Kernel {
+  readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly bus: EventBus;
+  readonly services: CoreServices;
+  readonly plugins: OpsGraphPlugins;
+  readonly inTransaction: boolean;
+  /** Runs `fn` in a transaction: the current one if there is one, else a new one. */
+  write<T>(actor: Actor, fn: (scope: WriteScope) => Promise<T>): Promise<T>;
+  /** Runs `fn` with services bound to one transaction (joining the current one). */
+  transaction<T>(fn: (kernel: Kernel) => Promise<T>): Promise<T>;
+}
+
+export interface KernelShared {
+  readonly root: Kysely<Database>;
+  readonly dialect: Dialect;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly bus: EventBus;
+  readonly buildCore: (kernel: Kernel) => CoreServices;
+  readonly buildPlugins: (kernel: Kernel) => OpsGraphPlugins;
+}
+
+interface TxState {
+  readonly pending: PendingEvent[];
+  readonly now: Date;
+}
+
+export class KernelImpl implements Kernel {
+  #services?: CoreServices;
+  #plugins?: OpsGraphPlugins;
+
+  constructor(
+    private readonly shared: KernelShared,
+    readonly db: Kysely<Database>,
+    private readonly tx: TxState | null,
+  ) {}
+
+  get dialect() {
+    return this.shared.dialect;
+  }
+  get clock() {
+    return this.shared.clock;
+  }
+  get logger() {
+    return this.shared.logger;
+  }
+  get bus() {
+    return this.shared.bus;
+  }
+  get inTransaction() {
+    return this.tx !== null;
+  }
+  get services(): CoreServices {
+    this.#services ??= this.shared.buildCore(this);
+    return this.#services;
+  }
+  get plugins(): OpsGraphPlugins {
+    this.#plugins ??= this.shared.buildPlugins(this);
+    return this.#plugins;
+  }
+
+  async transaction<T>(fn: (kernel: Kernel) => Promise<T>): Promise<T> {
+    if (this.tx) return fn(this);
+    let committed: AnyDomainEvent[] = [];
+    const result = await this.shared.root.transaction().execute(async (trx) => {
+      const state: TxState = { pending: [], now: this.shared.clock.now() };
+      const value = await fn(new KernelImpl(this.shared, trx, state));
+      committed = await appendEvents(trx, state.pending);
+      return value;
+    });
+    this.shared.bus.publish(committed);
+    return result;
+  }
+
+  write<T>(actor: Actor, fn: (scope: WriteScope) => Promise<T>): Promise<T> {
+    return this.transaction(async (kernel) => {
+      const self = kernel as KernelImpl;
+      const state = self.tx!;
+      const ref = actorRef(actor);
+      return fn({
+        db: self.db as Transaction<Database>,
+        now: state.now,
+        actor,
+        emit: (type, subject, payload) => {
+          state.pending.push({ type, subject, payload: toJson(payload), actor: ref, occurredAt: state.now });
+        },
+      });
+    });
+  }
+}

@@ -1,0 +1,170 @@
+import type { Kysely } from 'kysely';
+import { AccessService } from '../access/service.js';
+import { accessMigrations } from '../access/migrations.js';
+import { cmdbMigrations } from '../cmdb/migrations.js';
+import { CmdbService } from '../cmdb/service.js';
+import { connectDatabase, type DatabaseHandle, type Dialect } from '../db/connect.js';
+import type { Database } from '../db/database.js';
+import {
+  type MigrationReport,
+  type MigrationSet,
+  type MigrationStatus,
+  migrate,
+  migrationStatus,
+} from '../db/migrator.js';
+import { pluginActor } from './actor.js';
+import { ActivityService } from './activity.js';
+import { ACTIVITY_CHANNEL } from './activity-store.js';
+import { EventBus } from './bus.js';
+import { type Clock, systemClock } from './clock.js';
+import type { DomainEvent } from './events.js';
+import { type Kernel, KernelImpl, type KernelShared } from './kernel.js';
+import { createLogger, type Logger } from './logger.js';
+import { kernelMigrations } from './migrations.js';
+import { type OpsGraphPlugin, orderPlugins, PluginLoadError } from './plugins.js';
+import type { CoreServices, OpsGraphPlugins } from './registry.js';
+
+export interface OpsGraphOptions {
+  /** `pglite://memory`, `pglite://<dir>` (default `pglite://./.opsgraph/data`), `postgres://…`, or a connected handle. */
+  readonly database?: string | DatabaseHandle;
+  readonly plugins?: readonly OpsGraphPlugin<string, any>[];
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /**
+   * Apply pending migrations before returning (handy when embedding with PGlite). Servers leave it off
+   * and run `migrate()` as an explicit step, so replicas do not all migrate at boot.
+   */
+  readonly migrate?: boolean;
+}
+
+/** The services bound to one transaction. */
+export type OpsGraphTransaction = CoreServices & {
+  readonly plugins: OpsGraphPlugins;
+  readonly db: Kysely<Database>;
+};
+
+export interface OpsGraph extends CoreServices {
+  readonly plugins: OpsGraphPlugins;
+  readonly kernel: Kernel;
+  readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** The loaded plugins, in dependency order. */
+  readonly pluginList: readonly OpsGraphPlugin[];
+  /** Subscribes to committed domain events of this process (`'*'` for all). */
+  readonly on: ActivityService['on'];
+  /** Runs `fn` with every service bound to one transaction: all its writes commit, or none. */
+  transaction<T>(fn: (tx: OpsGraphTransaction) => Promise<T>): Promise<T>;
+  migrate(): Promise<MigrationReport[]>;
+  migrationStatus(): Promise<MigrationStatus[]>;
+  /** Resolves when the database answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const coreMigrations: MigrationSet = {
+  owner: 'core',
+  migrations: { ...kernelMigrations, ...cmdbMigrations, ...accessMigrations },
+};
+
+const buildCore = (kernel: Kernel): CoreServices => ({
+  activity: new ActivityService(kernel),
+  cmdb: new CmdbService(kernel),
+  access: new AccessService(kernel),
+});
+
+export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<OpsGraph> {
+  const logger = options.logger ?? createLogger();
+  const plugins = orderPlugins(options.plugins ?? [], logger);
+  const handle =
+    typeof options.database === 'object' ? options.database : await connectDatabase(options.database, { logger });
+  const bus = new EventBus(logger);
+  if (handle.dialect === 'postgres') {
+    // Other replicas' commits arrive as NOTIFY; ours are published in-process after commit as well.
+    bus.setRemote(async () => {
+      await handle.listen(ACTIVITY_CHANNEL, () => bus.wake());
+    });
+  }
+
+  const buildPlugins = (kernel: Kernel): OpsGraphPlugins => {
+    const services: Record<string, unknown> = {};
+    for (const plugin of plugins) {
+      if (!plugin.services) continue;
+      try {
+        services[plugin.name] = plugin.services(kernel);
+      } catch (error) {
+        throw new PluginLoadError(
+          `Plugin "${plugin.name}" failed to build its services: ${(error as Error).message}`,
+          [plugin.name],
+        );
+      }
+    }
+    return services as OpsGraphPlugins;
+  };
+
+  const shared: KernelShared = {
+    root: handle.db,
+    dialect: handle.dialect,
+    clock: options.clock ?? systemClock,
+    logger,
+    bus,
+    buildCore,
+    buildPlugins,
+  };
+  const kernel = new KernelImpl(shared, handle.db, null);
+  const migrationSets: MigrationSet[] = [
+    coreMigrations,
+    ...plugins.filter((p) => p.migrations).map((p) => ({ owner: p.name, migrations: p.migrations! })),
+  ];
+
+  try {
+    // Build plugin services now, so a broken plugin stops start-up naming itself.
+    void kernel.plugins;
+    for (const plugin of plugins) {
+      for (const [type, handler] of Object.entries(plugin.on ?? {})) {
+        const actorKernel = kernel;
+        bus.on(type as never, (event: DomainEvent) =>
+          (handler as (e: DomainEvent, k: Kernel) => void | Promise<void>)(event, actorKernel),
+        );
+      }
+      logger.debug({ plugin: plugin.name, version: plugin.version }, 'plugin loaded');
+    }
+    if (options.migrate) await migrate(handle, migrationSets, logger);
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+
+  const core = kernel.services;
+  let closed = false;
+  return {
+    ...core,
+    activity: core.activity,
+    cmdb: core.cmdb,
+    access: core.access,
+    plugins: kernel.plugins,
+    kernel,
+    db: handle.db,
+    dialect: handle.dialect,
+    clock: shared.clock,
+    logger,
+    pluginList: plugins,
+    on: core.activity.on.bind(core.activity),
+    transaction: (fn) =>
+      kernel.transaction((tx) => fn({ ...tx.services, plugins: tx.plugins, db: tx.db })),
+    migrate: () => migrate(handle, migrationSets, logger),
+    migrationStatus: () => migrationStatus(handle.db.withoutPlugins(), migrationSets),
+    ping: async () => {
+      await handle.db.selectNoFrom((eb) => eb.val(1).as('ok')).execute();
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await handle.close();
+    },
+  };
+}
+
+/** The actor a plugin's event handlers should write as. */
+export { pluginActor };

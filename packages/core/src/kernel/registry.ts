@@ -1,0 +1,19 @@
+import type { AccessService } from '../access/service.js';
+import type { CmdbService } from '../cmdb/service.js';
+import type { ActivityService } from './activity.js';
+
+/** Core's services, reachable as `og.<name>` and, from a service, `kernel.services.<name>`. */
+export interface CoreServices {
+  readonly activity: ActivityService;
+  readonly cmdb: CmdbService;
+  readonly access: AccessService;
+}
+
+/**
+ * Plugin services by plugin name, reachable as `og.plugins.<name>`. Each plugin package adds its entry
+ * by module augmentation:
+ *
+ *   declare module '@opsgraph/core' { interface OpsGraphPlugins { network: { ipam: Ipam } } }
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging in plugin packages
+export interface OpsGraphPlugins {}

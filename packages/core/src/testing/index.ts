@@ -1,0 +1,40 @@
+// @opsgraph/core/testing: run your suites against PGlite and real PostgreSQL in a few lines.
+import type { Clock } from '../kernel/clock.js';
+import { ManualClock } from '../kernel/clock.js';
+import { createLogger, type Logger } from '../kernel/logger.js';
+import { createOpsGraph, type OpsGraph } from '../kernel/opsgraph.js';
+import type { OpsGraphPlugin } from '../kernel/plugins.js';
+import { type Backend, connectTestDatabase, createTestDatabase, ENV, testBackends } from './backends.js';
+
+export { type Backend, connectTestDatabase, createTestDatabase, ENV, testBackends };
+export { findPostgresBinaries, type PostgresServer, startPostgresServer } from './postgres-server.js';
+
+export interface TestOpsGraphOptions {
+  readonly backend?: Backend;
+  readonly plugins?: readonly OpsGraphPlugin<string, any>[];
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+export type TestOpsGraph = OpsGraph & { readonly backend: Backend; readonly clock: Clock };
+
+/**
+ * A migrated OpsGraph on a fresh database of `backend` (default PGlite), with a manual clock:
+ *
+ *   describe.each(testBackends())('my plugin on %s', (backend) => {
+ *     let og: TestOpsGraph;
+ *     beforeAll(async () => { og = await createTestOpsGraph({ backend, plugins: [myPlugin()] }); });
+ *     afterAll(() => og.close());
+ *   });
+ */
+export async function createTestOpsGraph(options: TestOpsGraphOptions = {}): Promise<TestOpsGraph> {
+  const backend = options.backend ?? 'pglite';
+  const og = await createOpsGraph({
+    database: await connectTestDatabase(backend),
+    plugins: options.plugins ?? [],
+    clock: options.clock ?? new ManualClock(),
+    logger: options.logger ?? createLogger({ level: process.env.LOG_LEVEL ?? 'silent' }),
+    migrate: true,
+  });
+  return Object.assign(og, { backend });
+}

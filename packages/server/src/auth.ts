@@ -1,0 +1,30 @@
+import { type Actor, anonymousActor, type OpsGraph } from '@opsgraph/core';
+
+/**
+ * Maps a request to an actor. Return null for "no credentials" (anonymous) and throw
+ * `UnauthenticatedError` for credentials that are wrong. The same hook serves HTTP, SSE and
+ * WebSocket: for a socket it gets the upgrade request's headers, with `connection_init`'s
+ * `authorization` (or `token`) in the Authorization header.
+ */
+export type Authenticate = (request: Request, og: OpsGraph) => Promise<Actor | null>;
+
+/** Default: `Authorization: Bearer <API token>`. */
+export const bearerTokenAuth: Authenticate = async (request, og) => {
+  const header = request.headers.get('authorization');
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  const actor = match ? await og.access.authenticate(match[1]!) : null;
+  if (!actor) throw new InvalidCredentials();
+  return actor;
+};
+
+/** Credentials were sent and are wrong: HTTP 401, WebSocket close 4401. */
+export class InvalidCredentials extends Error {
+  constructor() {
+    super('The credentials sent are not valid (unknown, revoked or expired token): send a valid API token');
+  }
+}
+
+export async function resolveActor(authenticate: Authenticate, request: Request, og: OpsGraph): Promise<Actor> {
+  return (await authenticate(request, og)) ?? anonymousActor;
+}

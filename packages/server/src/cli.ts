@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { createLogger, createOpsGraph, DEFAULT_DATABASE, type OpsGraph, redact } from '@opsgraph/core';
+import { createDemoToken, seedDemo } from './demo.js';
+import { createOpsGraphServer } from './server.js';
+
+const usage = `Usage: opsgraph <command> [options]
+
+Commands:
+  serve [--demo] [--migrate]   Start the API server (PORT, default 4000; HOST, default 127.0.0.1).
+                               --demo: migrate, load demo data, print a demo token, enable GraphiQL.
+  migrate                      Apply pending database migrations (core, then plugins).
+  seed --demo                  Load the demo data.
+
+Environment:
+  DATABASE_URL   postgres://user:pass@host/db, or pglite://<dir>; default ${DEFAULT_DATABASE}
+  LOG_LEVEL      trace, debug, info (default), warn, error, silent
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { demo: { type: 'boolean' }, migrate: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const command = positionals[0];
+  if (values.help || !command) {
+    process.stdout.write(usage);
+    return command || values.help ? 0 : 1;
+  }
+  const logger = createLogger();
+  const database = process.env.DATABASE_URL || DEFAULT_DATABASE;
+  const open = () => createOpsGraph({ database, logger });
+
+  switch (command) {
+    case 'migrate': {
+      const og = await open();
+      try {
+        const reports = await og.migrate();
+        const applied = reports.flatMap((r) => r.applied.map((name) => `${r.owner}/${name}`));
+        console.log(applied.length ? `Applied ${applied.join(', ')}` : 'Database is up to date.');
+      } finally {
+        await og.close();
+      }
+      return 0;
+    }
+    case 'seed': {
+      if (!values.demo) {
+        console.error('seed needs --demo (the only data set so far).');
+        return 1;
+      }
+      const og = await open();
+      try {
+        await og.migrate();
+        const { created } = await seedDemo(og);
+        console.log(created ? `Loaded ${created} demo CIs.` : 'Demo data is already there.');
+      } finally {
+        await og.close();
+      }
+      return 0;
+    }
+    case 'serve':
+      await serve(await open(), { demo: Boolean(values.demo), migrate: Boolean(values.migrate), database });
+      return 0;
+    default:
+      console.error(`Unknown command "${command}".\n\n${usage}`);
+      return 1;
+  }
+}
+
+async function serve(og: OpsGraph, options: { demo: boolean; migrate: boolean; database: string }) {
+  // One embedded process owns its PGlite directory, so migrating at start is safe there; with
+  // PostgreSQL, replicas share the database and migration is an explicit step.
+  if (options.demo || options.migrate || og.dialect === 'pglite') await og.migrate();
+  const pending = (await og.migrationStatus()).filter((s) => s.pending.length > 0);
+  if (pending.length > 0) {
+    await og.close();
+    throw new Error(
+      `The database needs migrations (${pending.map((p) => `${p.owner}: ${p.pending.join(', ')}`).join('; ')}). Run \`opsgraph migrate\` first, or serve with --migrate.`,
+    );
+  }
+  let token: string | undefined;
+  if (options.demo) {
+    await seedDemo(og);
+    token = await createDemoToken(og);
+  }
+  const development = options.demo || process.env.NODE_ENV === 'development';
+  const server = createOpsGraphServer({
+    opsgraph: og,
+    development,
+    ...(token ? { graphiqlHeaders: { Authorization: `Bearer ${token}` } } : {}),
+  });
+  const port = Number(process.env.PORT ?? 4000);
+  const host = process.env.HOST ?? '127.0.0.1';
+  const { url } = await server.listen(port, host);
+  console.log(`OpsGraph is serving ${redact(options.database)}`);
+  console.log(`  GraphQL:  ${url}${development ? '   (GraphiQL: open it in a browser)' : ''}`);
+  console.log(`  Health:   ${url.replace(/\/graphql$/, '/readyz')}`);
+  if (token) {
+    console.log(`  Demo token (valid 24 h, GraphiQL already sends it): ${token}`);
+    console.log(`  Try: curl -s ${url} -H 'authorization: Bearer ${token}' -H 'content-type: application/json' \\`);
+    console.log(`         -d '{"query":"{ cis(first: 5) { edges { node { name class } } } }"}'`);
+  }
+  const stop = async (signal: string) => {
+    console.log(`\n${signal}: shutting down.`);
+    await server.close();
+    await og.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exit(code);
+  },
+  (error: Error) => {
+    console.error(`opsgraph: ${error.message}`);
+    process.exit(1);
+  },
+);

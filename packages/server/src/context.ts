@@ -1,0 +1,9 @@
+import type { Actor, OpsGraph } from '@opsgraph/core';
+
+/** What every resolver sees. Built fresh per HTTP request and per subscription (fresh DataLoaders). */
+export interface GraphQLContext {
+  readonly og: OpsGraph;
+  readonly actor: Actor;
+  /** Correlates logs and masked errors with a request. */
+  readonly requestId: string;
+}

@@ -1,0 +1,10 @@
+// The public face of @opsgraph/server.
+import './augment.js';
+
+export { type Authenticate, bearerTokenAuth, InvalidCredentials } from './auth.js';
+export { createBuilder, type OpsGraphBuilder, type OpsGraphSchemaTypes } from './builder.js';
+export type { GraphQLContext } from './context.js';
+export { createDemoToken, seedDemo } from './demo.js';
+export { buildSchema } from './schema/index.js';
+export { mutationErrors } from './schema/errors.js';
+export { createOpsGraphServer, type OpsGraphServer, type OpsGraphServerOptions } from './server.js';

@@ -1,0 +1,53 @@
+import { type AnyDomainEvent, permissions } from '@opsgraph/core';
+import type { OpsGraphBuilder } from '../builder.js';
+
+export function addActivity(builder: OpsGraphBuilder): void {
+  const ActorRef = builder.objectRef<AnyDomainEvent['actor']>('ActorRef').implement({
+    fields: (t) => ({ kind: t.exposeString('kind'), id: t.exposeString('id'), name: t.exposeString('name') }),
+  });
+
+  const ActivityEvent = builder.objectRef<AnyDomainEvent>('ActivityEvent').implement({
+    description: 'A committed domain event. `seq` increases in commit order: resume a stream with `after: seq`.',
+    fields: (t) => ({
+      seq: t.field({ type: 'Seq', resolve: (e) => e.seq }),
+      id: t.exposeID('id'),
+      type: t.exposeString('type'),
+      subjectType: t.string({ nullable: true, resolve: (e) => e.subject?.type ?? null }),
+      subjectId: t.string({ nullable: true, resolve: (e) => e.subject?.id ?? null }),
+      actor: t.field({ type: ActorRef, resolve: (e) => e.actor }),
+      payload: t.field({ type: 'JSON', resolve: (e) => e.payload }),
+      occurredAt: t.field({ type: 'DateTime', resolve: (e) => e.occurredAt }),
+    }),
+  });
+
+  builder.queryField('activity', (t) =>
+    t.field({
+      type: [ActivityEvent],
+      description: 'Events after `after`, oldest first (at most `limit`, default 100, up to 1000).',
+      authScopes: { permission: permissions.activityRead },
+      args: { after: t.arg({ type: 'Seq' }), limit: t.arg.int(), types: t.arg.stringList() },
+      resolve: (_root, args, { og, actor }) =>
+        og.activity.list(
+          { after: args.after ?? 0, limit: args.limit ?? 100, ...(args.types ? { types: args.types } : {}) },
+          { actor },
+        ),
+    }),
+  );
+
+  builder.subscriptionField('activity', (t) =>
+    t.field({
+      type: ActivityEvent,
+      description:
+        'Every committed event after `after` (default: from now on) that you may see: first those you missed, then live ones, in order, none twice.',
+      authScopes: { permission: permissions.activityRead },
+      args: { after: t.arg({ type: 'Seq' }), types: t.arg.stringList() },
+      subscribe: async (_root, args, { og, actor }) =>
+        og.activity.follow({
+          after: args.after ?? (await og.activity.latestSeq()),
+          ...(args.types ? { types: args.types } : {}),
+          actor,
+        }),
+      resolve: (event) => event,
+    }),
+  );
+}

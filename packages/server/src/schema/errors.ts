@@ -1,0 +1,46 @@
+import { ConflictError, ForbiddenError, NotFoundError, OpsGraphError, ValidationError } from '@opsgraph/core';
+import type { OpsGraphBuilder } from '../builder.js';
+
+/** The domain errors a mutation can answer with, as schema types clients can select on. */
+export const mutationErrors = [ValidationError, ConflictError, NotFoundError, ForbiddenError];
+
+export function addErrorTypes(builder: OpsGraphBuilder): void {
+  const ErrorInterface = builder.interfaceRef<OpsGraphError>('Error').implement({
+    description: 'A typed domain error: what went wrong, its code, and the input field at fault.',
+    fields: (t) => ({
+      message: t.exposeString('message'),
+      code: t.exposeString('code'),
+      field: t.exposeString('field', { nullable: true, description: 'Dotted path of the input at fault.' }),
+    }),
+  });
+
+  const Issue = builder.objectRef<{ path: string; message: string }>('ValidationIssue').implement({
+    fields: (t) => ({ path: t.exposeString('path'), message: t.exposeString('message') }),
+  });
+  builder.objectType(ValidationError, {
+    name: 'ValidationError',
+    interfaces: [ErrorInterface],
+    isTypeOf: (value) => value instanceof ValidationError,
+    fields: (t) => ({ issues: t.field({ type: [Issue], resolve: (e) => [...e.issues] }) }),
+  });
+  builder.objectType(ConflictError, {
+    name: 'ConflictError',
+    interfaces: [ErrorInterface],
+    isTypeOf: (value) => value instanceof ConflictError,
+    fields: (t) => ({
+      currentVersion: t.int({ nullable: true, resolve: (e) => e.currentVersion ?? null }),
+    }),
+  });
+  builder.objectType(NotFoundError, {
+    name: 'NotFoundError',
+    interfaces: [ErrorInterface],
+    isTypeOf: (value) => value instanceof NotFoundError,
+    fields: (t) => ({ entity: t.exposeString('entity'), id: t.exposeString('id') }),
+  });
+  builder.objectType(ForbiddenError, {
+    name: 'ForbiddenError',
+    interfaces: [ErrorInterface],
+    isTypeOf: (value) => value instanceof ForbiddenError,
+    fields: (t) => ({ permission: t.exposeString('permission') }),
+  });
+}

@@ -1,0 +1,153 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Actor, OpsGraph } from '@opsgraph/core';
+import { type GraphQLSchema, NoSchemaIntrospectionCustomRule } from 'graphql';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { WebSocketServer } from 'ws';
+import { type Authenticate, bearerTokenAuth, InvalidCredentials, resolveActor } from './auth.js';
+import type { GraphQLContext } from './context.js';
+import { createMaskError } from './errors.js';
+import { buildSchema } from './schema/index.js';
+import { attachWebSocket } from './ws.js';
+
+export interface OpsGraphServerOptions {
+  readonly opsgraph: OpsGraph;
+  /** Maps a request to an actor; default: `Authorization: Bearer <API token>`. */
+  readonly authenticate?: Authenticate;
+  /** Development conveniences: GraphiQL and introspection. Off by default. */
+  readonly development?: boolean;
+  /** Headers GraphiQL starts with (development only), e.g. a demo token. */
+  readonly graphiqlHeaders?: Record<string, string>;
+  /** Origins allowed by CORS; default none (same-origin only). */
+  readonly corsOrigins?: readonly string[];
+  /** The HTTP path of the API (also the WebSocket path). Default `/graphql`. */
+  readonly path?: string;
+}
+
+export interface OpsGraphServer {
+  readonly yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
+  readonly schema: GraphQLSchema;
+  /** The Node HTTP server carrying /graphql (HTTP, SSE, WebSocket), /healthz and /readyz. */
+  readonly httpServer: Server;
+  /** Listens (default 127.0.0.1:4000); resolves with the URL of the API. */
+  listen(port?: number, host?: string): Promise<{ url: string; port: number }>;
+  /** Stops accepting, ends subscriptions and sockets. Does not close the OpsGraph. */
+  close(): Promise<void>;
+}
+
+export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphServer {
+  const og = options.opsgraph;
+  const logger = og.logger.child({ component: 'server' });
+  const authenticate = options.authenticate ?? bearerTokenAuth;
+  const development = options.development ?? false;
+  const path = options.path ?? '/graphql';
+  const schema = buildSchema(og.pluginList);
+
+  const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
+    schema,
+    graphqlEndpoint: path,
+    logging: false,
+    multipart: false,
+    maxRequestBodySize: 1024 * 1024,
+    landingPage: false,
+    graphiql: development ? { title: 'OpsGraph', headers: JSON.stringify(options.graphiqlHeaders ?? {}) } : false,
+    cors: (request) => {
+      const origin = request.headers.get('origin');
+      return origin && options.corsOrigins?.includes(origin) ? { origin, credentials: true } : { origin: [] };
+    },
+    maskedErrors: { isDev: false, maskError: createMaskError(logger) },
+    context: async ({ request, actor }: { request: Request; actor?: Actor }) => ({
+      og,
+      // A socket authenticates once at connection_init and passes its actor in.
+      actor: actor ?? (await resolveActor(authenticate, request, og)),
+      requestId: request.headers.get('x-request-id') ?? crypto.randomUUID(),
+    }),
+    plugins: [
+      {
+        onValidate({ addValidationRule }) {
+          if (!development) addValidationRule(NoSchemaIntrospectionCustomRule);
+        },
+      } satisfies Plugin,
+    ],
+  });
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    if (url === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (url === '/readyz') {
+      try {
+        await og.ping();
+        const pending = (await og.migrationStatus()).filter((s) => s.pending.length > 0);
+        if (pending.length > 0) {
+          return sendJson(res, 503, {
+            status: 'migrations pending',
+            pending,
+            hint: 'run `opsgraph migrate`',
+          });
+        }
+        return sendJson(res, 200, { status: 'ready' });
+      } catch (error) {
+        logger.warn({ err: error }, 'readiness check failed');
+        return sendJson(res, 503, { status: 'database unavailable' });
+      }
+    }
+    let actor: Actor;
+    try {
+      actor = await resolveActor(authenticate, toFetchRequest(req), og);
+    } catch (error) {
+      if (error instanceof InvalidCredentials) return sendJson(res, 401, { errors: [{ message: error.message }] });
+      throw error;
+    }
+    await yoga.handleNodeRequestAndResponse(req, res, { actor });
+  };
+
+  const httpServer = createServer((req, res) => {
+    handle(req, res).catch((error) => {
+      logger.error({ err: error }, 'request failed');
+      if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'Internal server error' }] });
+      else res.end();
+    });
+  });
+
+  const wss = new WebSocketServer({ server: httpServer, path, maxPayload: 64 * 1024 });
+  const ws = attachWebSocket({ wss, yoga, og, authenticate, development, logger });
+
+  return {
+    yoga,
+    schema,
+    httpServer,
+    listen: (port = 4000, host = '127.0.0.1') =>
+      new Promise((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(port, host, () => {
+          httpServer.off('error', reject);
+          const address = httpServer.address() as AddressInfo;
+          const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+          resolve({ url: `http://${shown}:${address.port}${path}`, port: address.port });
+        });
+      }),
+    close: async () => {
+      await ws.dispose();
+      await new Promise<void>((resolve) => {
+        httpServer.close(() => resolve());
+        httpServer.closeAllConnections();
+      });
+    },
+  };
+}
+
+/** The headers of a Node request as a Fetch `Request`, for the authenticate hook. */
+export function toFetchRequest(req: IncomingMessage, extraHeaders: Record<string, string> = {}): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (typeof value === 'string') headers.set(name, value);
+    else if (Array.isArray(value)) headers.set(name, value.join(', '));
+  }
+  for (const [name, value] of Object.entries(extraHeaders)) headers.set(name, value);
+  return new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { headers });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
