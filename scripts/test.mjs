@@ -9,7 +9,15 @@ const steps = [
   ['lint', ['npx', 'biome', 'check', '.']],
   [
     'vitest',
-    ['npx', 'vitest', 'run', '--reporter=default', '--reporter=json', '--outputFile.json=.test-results.json', ...process.argv.slice(2)],
+    [
+      'npx',
+      'vitest',
+      'run',
+      '--reporter=default',
+      '--reporter=json',
+      '--outputFile.json=.test-results.json',
+      ...process.argv.slice(2),
+    ],
   ],
 ];
 

@@ -17,8 +17,8 @@ export { CmdbService } from './cmdb/service.js';
 export {
   type ConnectOptions,
   connectDatabase,
-  DEFAULT_DATABASE,
   type DatabaseHandle,
+  DEFAULT_DATABASE,
   type Dialect,
   redact,
 } from './db/connect.js';
@@ -31,6 +31,8 @@ export {
   migrate,
   migrationStatus,
 } from './db/migrator.js';
+export { ActivityService, type FollowOptions } from './kernel/activity.js';
+export type { ActivityQuery } from './kernel/activity-store.js';
 export {
   type Actor,
   type ActorRef,
@@ -45,8 +47,6 @@ export {
   systemActor,
   type WriteOptions,
 } from './kernel/actor.js';
-export { ActivityService, type FollowOptions } from './kernel/activity.js';
-export type { ActivityQuery } from './kernel/activity-store.js';
 export { type Clock, ManualClock, systemClock } from './kernel/clock.js';
 export {
   ConflictError,

@@ -25,6 +25,10 @@ export class InvalidCredentials extends Error {
   }
 }
 
-export async function resolveActor(authenticate: Authenticate, request: Request, og: OpsGraph): Promise<Actor> {
+export async function resolveActor(
+  authenticate: Authenticate,
+  request: Request,
+  og: OpsGraph,
+): Promise<Actor> {
   return (await authenticate(request, og)) ?? anonymousActor;
 }

@@ -1,9 +1,9 @@
+import { can } from '@opsgraph/core';
 import SchemaBuilder from '@pothos/core';
 import DataloaderPlugin from '@pothos/plugin-dataloader';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
-import { can } from '@opsgraph/core';
 import type { GraphQLContext } from './context.js';
 
 export interface OpsGraphSchemaTypes {
@@ -23,7 +23,9 @@ export interface OpsGraphSchemaTypes {
   DefaultNodeNullability: false;
 }
 
-export type OpsGraphBuilder = PothosSchemaTypes.SchemaBuilder<PothosSchemaTypes.ExtendDefaultTypes<OpsGraphSchemaTypes>>;
+export type OpsGraphBuilder = PothosSchemaTypes.SchemaBuilder<
+  PothosSchemaTypes.ExtendDefaultTypes<OpsGraphSchemaTypes>
+>;
 
 /** One builder per server: core's types, then each plugin's `graphql(builder)`. */
 export function createBuilder(): OpsGraphBuilder {

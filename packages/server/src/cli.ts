@@ -21,7 +21,11 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { demo: { type: 'boolean' }, migrate: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      demo: { type: 'boolean' },
+      migrate: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const command = positionals[0];
   if (values.help || !command) {
@@ -98,7 +102,9 @@ async function serve(og: OpsGraph, options: { demo: boolean; migrate: boolean; d
   console.log(`  Health:   ${url.replace(/\/graphql$/, '/readyz')}`);
   if (token) {
     console.log(`  Demo token (valid 24 h, GraphiQL already sends it): ${token}`);
-    console.log(`  Try: curl -s ${url} -H 'authorization: Bearer ${token}' -H 'content-type: application/json' \\`);
+    console.log(
+      `  Try: curl -s ${url} -H 'authorization: Bearer ${token}' -H 'content-type: application/json' \\`,
+    );
     console.log(`         -d '{"query":"{ cis(first: 5) { edges { node { name class } } } }"}'`);
   }
   const stop = async (signal: string) => {

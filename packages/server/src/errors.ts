@@ -1,6 +1,6 @@
+import type { Logger } from '@opsgraph/core';
 import { isOpsGraphError } from '@opsgraph/core';
 import { GraphQLError } from 'graphql';
-import type { Logger } from '@opsgraph/core';
 
 /**
  * Domain errors reach the client with their code and field; anything else is masked to a message with
@@ -15,7 +15,11 @@ export function createMaskError(logger: Logger) {
         extensions: { code: original.code, ...(original.field ? { field: original.field } : {}) },
       });
     }
-    if (original instanceof Error && original.name === 'ForbiddenError' && (original as { code?: string }).code) {
+    if (
+      original instanceof Error &&
+      original.name === 'ForbiddenError' &&
+      (original as { code?: string }).code
+    ) {
       // Pothos scope-auth refused a field or type.
       return new GraphQLError(original.message, {
         ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),

@@ -5,6 +5,6 @@ export { type Authenticate, bearerTokenAuth, InvalidCredentials } from './auth.j
 export { createBuilder, type OpsGraphBuilder, type OpsGraphSchemaTypes } from './builder.js';
 export type { GraphQLContext } from './context.js';
 export { createDemoToken, seedDemo } from './demo.js';
-export { buildSchema } from './schema/index.js';
 export { mutationErrors } from './schema/errors.js';
+export { buildSchema } from './schema/index.js';
 export { createOpsGraphServer, type OpsGraphServer, type OpsGraphServerOptions } from './server.js';

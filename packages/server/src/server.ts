@@ -50,7 +50,9 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     multipart: false,
     maxRequestBodySize: 1024 * 1024,
     landingPage: false,
-    graphiql: development ? { title: 'OpsGraph', headers: JSON.stringify(options.graphiqlHeaders ?? {}) } : false,
+    graphiql: development
+      ? { title: 'OpsGraph', headers: JSON.stringify(options.graphiqlHeaders ?? {}) }
+      : false,
     cors: (request) => {
       const origin = request.headers.get('origin');
       return origin && options.corsOrigins?.includes(origin) ? { origin, credentials: true } : { origin: [] };
@@ -95,7 +97,8 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     try {
       actor = await resolveActor(authenticate, toFetchRequest(req), og);
     } catch (error) {
-      if (error instanceof InvalidCredentials) return sendJson(res, 401, { errors: [{ message: error.message }] });
+      if (error instanceof InvalidCredentials)
+        return sendJson(res, 401, { errors: [{ message: error.message }] });
       throw error;
     }
     await yoga.handleNodeRequestAndResponse(req, res, { actor });

@@ -76,7 +76,8 @@ export function attachWebSocket(options: {
         };
         return args;
       },
-      execute: (args: ExecutionArgs) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
+      execute: (args: ExecutionArgs) =>
+        (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
       subscribe: (args: ExecutionArgs) =>
         (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
       onError: (_ctx, _id, _payload, errors) => {

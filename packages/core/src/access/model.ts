@@ -33,7 +33,9 @@ declare module '../kernel/events.js' {
 export const createTokenInput = z.strictObject({
   name: z.string().trim().min(1, 'must not be empty').max(100),
   permissions: z
-    .array(z.string().regex(/^(\*|[a-z][a-z0-9_-]*:[a-z*][a-z0-9_*-]*)$/, 'must look like "cmdb:write" or "*"'))
+    .array(
+      z.string().regex(/^(\*|[a-z][a-z0-9_-]*:[a-z*][a-z0-9_*-]*)$/, 'must look like "cmdb:write" or "*"'),
+    )
     .min(1, 'must grant at least one permission')
     .max(100),
   expiresAt: z.coerce.date().nullish(),

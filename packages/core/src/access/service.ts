@@ -1,9 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type Actor, assertCan, can, permissions, type ReadOptions, type WriteOptions } from '../kernel/actor.js';
+import { isUuid } from '../cmdb/service.js';
+import {
+  type Actor,
+  assertCan,
+  can,
+  permissions,
+  type ReadOptions,
+  type WriteOptions,
+} from '../kernel/actor.js';
 import { NotFoundError, ValidationError } from '../kernel/errors.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { parseInput } from '../kernel/validation.js';
-import { isUuid } from '../cmdb/service.js';
 import { type ApiToken, type CreatedApiToken, type CreateTokenInput, createTokenInput } from './model.js';
 import * as store from './store.js';
 
@@ -27,7 +34,10 @@ export class AccessService {
     const data = parseInput(createTokenInput, input);
     data.permissions.forEach((permission, index) => {
       if (!can(actor, permission)) {
-        throw ValidationError.field(`permissions.${index}`, `${actor.name} cannot grant ${permission}, which it lacks`);
+        throw ValidationError.field(
+          `permissions.${index}`,
+          `${actor.name} cannot grant ${permission}, which it lacks`,
+        );
       }
     });
     if (data.expiresAt && data.expiresAt <= this.kernel.clock.now()) {

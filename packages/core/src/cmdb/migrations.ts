@@ -33,9 +33,7 @@ export const cmdbMigrations: Record<string, Migration> = {
         .addColumn('class', 'text', (c) => c.notNull().references('ci_classes.name'))
         .addColumn('name', 'text', (c) => c.notNull())
         .addColumn('status', 'text', (c) =>
-          c
-            .notNull()
-            .check(sql`status in ('planned', 'installed', 'operational', 'maintenance', 'retired')`),
+          c.notNull().check(sql`status in ('planned', 'installed', 'operational', 'maintenance', 'retired')`),
         )
         .addColumn('environment', 'text')
         .addColumn('attributes', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))

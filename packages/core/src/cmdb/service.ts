@@ -41,7 +41,8 @@ export class CmdbService {
     let after: { name: string; id: string } | null = null;
     if (page.after) {
       const [name, id] = decodeCursor(page.after);
-      if (typeof name !== 'string' || typeof id !== 'string') throw ValidationError.field('after', 'is not a CI cursor');
+      if (typeof name !== 'string' || typeof id !== 'string')
+        throw ValidationError.field('after', 'is not a CI cursor');
       after = { name, id };
     }
     const rows = await store.listCis(this.kernel.db, filter, size + 1, after);
@@ -84,13 +85,15 @@ export class CmdbService {
     const { version, ...patch } = parseInput(updateCiInput, input);
     return this.kernel.write(actor, async ({ db, now, emit }) => {
       const current = await this.#current(db, id);
-      if (current.status === 'retired') throw ValidationError.field('id', `CI ${id} is retired and cannot change`);
+      if (current.status === 'retired')
+        throw ValidationError.field('id', `CI ${id} is retired and cannot change`);
       if (current.version !== version) throw ConflictError.staleVersion('CI', id, version, current.version);
       const changes = diff(current, patch);
       if (changes.length === 0) return current;
       const updated = await store.updateCiIfVersion(db, id, version, { ...patch, updatedAt: now });
       // Between our read and our update another writer committed: report it rather than overwrite.
-      if (!updated) throw ConflictError.staleVersion('CI', id, version, (await this.#current(db, id)).version);
+      if (!updated)
+        throw ConflictError.staleVersion('CI', id, version, (await this.#current(db, id)).version);
       emit('ci.updated', { type: 'ci', id }, { ci: updated, changes });
       return updated;
     });
@@ -108,7 +111,8 @@ export class CmdbService {
         retiredAt: now,
         updatedAt: now,
       });
-      if (!retired) throw ConflictError.staleVersion('CI', id, version, (await this.#current(db, id)).version);
+      if (!retired)
+        throw ConflictError.staleVersion('CI', id, version, (await this.#current(db, id)).version);
       emit('ci.retired', { type: 'ci', id }, { ci: retired });
       return retired;
     });

@@ -30,7 +30,12 @@ type CiPatch = Partial<Pick<CiTable, 'name' | 'status' | 'environment' | 'tags' 
 };
 
 /** Applies a patch only if the row is still at `version`; undefined means someone else got there first. */
-export async function updateCiIfVersion(db: Db, id: string, version: number, patch: CiPatch): Promise<Ci | undefined> {
+export async function updateCiIfVersion(
+  db: Db,
+  id: string,
+  version: number,
+  patch: CiPatch,
+): Promise<Ci | undefined> {
   const { attributes, ...rest } = patch;
   return db
     .updateTable('cis')

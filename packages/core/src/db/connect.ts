@@ -45,7 +45,8 @@ export async function connectDatabase(
   options: ConnectOptions = {},
 ): Promise<DatabaseHandle> {
   if (target.startsWith('pglite:')) return connectPGlite(target, options);
-  if (target.startsWith('postgres://') || target.startsWith('postgresql://')) return connectPostgres(target, options);
+  if (target.startsWith('postgres://') || target.startsWith('postgresql://'))
+    return connectPostgres(target, options);
   throw new Error(
     `Unsupported database "${redact(target)}": use pglite://memory, pglite://<directory> or postgres://user@host/db`,
   );
@@ -70,7 +71,10 @@ async function connectPGlite(target: string, options: ConnectOptions): Promise<D
     );
   }
   const pool = new PGlitePool(pglite);
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    plugins: [new CamelCasePlugin()],
+  });
   return {
     db,
     dialect: 'pglite',
@@ -102,7 +106,10 @@ async function connectPostgres(target: string, options: ConnectOptions): Promise
   const pool = new pg.Pool({ connectionString: target, max: options.poolSize ?? 10, types: pgTypes() });
   // An idle client that loses its server emits 'error' on the pool: log it instead of crashing.
   pool.on('error', (error) => options.logger?.warn({ err: error }, 'idle PostgreSQL connection failed'));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    plugins: [new CamelCasePlugin()],
+  });
   const listeners = new Set<pg.Client>();
   return {
     db,
@@ -110,7 +117,9 @@ async function connectPostgres(target: string, options: ConnectOptions): Promise
     description: redact(target),
     listen: async (channel, onNotify) => {
       const client = new pg.Client({ connectionString: target });
-      client.on('error', (error) => options.logger?.warn({ err: error, channel }, 'LISTEN connection failed'));
+      client.on('error', (error) =>
+        options.logger?.warn({ err: error, channel }, 'LISTEN connection failed'),
+      );
       await client.connect();
       client.on('notification', (message) => {
         if (message.channel === channel) onNotify(message.payload ?? '');

@@ -69,7 +69,10 @@ export async function migrate(
 }
 
 /** Which migrations each owner still needs (readiness checks refuse to serve until none). */
-export async function migrationStatus(db: Kysely<any>, sets: readonly MigrationSet[]): Promise<MigrationStatus[]> {
+export async function migrationStatus(
+  db: Kysely<any>,
+  sets: readonly MigrationSet[],
+): Promise<MigrationStatus[]> {
   const statuses: MigrationStatus[] = [];
   for (const set of sets) {
     const migrations = await migratorFor(db, set).getMigrations();

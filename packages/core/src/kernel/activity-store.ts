@@ -1,4 +1,11 @@
-import { type ColumnType, type GeneratedAlways, type Kysely, type Selectable, type Transaction, sql } from 'kysely';
+import {
+  type ColumnType,
+  type GeneratedAlways,
+  type Kysely,
+  type Selectable,
+  sql,
+  type Transaction,
+} from 'kysely';
 import type { Database } from '../db/database.js';
 import type { Actor } from './actor.js';
 import type { AnyDomainEvent, DomainEventType, PendingEvent } from './events.js';
@@ -69,12 +76,16 @@ export async function listActivity(db: Kysely<Database>, query: ActivityQuery): 
     .orderBy('seq')
     .limit(query.limit ?? 100);
   if (query.types?.length) q = q.where('type', 'in', query.types);
-  if (query.subject) q = q.where('subjectType', '=', query.subject.type).where('subjectId', '=', query.subject.id);
+  if (query.subject)
+    q = q.where('subjectType', '=', query.subject.type).where('subjectId', '=', query.subject.id);
   return (await q.execute()).map(toDomainEvent);
 }
 
 export async function latestSeq(db: Kysely<Database>): Promise<number> {
-  const row = await db.selectFrom('activity').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+  const row = await db
+    .selectFrom('activity')
+    .select((eb) => eb.fn.max('seq').as('seq'))
+    .executeTakeFirst();
   return Number(row?.seq ?? 0);
 }
 

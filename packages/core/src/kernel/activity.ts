@@ -1,5 +1,5 @@
-import { assertCan, can, permissions, type ReadOptions, readPermissionOf } from './actor.js';
 import { type ActivityQuery, latestSeq, listActivity } from './activity-store.js';
+import { assertCan, can, permissions, type ReadOptions, readPermissionOf } from './actor.js';
 import type { AnyDomainEvent, DomainEvent, DomainEventType } from './events.js';
 import type { Kernel } from './kernel.js';
 
@@ -19,7 +19,10 @@ export class ActivityService {
   async list(query: ActivityQuery = {}, options: ReadOptions = {}): Promise<AnyDomainEvent[]> {
     const { actor } = options;
     if (actor) assertCan(actor, permissions.activityRead);
-    const events = await listActivity(this.kernel.db, { ...query, limit: Math.min(query.limit ?? 100, 1000) });
+    const events = await listActivity(this.kernel.db, {
+      ...query,
+      limit: Math.min(query.limit ?? 100, 1000),
+    });
     return actor ? events.filter((event) => can(actor, readPermissionOf(event.type))) : events;
   }
 
@@ -29,7 +32,10 @@ export class ActivityService {
   }
 
   /** Calls `handler` with each committed event of `type` ('*' for all) published by this process. */
-  on<K extends DomainEventType>(type: K, handler: (event: DomainEvent<K>) => void | Promise<void>): () => void;
+  on<K extends DomainEventType>(
+    type: K,
+    handler: (event: DomainEvent<K>) => void | Promise<void>,
+  ): () => void;
   on(type: '*', handler: (event: AnyDomainEvent) => void | Promise<void>): () => void;
   on(type: string, handler: (event: never) => void | Promise<void>): () => void {
     return this.kernel.bus.on(type as '*', handler as (event: AnyDomainEvent) => void);
@@ -63,7 +69,9 @@ export class ActivityService {
     };
   }
 
-  async *#follow(options: FollowOptions & { signal: AbortSignal }): AsyncGenerator<AnyDomainEvent, void, undefined> {
+  async *#follow(
+    options: FollowOptions & { signal: AbortSignal },
+  ): AsyncGenerator<AnyDomainEvent, void, undefined> {
     const { signal, actor } = options;
     await this.kernel.bus.listenRemote();
     let after = options.after ?? 0;

@@ -38,7 +38,12 @@ export function readPermissionOf(eventType: string): string {
   return `${area}:read`;
 }
 
-export const systemActor = (name = 'system'): Actor => ({ kind: 'system', id: name, name, permissions: ['*'] });
+export const systemActor = (name = 'system'): Actor => ({
+  kind: 'system',
+  id: name,
+  name,
+  permissions: ['*'],
+});
 
 export const pluginActor = (plugin: string): Actor => ({
   kind: 'plugin',

@@ -33,7 +33,10 @@ export class EventBus {
     await this.#remoteStarted;
   }
 
-  on<K extends DomainEventType>(type: K, handler: (event: DomainEvent<K>) => void | Promise<void>): () => void;
+  on<K extends DomainEventType>(
+    type: K,
+    handler: (event: DomainEvent<K>) => void | Promise<void>,
+  ): () => void;
   on(type: '*', handler: (event: AnyDomainEvent) => void | Promise<void>): () => void;
   on(type: string, handler: (event: never) => void | Promise<void>): () => void {
     const set = this.#handlers.get(type) ?? new Set();

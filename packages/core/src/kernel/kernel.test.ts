@@ -46,8 +46,12 @@ describe.each(testBackends())('kernel on %s', (backend) => {
       code: 'VALIDATION',
       field: 'class',
     });
-    await expect(og.cmdb.create({ class: 'server', name: '  ' }, { actor })).rejects.toBeInstanceOf(ValidationError);
-    await expect(og.cmdb.create({ class: 'server', name: 'x', status: 'bogus' as never }, { actor })).rejects.toMatchObject({
+    await expect(og.cmdb.create({ class: 'server', name: '  ' }, { actor })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    await expect(
+      og.cmdb.create({ class: 'server', name: 'x', status: 'bogus' as never }, { actor }),
+    ).rejects.toMatchObject({
       field: 'status',
     });
     expect(await countRows()).toEqual(before);
@@ -117,7 +121,9 @@ describe.each(testBackends())('kernel on %s', (backend) => {
     })();
     // Concurrent writers: on PostgreSQL these run in parallel transactions.
     await Promise.all(
-      Array.from({ length: 20 }, (_, i) => og.cmdb.create({ class: 'server', name: `stream-${i}` }, { actor })),
+      Array.from({ length: 20 }, (_, i) =>
+        og.cmdb.create({ class: 'server', name: `stream-${i}` }, { actor }),
+      ),
     );
     await reader;
     const all = (await og.activity.list({ after: start })).map((e) => e.seq);

@@ -1,11 +1,17 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Dialect } from '../db/connect.js';
 import type { Database } from '../db/database.js';
-import { type Actor, actorRef } from './actor.js';
 import { appendEvents } from './activity-store.js';
+import { type Actor, actorRef } from './actor.js';
 import type { EventBus } from './bus.js';
 import type { Clock } from './clock.js';
-import type { AnyDomainEvent, DomainEventMap, DomainEventType, EventSubject, PendingEvent } from './events.js';
+import type {
+  AnyDomainEvent,
+  DomainEventMap,
+  DomainEventType,
+  EventSubject,
+  PendingEvent,
+} from './events.js';
 import { toJson } from './events.js';
 import type { Logger } from './logger.js';
 import type { CoreServices, OpsGraphPlugins } from './registry.js';

@@ -17,7 +17,11 @@ export const kernelMigrations: Record<string, Migration> = {
         .addColumn('payload', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
         .addColumn('occurred_at', 'timestamptz', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('activity_subject_idx').on('activity').columns(['subject_type', 'subject_id', 'seq']).execute();
+      await db.schema
+        .createIndex('activity_subject_idx')
+        .on('activity')
+        .columns(['subject_type', 'subject_id', 'seq'])
+        .execute();
       await db.schema.createIndex('activity_type_idx').on('activity').columns(['type', 'seq']).execute();
     },
   },

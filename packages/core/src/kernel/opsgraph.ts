@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import { AccessService } from '../access/service.js';
 import { accessMigrations } from '../access/migrations.js';
+import { AccessService } from '../access/service.js';
 import { cmdbMigrations } from '../cmdb/migrations.js';
 import { CmdbService } from '../cmdb/service.js';
 import { connectDatabase, type DatabaseHandle, type Dialect } from '../db/connect.js';
@@ -12,9 +12,9 @@ import {
   migrate,
   migrationStatus,
 } from '../db/migrator.js';
-import { pluginActor } from './actor.js';
 import { ActivityService } from './activity.js';
 import { ACTIVITY_CHANNEL } from './activity-store.js';
+import { pluginActor } from './actor.js';
 import { EventBus } from './bus.js';
 import { type Clock, systemClock } from './clock.js';
 import type { DomainEvent } from './events.js';
@@ -78,7 +78,9 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
   const logger = options.logger ?? createLogger();
   const plugins = orderPlugins(options.plugins ?? [], logger);
   const handle =
-    typeof options.database === 'object' ? options.database : await connectDatabase(options.database, { logger });
+    typeof options.database === 'object'
+      ? options.database
+      : await connectDatabase(options.database, { logger });
   const bus = new EventBus(logger);
   if (handle.dialect === 'postgres') {
     // Other replicas' commits arrive as NOTIFY; ours are published in-process after commit as well.
@@ -151,8 +153,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     logger,
     pluginList: plugins,
     on: core.activity.on.bind(core.activity),
-    transaction: (fn) =>
-      kernel.transaction((tx) => fn({ ...tx.services, plugins: tx.plugins, db: tx.db })),
+    transaction: (fn) => kernel.transaction((tx) => fn({ ...tx.services, plugins: tx.plugins, db: tx.db })),
     migrate: () => migrate(handle, migrationSets, logger),
     migrationStatus: () => migrationStatus(handle.db.withoutPlugins(), migrationSets),
     ping: async () => {

@@ -33,7 +33,10 @@ export interface PluginDefinition<Name extends string = string, Services = unkno
   readonly on?: PluginEventHandlers;
 }
 
-export type OpsGraphPlugin<Name extends string = string, Services = unknown> = PluginDefinition<Name, Services> & {
+export type OpsGraphPlugin<Name extends string = string, Services = unknown> = PluginDefinition<
+  Name,
+  Services
+> & {
   readonly $$type: typeof PLUGIN_BRAND;
 };
 
@@ -44,7 +47,9 @@ export function definePlugin<const Name extends string, Services = unknown>(
 }
 
 export function isPlugin(value: unknown): value is OpsGraphPlugin {
-  return typeof value === 'object' && value !== null && (value as { $$type?: unknown }).$$type === PLUGIN_BRAND;
+  return (
+    typeof value === 'object' && value !== null && (value as { $$type?: unknown }).$$type === PLUGIN_BRAND
+  );
 }
 
 /** Start-up fails with this when the plugin set cannot load; the message names every plugin involved. */
@@ -105,10 +110,9 @@ export function orderPlugins(plugins: readonly unknown[], logger?: Logger): OpsG
     if (mark === 'done') return;
     if (mark === 'visiting') {
       const cycle = [...path.slice(path.indexOf(plugin.name)), plugin.name];
-      throw new PluginLoadError(
-        `Plugins depend on each other in a cycle: ${cycle.join(' -> ')}`,
-        [...new Set(cycle)],
-      );
+      throw new PluginLoadError(`Plugins depend on each other in a cycle: ${cycle.join(' -> ')}`, [
+        ...new Set(cycle),
+      ]);
     }
     state.set(plugin.name, 'visiting');
     for (const dep of plugin.dependsOn ?? []) visit(byName.get(dep)!, [...path, plugin.name]);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { connectDatabase, type DatabaseHandle } from '../db/connect.js';
-import { startPostgresServer, type PostgresServer } from './postgres-server.js';
+import { type PostgresServer, startPostgresServer } from './postgres-server.js';
 
 export type Backend = 'pglite' | 'postgres';
 

@@ -6,8 +6,8 @@ import { createOpsGraph, type OpsGraph } from '../kernel/opsgraph.js';
 import type { OpsGraphPlugin } from '../kernel/plugins.js';
 import { type Backend, connectTestDatabase, createTestDatabase, ENV, testBackends } from './backends.js';
 
-export { type Backend, connectTestDatabase, createTestDatabase, ENV, testBackends };
 export { findPostgresBinaries, type PostgresServer, startPostgresServer } from './postgres-server.js';
+export { type Backend, connectTestDatabase, createTestDatabase, ENV, testBackends };
 
 export interface TestOpsGraphOptions {
   readonly backend?: Backend;

@@ -72,14 +72,18 @@ function runAsUser(): { user: string; uid: number; gid: number } | undefined {
       // try the next one
     }
   }
-  throw new Error('Running as root and neither a `postgres` nor a `nobody` user exists to run PostgreSQL as.');
+  throw new Error(
+    'Running as root and neither a `postgres` nor a `nobody` user exists to run PostgreSQL as.',
+  );
 }
 
 /**
  * Starts a PostgreSQL server in a new temp directory on a free port, tuned for tests (no fsync).
  * Trust authentication on 127.0.0.1 only; the unix socket stays inside the data directory.
  */
-export async function startPostgresServer(options: { log?: (line: string) => void } = {}): Promise<PostgresServer> {
+export async function startPostgresServer(
+  options: { log?: (line: string) => void } = {},
+): Promise<PostgresServer> {
   const bin = findPostgresBinaries();
   const asUser = runAsUser();
   const root = await mkdtemp(path.join(tmpdir(), 'opsgraph-pg-'));
@@ -99,7 +103,18 @@ export async function startPostgresServer(options: { log?: (line: string) => voi
   };
 
   try {
-    await exec(bin.initdb, ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync']);
+    await exec(bin.initdb, [
+      '-D',
+      dataDir,
+      '-A',
+      'trust',
+      '-U',
+      'postgres',
+      '-E',
+      'UTF8',
+      '--locale=C',
+      '--no-sync',
+    ]);
   } catch (error) {
     return fail('initialise', error);
   }
@@ -117,7 +132,18 @@ export async function startPostgresServer(options: { log?: (line: string) => voi
       '-c max_connections=300',
     ].join(' ');
     try {
-      await exec(bin.pgCtl, ['-D', dataDir, '-l', path.join(root, 'server.log'), '-w', '-t', '60', '-o', settings, 'start']);
+      await exec(bin.pgCtl, [
+        '-D',
+        dataDir,
+        '-l',
+        path.join(root, 'server.log'),
+        '-w',
+        '-t',
+        '60',
+        '-o',
+        settings,
+        'start',
+      ]);
     } catch (error) {
       if (attempt < 3) continue;
       return fail('start', error);

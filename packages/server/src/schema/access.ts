@@ -18,7 +18,9 @@ export function addAccess(builder: OpsGraphBuilder): void {
     fields: (t) => ({
       id: t.exposeID('id'),
       name: t.exposeString('name'),
-      prefix: t.exposeString('prefix', { description: 'The first characters of the secret, to recognise it.' }),
+      prefix: t.exposeString('prefix', {
+        description: 'The first characters of the secret, to recognise it.',
+      }),
       permissions: t.exposeStringList('permissions'),
       createdBy: t.exposeString('createdBy'),
       createdAt: t.field({ type: 'DateTime', resolve: (x) => x.createdAt }),
@@ -28,12 +30,14 @@ export function addAccess(builder: OpsGraphBuilder): void {
     }),
   });
 
-  const CreatedApiToken = builder.objectRef<{ secret: string; token: ApiToken }>('CreatedApiToken').implement({
-    fields: (t) => ({
-      secret: t.exposeString('secret', { description: 'Shown this once; only its hash is stored.' }),
-      token: t.field({ type: ApiTokenRef, resolve: (x) => x.token }),
-    }),
-  });
+  const CreatedApiToken = builder
+    .objectRef<{ secret: string; token: ApiToken }>('CreatedApiToken')
+    .implement({
+      fields: (t) => ({
+        secret: t.exposeString('secret', { description: 'Shown this once; only its hash is stored.' }),
+        token: t.field({ type: ApiTokenRef, resolve: (x) => x.token }),
+      }),
+    });
 
   builder.queryFields((t) => ({
     me: t.field({

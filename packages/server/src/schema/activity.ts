@@ -7,7 +7,8 @@ export function addActivity(builder: OpsGraphBuilder): void {
   });
 
   const ActivityEvent = builder.objectRef<AnyDomainEvent>('ActivityEvent').implement({
-    description: 'A committed domain event. `seq` increases in commit order: resume a stream with `after: seq`.',
+    description:
+      'A committed domain event. `seq` increases in commit order: resume a stream with `after: seq`.',
     fields: (t) => ({
       seq: t.field({ type: 'Seq', resolve: (e) => e.seq }),
       id: t.exposeID('id'),

@@ -32,7 +32,9 @@ export function addCmdb(builder: OpsGraphBuilder): void {
       environment: t.exposeString('environment', { nullable: true }),
       attributes: t.field({ type: 'JSON', resolve: (ci) => ci.attributes }),
       tags: t.exposeStringList('tags'),
-      version: t.exposeInt('version', { description: 'Send it back with an update: a stale one is refused.' }),
+      version: t.exposeInt('version', {
+        description: 'Send it back with an update: a stale one is refused.',
+      }),
       createdAt: t.field({ type: 'DateTime', resolve: (ci) => ci.createdAt }),
       updatedAt: t.field({ type: 'DateTime', resolve: (ci) => ci.updatedAt }),
       retiredAt: t.field({ type: 'DateTime', nullable: true, resolve: (ci) => ci.retiredAt }),

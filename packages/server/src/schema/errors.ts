@@ -1,4 +1,10 @@
-import { ConflictError, ForbiddenError, NotFoundError, OpsGraphError, ValidationError } from '@opsgraph/core';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  type OpsGraphError,
+  ValidationError,
+} from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
 
 /** The domain errors a mutation can answer with, as schema types clients can select on. */

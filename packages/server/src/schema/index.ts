@@ -23,9 +23,12 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
     try {
       plugin.graphql?.(builder);
     } catch (error) {
-      throw new Error(`Plugin "${plugin.name}" failed to add its GraphQL types: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new Error(
+        `Plugin "${plugin.name}" failed to add its GraphQL types: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
   return builder.toSchema({ sortSchema: true });
