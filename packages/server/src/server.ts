@@ -101,7 +101,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
         return sendJson(res, 401, { errors: [{ message: error.message }] });
       throw error;
     }
-    await yoga.handleNodeRequestAndResponse(req, res, { actor });
+    await yoga(req, res, { actor });
   };
 
   const httpServer = createServer((req, res) => {
