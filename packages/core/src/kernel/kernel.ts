@@ -21,6 +21,12 @@ export interface WriteScope {
   readonly db: Transaction<Database>;
   readonly now: Date;
   readonly actor: Actor;
+  /**
+   * The kernel bound to this transaction: call other services through `scope.kernel.services` (not
+   * your own `this.kernel`), so their reads see this write and, on PGlite's single connection, do not
+   * wait for it.
+   */
+  readonly kernel: Kernel;
   /** Records an event in this transaction; it is published only if the transaction commits. */
   emit<K extends DomainEventType>(type: K, subject: EventSubject | null, payload: DomainEventMap[K]): void;
 }
@@ -115,6 +121,7 @@ export class KernelImpl implements Kernel {
         db: self.db as Transaction<Database>,
         now: state.now,
         actor,
+        kernel: self,
         emit: (type, subject, payload) => {
           state.pending.push({ type, subject, payload: toJson(payload), actor: ref, occurredAt: state.now });
         },

@@ -102,7 +102,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
         );
       }
     }
-    return services as OpsGraphPlugins;
+    return services as unknown as OpsGraphPlugins;
   };
 
   const shared: KernelShared = {
