@@ -8,7 +8,7 @@ import {
   type ReadOptions,
   type WriteOptions,
 } from '../kernel/actor.js';
-import { NotFoundError, ValidationError } from '../kernel/errors.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../kernel/errors.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { parseInput } from '../kernel/validation.js';
 import { type ApiToken, type CreatedApiToken, type CreateTokenInput, createTokenInput } from './model.js';
@@ -32,13 +32,9 @@ export class AccessService {
   async createToken(input: CreateTokenInput, { actor }: WriteOptions): Promise<CreatedApiToken> {
     assertCan(actor, permissions.tokensManage);
     const data = parseInput(createTokenInput, input);
+    // Granting what one lacks is an escalation attempt, not a typo: refuse it as forbidden.
     data.permissions.forEach((permission, index) => {
-      if (!can(actor, permission)) {
-        throw ValidationError.field(
-          `permissions.${index}`,
-          `${actor.name} cannot grant ${permission}, which it lacks`,
-        );
-      }
+      if (!can(actor, permission)) throw new ForbiddenError(permission, actor.name, `permissions.${index}`);
     });
     if (data.expiresAt && data.expiresAt <= this.kernel.clock.now()) {
       throw ValidationError.field('expiresAt', 'must be in the future');

@@ -41,7 +41,8 @@ export class CmdbService {
     let after: { name: string; id: string } | null = null;
     if (page.after) {
       const [name, id] = decodeCursor(page.after);
-      if (typeof name !== 'string' || typeof id !== 'string')
+      // A cursor comes back from the client: check it fully, or a forged one reaches SQL as a bad uuid.
+      if (typeof name !== 'string' || typeof id !== 'string' || !isUuid(id))
         throw ValidationError.field('after', 'is not a CI cursor');
       after = { name, id };
     }

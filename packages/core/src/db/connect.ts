@@ -146,6 +146,8 @@ async function connectPostgres(target: string, options: ConnectOptions): Promise
     close: async () => {
       await Promise.all([...listeners].map((client) => client.end().catch(() => {})));
       await db.destroy();
+      // Kysely ends the pool only if it ever used it; end it anyway so a closed handle stays closed.
+      if (!pool.ended) await pool.end();
     },
   };
 }

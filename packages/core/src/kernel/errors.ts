@@ -74,8 +74,10 @@ export class ForbiddenError extends OpsGraphError {
   constructor(
     readonly permission: string,
     actorName: string,
+    /** The input that asked for more than the actor holds, e.g. `permissions.1` of a new token. */
+    field?: string,
   ) {
-    super(`${actorName} lacks the permission ${permission}`);
+    super(`${actorName} lacks the permission ${permission}`, field);
   }
 }
 

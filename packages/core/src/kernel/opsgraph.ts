@@ -76,7 +76,14 @@ const buildCore = (kernel: Kernel): CoreServices => ({
 
 export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<OpsGraph> {
   const logger = options.logger ?? createLogger();
-  const plugins = orderPlugins(options.plugins ?? [], logger);
+  let plugins: OpsGraphPlugin[];
+  try {
+    plugins = orderPlugins(options.plugins ?? [], logger);
+  } catch (error) {
+    // A handle passed in is ours from here on (close() closes it), also when start-up fails.
+    if (typeof options.database === 'object') await options.database.close();
+    throw error;
+  }
   const handle =
     typeof options.database === 'object'
       ? options.database

@@ -81,6 +81,14 @@ export function orderPlugins(plugins: readonly unknown[], logger?: Logger): OpsG
         [plugin.name],
       );
     }
+    if (plugin.name === 'core' || plugin.name.endsWith('_lock')) {
+      // Each owner's migration ledger is `og_migrations_<owner>` with a `…_lock` table beside it:
+      // these names would share core's ledger, or another owner's lock table.
+      throw new PluginLoadError(
+        `Plugin name "${plugin.name}" is reserved: "core" and names ending in "_lock" clash with migration ledgers`,
+        [plugin.name],
+      );
+    }
     if (byName.has(plugin.name)) {
       throw new PluginLoadError(`Plugin "${plugin.name}" is registered twice`, [plugin.name]);
     }
@@ -93,14 +101,24 @@ export function orderPlugins(plugins: readonly unknown[], logger?: Logger): OpsG
     }
   });
 
-  for (const plugin of byName.values()) {
-    const missing = (plugin.dependsOn ?? []).filter((dep) => !byName.has(dep));
-    if (missing.length > 0) {
-      throw new PluginLoadError(
-        `Plugin "${plugin.name}" depends on ${missing.map((m) => `"${m}"`).join(', ')}, which ${missing.length > 1 ? 'are' : 'is'} not loaded: add ${missing.length > 1 ? 'them' : 'it'} to plugins`,
-        [plugin.name, ...missing],
-      );
-    }
+  // Every plugin with a missing dependency, in one error: fixing them one start-up at a time is tedious.
+  const lacking = [...byName.values()]
+    .map((plugin) => ({
+      plugin: plugin.name,
+      missing: (plugin.dependsOn ?? []).filter((d) => !byName.has(d)),
+    }))
+    .filter((entry) => entry.missing.length > 0);
+  if (lacking.length > 0) {
+    const message = lacking
+      .map(
+        ({ plugin, missing }) =>
+          `Plugin "${plugin}" depends on ${missing.map((m) => `"${m}"`).join(', ')}, which ${missing.length > 1 ? 'are' : 'is'} not loaded`,
+      )
+      .join('; ');
+    const many = lacking.flatMap((entry) => entry.missing).length > 1;
+    throw new PluginLoadError(`${message}: add ${many ? 'them' : 'it'} to plugins`, [
+      ...new Set(lacking.flatMap(({ plugin, missing }) => [plugin, ...missing])),
+    ]);
   }
 
   const ordered: OpsGraphPlugin[] = [];

@@ -1,14 +1,18 @@
 import type { z } from 'zod';
-import { ValidationError } from './errors.js';
+import { ValidationError, type ValidationIssue } from './errors.js';
 
 /** Parses input with a zod schema, turning every issue into a `ValidationError` naming its field. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
+  const fieldPath = (...segments: PropertyKey[]) =>
+    [prefix, ...segments.map(String)].filter(Boolean).join('.');
   throw new ValidationError(
-    result.error.issues.map((issue) => ({
-      path: [prefix, ...issue.path.map(String)].filter(Boolean).join('.'),
-      message: issue.message,
-    })),
+    result.error.issues.flatMap((issue): ValidationIssue[] =>
+      // zod reports unknown keys on the object that holds them; name each key as the field at fault.
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => ({ path: fieldPath(...issue.path, key), message: 'is not a known field' }))
+        : [{ path: fieldPath(...issue.path), message: issue.message }],
+    ),
   );
 }
