@@ -101,7 +101,8 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
         return sendJson(res, 401, { errors: [{ message: error.message }] });
       throw error;
     }
-    await yoga.handleNodeRequestAndResponse(req, res, { actor });
+    // handleNodeRequestAndResponse only builds the Response; the adapter call also writes it to `res`.
+    await yoga(req, res, { actor });
   };
 
   const httpServer = createServer((req, res) => {
