@@ -23,9 +23,11 @@ const actor = systemActor('client-test');
 
 /** A WebSocket that counts the sockets it has open, to check that nothing leaks. */
 const liveSockets = new Set<WebSocket>();
+let socketsOpened = 0;
 class CountingWebSocket extends WebSocket {
   constructor(...args: ConstructorParameters<typeof WebSocket>) {
     super(...args);
+    socketsOpened++;
     liveSockets.add(this);
     this.addEventListener('close', () => liveSockets.delete(this));
   }
@@ -213,6 +215,7 @@ describe('@opsgraph/client against a real server', () => {
       client
         .request(CreateCiDocument, { input: { class: 'linux_server', name } })
         .then((r) => unwrap(r.createCI));
+    const openedBefore = socketsOpened;
     const stream = client.followActivity({ after: start });
     const seen: number[] = [];
     const events: { seq: number }[] = [];
@@ -243,6 +246,7 @@ describe('@opsgraph/client against a real server', () => {
     await stream.return?.();
 
     const expected = (await og.activity.list({ after: start, limit: 1000 })).map((e) => e.seq);
+    expect(socketsOpened - openedBefore).toBeGreaterThanOrEqual(2); // it did reconnect
     expect(expected.length).toBeGreaterThanOrEqual(7);
     expect(seen).toEqual(expected);
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]!);
