@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
@@ -5,8 +6,13 @@ import { defineConfig } from 'vitest/config';
 // so tests run against src/ without a build step.
 const conditions = ['@opsgraph/source', ...defaultServerConditions];
 
+// graphql 16 has no `exports` map: Node loads its CommonJS build (for Pothos, Yoga, graphql-ws), while
+// Vite would pick the `module` (.mjs) build for our sources. Two copies of graphql fail at runtime
+// ("Cannot use GraphQLNonNull from another module or realm"), so point Vite at the build Node loads.
+const graphqlEntry = createRequire(import.meta.url).resolve('graphql');
+
 export default defineConfig({
-  resolve: { conditions },
+  resolve: { conditions, alias: [{ find: /^graphql$/, replacement: graphqlEntry }] },
   ssr: { resolve: { conditions } },
   test: {
     globalSetup: ['./packages/core/src/testing/global-setup.ts'],

@@ -101,6 +101,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
         return sendJson(res, 401, { errors: [{ message: error.message }] });
       throw error;
     }
+    // handleNodeRequestAndResponse only builds the Response; the adapter call also writes it to `res`.
     await yoga(req, res, { actor });
   };
 

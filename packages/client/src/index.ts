@@ -1,0 +1,20 @@
+// The public face of @opsgraph/client.
+export {
+  type ActivityStreamEvent,
+  createOpsGraphClient,
+  type FollowActivityOptions,
+  type OpsGraphClient,
+  type OpsGraphClientOptions,
+  type RequestOptions,
+  retryDelay,
+  type SubscribeOptions,
+} from './client.js';
+export {
+  type GraphQLErrorDetail,
+  OpsGraphClientError,
+  type OpsGraphClientErrorOptions,
+  OpsGraphUnauthorizedError,
+} from './errors.js';
+// Typed documents (e.g. `CreateCiDocument`) and the types of their results and variables.
+export * from './generated/graphql.js';
+export { unwrap } from './unwrap.js';
