@@ -1,5 +1,7 @@
 // End to end: the real server on 127.0.0.1, the real client over HTTP and WebSocket, SSE over fetch,
 // on PGlite and on a real PostgreSQL.
+
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import {
   ActivityStreamDocument,
   type ActivityStreamEvent,
@@ -7,14 +9,13 @@ import {
   createOpsGraphClient,
   type OpsGraphClient,
   OpsGraphClientError,
-  unwrap,
   UpdateCiDocument,
+  unwrap,
 } from '@opsgraph/client';
 import { createOpsGraph, definePlugin, PluginLoadError, systemActor, systemClock } from '@opsgraph/core';
 import { createTestOpsGraph, type TestOpsGraph, testBackends } from '@opsgraph/core/testing';
 import { runbooksPlugin } from '@opsgraph/example-runbook-plugin';
 import { createOpsGraphServer, type OpsGraphServer } from '@opsgraph/server';
-import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { parse } from 'graphql';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -112,16 +113,19 @@ describe.each(testBackends())('OpsGraph end to end on %s', (backend) => {
         'content-type': 'application/json',
       },
       body: JSON.stringify({
-        query: 'subscription ($after: Seq) { activity(after: $after, types: ["ci.created"]) { seq type subjectId } }',
+        query:
+          'subscription ($after: Seq) { activity(after: $after, types: ["ci.created"]) { seq type subjectId } }',
         variables: { after },
       }),
     });
 
-    const ci = unwrap((await client.request(CreateCiDocument, { input: { class: 'server', name: 'e2e-01' } })).createCI);
+    const ci = unwrap(
+      (await client.request(CreateCiDocument, { input: { class: 'server', name: 'e2e-01' } })).createCI,
+    );
 
     const [fromWs] = await take(ws, 1);
     expect(fromWs?.activity).toMatchObject({ type: 'ci.created', subjectId: ci.id, seq: after + 1 });
-    expect(fromWs?.activity.actor).toMatchObject({ kind: 'token', name: 'e2e' });
+    expect(fromWs?.activity.actor).toMatchObject({ kind: 'token', name: 'token "e2e"' });
     await ws.return?.();
 
     const response = await sse;
@@ -136,7 +140,8 @@ describe.each(testBackends())('OpsGraph end to end on %s', (backend) => {
     const start = await og.activity.latestSeq();
     const stream = client.followActivity({ after: start });
     const writes = async (n: number, prefix: string) => {
-      for (let i = 0; i < n; i++) await og.cmdb.create({ class: 'server', name: `${prefix}-${i}` }, { actor: admin });
+      for (let i = 0; i < n; i++)
+        await og.cmdb.create({ class: 'server', name: `${prefix}-${i}` }, { actor: admin });
     };
 
     await writes(3, 'before');
@@ -164,11 +169,16 @@ describe.each(testBackends())('OpsGraph end to end on %s', (backend) => {
 
   it("serves a plugin's GraphQL fields backed by its migration and service", async () => {
     const client = newClient();
-    const ci = unwrap((await client.request(CreateCiDocument, { input: { class: 'application', name: 'wiki' } })).createCI);
+    const ci = unwrap(
+      (await client.request(CreateCiDocument, { input: { class: 'application', name: 'wiki' } })).createCI,
+    );
     const Attach = parse(`
       mutation ($input: RunbooksAttachInput!) {
         runbooksAttach(input: $input) { __typename ... on MutationRunbooksAttachSuccess { data { id title } } }
-      }`) as TypedDocumentNode<{ runbooksAttach: { __typename: string; data?: { id: string; title: string } } }, any>;
+      }`) as TypedDocumentNode<
+      { runbooksAttach: { __typename: string; data?: { id: string; title: string } } },
+      any
+    >;
     const List = parse('query ($ciId: ID!) { runbooks(ciId: $ciId) { title url } }') as TypedDocumentNode<
       { runbooks: { title: string; url: string }[] },
       { ciId: string }
@@ -176,7 +186,10 @@ describe.each(testBackends())('OpsGraph end to end on %s', (backend) => {
     const attached = await client.request(Attach, {
       input: { ciId: ci.id, title: 'Restore', url: 'https://wiki.example.com/restore' },
     });
-    expect(attached.runbooksAttach).toMatchObject({ __typename: 'MutationRunbooksAttachSuccess', data: { title: 'Restore' } });
+    expect(attached.runbooksAttach).toMatchObject({
+      __typename: 'MutationRunbooksAttachSuccess',
+      data: { title: 'Restore' },
+    });
     expect((await client.request(List, { ciId: ci.id })).runbooks).toEqual([
       { title: 'Restore', url: 'https://wiki.example.com/restore' },
     ]);
@@ -184,14 +197,22 @@ describe.each(testBackends())('OpsGraph end to end on %s', (backend) => {
 
   it('answers a stale version with ConflictError and bad credentials with 401', async () => {
     const client = newClient();
-    const ci = unwrap((await client.request(CreateCiDocument, { input: { class: 'server', name: 'db-01' } })).createCI);
-    unwrap((await client.request(UpdateCiDocument, { id: ci.id, input: { version: 1, environment: 'prod' } })).updateCI);
-    const stale = (await client.request(UpdateCiDocument, { id: ci.id, input: { version: 1, environment: 'dev' } }))
-      .updateCI;
+    const ci = unwrap(
+      (await client.request(CreateCiDocument, { input: { class: 'server', name: 'db-01' } })).createCI,
+    );
+    unwrap(
+      (await client.request(UpdateCiDocument, { id: ci.id, input: { version: 1, environment: 'prod' } }))
+        .updateCI,
+    );
+    const stale = (
+      await client.request(UpdateCiDocument, { id: ci.id, input: { version: 1, environment: 'dev' } })
+    ).updateCI;
     expect(stale).toMatchObject({ __typename: 'ConflictError', currentVersion: 2 });
 
     const stranger = newClient({ token: 'og_not-a-real-token' });
-    const error = await stranger.request(CreateCiDocument, { input: { class: 'server', name: 'x' } }).catch((e) => e);
+    const error = await stranger
+      .request(CreateCiDocument, { input: { class: 'server', name: 'x' } })
+      .catch((e) => e);
     expect(error).toBeInstanceOf(OpsGraphClientError);
     expect(error.status).toBe(401);
   });
@@ -200,7 +221,9 @@ describe.each(testBackends())('OpsGraph end to end on %s', (backend) => {
 describe('plugin start-up', () => {
   it('stops with a message naming the plugin and the dependency it is missing', async () => {
     const dashboards = definePlugin({ name: 'dashboards', dependsOn: ['runbooks'] });
-    const error = await createOpsGraph({ database: 'pglite://memory', plugins: [dashboards] }).catch((e) => e);
+    const error = await createOpsGraph({ database: 'pglite://memory', plugins: [dashboards] }).catch(
+      (e) => e,
+    );
     expect(error).toBeInstanceOf(PluginLoadError);
     expect(error.message).toMatch(/dashboards/);
     expect(error.message).toMatch(/runbooks/);

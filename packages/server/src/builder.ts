@@ -1,9 +1,9 @@
-import { can } from '@opsgraph/core';
+import { type Actor, can, ForbiddenError } from '@opsgraph/core';
 import SchemaBuilder from '@pothos/core';
 import DataloaderPlugin from '@pothos/plugin-dataloader';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import RelayPlugin from '@pothos/plugin-relay';
-import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ScopeAuthPlugin, { type AuthFailure } from '@pothos/plugin-scope-auth';
 import type { GraphQLContext } from './context.js';
 
 export interface OpsGraphSchemaTypes {
@@ -19,6 +19,8 @@ export interface OpsGraphSchemaTypes {
     JSON: { Input: unknown; Output: unknown };
     Seq: { Input: number; Output: number };
   };
+  // Fields are non-null unless they say otherwise, so clients get precise types.
+  DefaultFieldNullability: false;
   DefaultEdgesNullability: false;
   DefaultNodeNullability: false;
 }
@@ -32,6 +34,7 @@ export function createBuilder(): OpsGraphBuilder {
   return new SchemaBuilder<OpsGraphSchemaTypes>({
     // Scope auth must come first: it wraps the resolvers the other plugins add.
     plugins: [ScopeAuthPlugin, ErrorsPlugin, RelayPlugin, DataloaderPlugin],
+    defaultFieldNullability: false,
     scopeAuth: {
       authScopes: async (context) => ({
         authenticated: context.actor.kind !== 'anonymous',
@@ -39,6 +42,13 @@ export function createBuilder(): OpsGraphBuilder {
       }),
       // Checked when a subscription starts; each event is filtered again by its resolver.
       authorizeOnSubscribe: true,
+      // Say which permission was missing and what to do, not just "not authorized".
+      unauthorizedError: (_parent, context, info, result) =>
+        refusal(
+          (context as GraphQLContext).actor,
+          `${info.parentType.name}.${info.fieldName}`,
+          result.failure,
+        ),
     },
     relay: {
       clientMutationId: 'omit',
@@ -50,4 +60,26 @@ export function createBuilder(): OpsGraphBuilder {
     },
     errors: { defaultTypes: [] },
   });
+}
+
+function missingPermission(failure: AuthFailure): string | undefined {
+  if (failure.kind === 'AuthScope' && failure.scope === 'permission') return String(failure.parameter);
+  if (failure.kind === 'AuthScope' && failure.scope === 'authenticated') return 'authenticated';
+  if (failure.kind === 'AnyAuthScopes' || failure.kind === 'AllAuthScopes') {
+    for (const inner of failure.failures) {
+      const found = missingPermission(inner);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+function refusal(actor: Actor, coordinate: string, failure: AuthFailure): Error {
+  const permission = missingPermission(failure) ?? 'unknown';
+  const error = new ForbiddenError(permission, actor.name);
+  error.message =
+    actor.kind === 'anonymous'
+      ? `${coordinate} needs ${permission === 'authenticated' ? 'an authenticated caller' : `the permission ${permission}`}: send an API token (Authorization: Bearer <token>)`
+      : `${coordinate}: ${actor.name} lacks the permission ${permission}; use a token that has it`;
+  return error;
 }

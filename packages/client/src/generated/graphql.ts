@@ -39,17 +39,17 @@ export type UpdateCiInput = {
   version: number;
 };
 
-export type ApiTokenFieldsFragment = { id: string | null, name: string | null, prefix: string | null, permissions: Array<string> | null, createdBy: string | null, createdAt: string | null, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null };
+export type ApiTokenFieldsFragment = { id: string, name: string, prefix: string, permissions: Array<string>, createdBy: string, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null };
 
 export type MeQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type MeQuery = { me: { kind: string | null, id: string | null, name: string | null, permissions: Array<string> | null } | null };
+export type MeQuery = { me: { kind: string, id: string, name: string, permissions: Array<string> } };
 
 export type ApiTokensQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ApiTokensQuery = { apiTokens: Array<{ id: string | null, name: string | null, prefix: string | null, permissions: Array<string> | null, createdBy: string | null, createdAt: string | null, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null }> | null };
+export type ApiTokensQuery = { apiTokens: Array<{ id: string, name: string, prefix: string, permissions: Array<string>, createdBy: string, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null }> };
 
 export type CreateApiTokenMutationVariables = Exact<{
   name: string;
@@ -59,12 +59,12 @@ export type CreateApiTokenMutationVariables = Exact<{
 
 
 export type CreateApiTokenMutation = { createApiToken:
-    | { __typename: 'ConflictError', currentVersion: number | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'ForbiddenError', permission: string | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'MutationCreateApiTokenSuccess', data: { secret: string | null, token: { id: string | null, name: string | null, prefix: string | null, permissions: Array<string> | null, createdBy: string | null, createdAt: string | null, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null } | null } }
-    | { __typename: 'NotFoundError', entity: string | null, id: string | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'ValidationError', code: string | null, field: string | null, message: string | null, issues: Array<{ path: string | null, message: string | null }> | null }
-   | null };
+    | { __typename: 'ConflictError', currentVersion: number | null, code: string, field: string | null, message: string }
+    | { __typename: 'ForbiddenError', permission: string, code: string, field: string | null, message: string }
+    | { __typename: 'MutationCreateApiTokenSuccess', data: { secret: string, token: { id: string, name: string, prefix: string, permissions: Array<string>, createdBy: string, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null } } }
+    | { __typename: 'NotFoundError', entity: string, id: string, code: string, field: string | null, message: string }
+    | { __typename: 'ValidationError', code: string, field: string | null, message: string, issues: Array<{ path: string, message: string }> }
+   };
 
 export type RevokeApiTokenMutationVariables = Exact<{
   id: string | number;
@@ -72,14 +72,14 @@ export type RevokeApiTokenMutationVariables = Exact<{
 
 
 export type RevokeApiTokenMutation = { revokeApiToken:
-    | { __typename: 'ConflictError', currentVersion: number | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'ForbiddenError', permission: string | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'MutationRevokeApiTokenSuccess', data: { id: string | null, name: string | null, prefix: string | null, permissions: Array<string> | null, createdBy: string | null, createdAt: string | null, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null } }
-    | { __typename: 'NotFoundError', entity: string | null, id: string | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'ValidationError', code: string | null, field: string | null, message: string | null, issues: Array<{ path: string | null, message: string | null }> | null }
-   | null };
+    | { __typename: 'ConflictError', currentVersion: number | null, code: string, field: string | null, message: string }
+    | { __typename: 'ForbiddenError', permission: string, code: string, field: string | null, message: string }
+    | { __typename: 'MutationRevokeApiTokenSuccess', data: { id: string, name: string, prefix: string, permissions: Array<string>, createdBy: string, createdAt: string, expiresAt: string | null, lastUsedAt: string | null, revokedAt: string | null } }
+    | { __typename: 'NotFoundError', entity: string, id: string, code: string, field: string | null, message: string }
+    | { __typename: 'ValidationError', code: string, field: string | null, message: string, issues: Array<{ path: string, message: string }> }
+   };
 
-export type ActivityEventFieldsFragment = { seq: number | null, id: string | null, type: string | null, subjectType: string | null, subjectId: string | null, payload: unknown, occurredAt: string | null, actor: { kind: string | null, id: string | null, name: string | null } | null };
+export type ActivityEventFieldsFragment = { seq: number, id: string, type: string, subjectType: string | null, subjectId: string | null, payload: unknown, occurredAt: string, actor: { kind: string, id: string, name: string } };
 
 export type ActivityQueryVariables = Exact<{
   after?: number | null | undefined;
@@ -88,7 +88,7 @@ export type ActivityQueryVariables = Exact<{
 }>;
 
 
-export type ActivityQuery = { activity: Array<{ seq: number | null, id: string | null, type: string | null, subjectType: string | null, subjectId: string | null, payload: unknown, occurredAt: string | null, actor: { kind: string | null, id: string | null, name: string | null } | null }> | null };
+export type ActivityQuery = { activity: Array<{ seq: number, id: string, type: string, subjectType: string | null, subjectId: string | null, payload: unknown, occurredAt: string, actor: { kind: string, id: string, name: string } }> };
 
 export type ActivityStreamSubscriptionVariables = Exact<{
   after?: number | null | undefined;
@@ -96,17 +96,17 @@ export type ActivityStreamSubscriptionVariables = Exact<{
 }>;
 
 
-export type ActivityStreamSubscription = { activity: { seq: number | null, id: string | null, type: string | null, subjectType: string | null, subjectId: string | null, payload: unknown, occurredAt: string | null, actor: { kind: string | null, id: string | null, name: string | null } | null } | null };
+export type ActivityStreamSubscription = { activity: { seq: number, id: string, type: string, subjectType: string | null, subjectId: string | null, payload: unknown, occurredAt: string, actor: { kind: string, id: string, name: string } } };
 
-export type CiFieldsFragment = { id: string | null, class: string | null, name: string | null, status: CiStatus | null, environment: string | null, tags: Array<string> | null, attributes: unknown, version: number | null, createdAt: string | null, updatedAt: string | null, retiredAt: string | null };
+export type CiFieldsFragment = { id: string, class: string, name: string, status: CiStatus, environment: string | null, tags: Array<string>, attributes: unknown, version: number, createdAt: string, updatedAt: string, retiredAt: string | null };
 
-type ErrorFields_ConflictError_Fragment = { currentVersion: number | null, code: string | null, field: string | null, message: string | null };
+type ErrorFields_ConflictError_Fragment = { currentVersion: number | null, code: string, field: string | null, message: string };
 
-type ErrorFields_ForbiddenError_Fragment = { permission: string | null, code: string | null, field: string | null, message: string | null };
+type ErrorFields_ForbiddenError_Fragment = { permission: string, code: string, field: string | null, message: string };
 
-type ErrorFields_NotFoundError_Fragment = { entity: string | null, id: string | null, code: string | null, field: string | null, message: string | null };
+type ErrorFields_NotFoundError_Fragment = { entity: string, id: string, code: string, field: string | null, message: string };
 
-type ErrorFields_ValidationError_Fragment = { code: string | null, field: string | null, message: string | null, issues: Array<{ path: string | null, message: string | null }> | null };
+type ErrorFields_ValidationError_Fragment = { code: string, field: string | null, message: string, issues: Array<{ path: string, message: string }> };
 
 export type ErrorFieldsFragment =
   | ErrorFields_ConflictError_Fragment
@@ -120,7 +120,7 @@ export type GetCiQueryVariables = Exact<{
 }>;
 
 
-export type GetCiQuery = { ci: { id: string | null, class: string | null, name: string | null, status: CiStatus | null, environment: string | null, tags: Array<string> | null, attributes: unknown, version: number | null, createdAt: string | null, updatedAt: string | null, retiredAt: string | null } | null };
+export type GetCiQuery = { ci: { id: string, class: string, name: string, status: CiStatus, environment: string | null, tags: Array<string>, attributes: unknown, version: number, createdAt: string, updatedAt: string, retiredAt: string | null } | null };
 
 export type ListCisQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -129,12 +129,12 @@ export type ListCisQueryVariables = Exact<{
 }>;
 
 
-export type ListCisQuery = { cis: { edges: Array<{ cursor: string, node: { id: string | null, class: string | null, name: string | null, status: CiStatus | null, environment: string | null, tags: Array<string> | null, attributes: unknown, version: number | null, createdAt: string | null, updatedAt: string | null, retiredAt: string | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null };
+export type ListCisQuery = { cis: { edges: Array<{ cursor: string, node: { id: string, class: string, name: string, status: CiStatus, environment: string | null, tags: Array<string>, attributes: unknown, version: number, createdAt: string, updatedAt: string, retiredAt: string | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type CiClassesQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type CiClassesQuery = { ciClasses: Array<{ name: string | null, label: string | null, parent: string | null, owner: string | null }> | null };
+export type CiClassesQuery = { ciClasses: Array<{ name: string, label: string, parent: string | null, owner: string }> };
 
 export type CreateCiMutationVariables = Exact<{
   input: CreateCiInput;
@@ -142,12 +142,12 @@ export type CreateCiMutationVariables = Exact<{
 
 
 export type CreateCiMutation = { createCI:
-    | { __typename: 'ConflictError', currentVersion: number | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'ForbiddenError', permission: string | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'MutationCreateCISuccess', data: { id: string | null, class: string | null, name: string | null, status: CiStatus | null, environment: string | null, tags: Array<string> | null, attributes: unknown, version: number | null, createdAt: string | null, updatedAt: string | null, retiredAt: string | null } }
-    | { __typename: 'NotFoundError', entity: string | null, id: string | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'ValidationError', code: string | null, field: string | null, message: string | null, issues: Array<{ path: string | null, message: string | null }> | null }
-   | null };
+    | { __typename: 'ConflictError', currentVersion: number | null, code: string, field: string | null, message: string }
+    | { __typename: 'ForbiddenError', permission: string, code: string, field: string | null, message: string }
+    | { __typename: 'MutationCreateCISuccess', data: { id: string, class: string, name: string, status: CiStatus, environment: string | null, tags: Array<string>, attributes: unknown, version: number, createdAt: string, updatedAt: string, retiredAt: string | null } }
+    | { __typename: 'NotFoundError', entity: string, id: string, code: string, field: string | null, message: string }
+    | { __typename: 'ValidationError', code: string, field: string | null, message: string, issues: Array<{ path: string, message: string }> }
+   };
 
 export type UpdateCiMutationVariables = Exact<{
   id: string | number;
@@ -156,12 +156,12 @@ export type UpdateCiMutationVariables = Exact<{
 
 
 export type UpdateCiMutation = { updateCI:
-    | { __typename: 'ConflictError', currentVersion: number | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'ForbiddenError', permission: string | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'MutationUpdateCISuccess', data: { id: string | null, class: string | null, name: string | null, status: CiStatus | null, environment: string | null, tags: Array<string> | null, attributes: unknown, version: number | null, createdAt: string | null, updatedAt: string | null, retiredAt: string | null } }
-    | { __typename: 'NotFoundError', entity: string | null, id: string | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'ValidationError', code: string | null, field: string | null, message: string | null, issues: Array<{ path: string | null, message: string | null }> | null }
-   | null };
+    | { __typename: 'ConflictError', currentVersion: number | null, code: string, field: string | null, message: string }
+    | { __typename: 'ForbiddenError', permission: string, code: string, field: string | null, message: string }
+    | { __typename: 'MutationUpdateCISuccess', data: { id: string, class: string, name: string, status: CiStatus, environment: string | null, tags: Array<string>, attributes: unknown, version: number, createdAt: string, updatedAt: string, retiredAt: string | null } }
+    | { __typename: 'NotFoundError', entity: string, id: string, code: string, field: string | null, message: string }
+    | { __typename: 'ValidationError', code: string, field: string | null, message: string, issues: Array<{ path: string, message: string }> }
+   };
 
 export type RetireCiMutationVariables = Exact<{
   id: string | number;
@@ -170,12 +170,12 @@ export type RetireCiMutationVariables = Exact<{
 
 
 export type RetireCiMutation = { retireCI:
-    | { __typename: 'ConflictError', currentVersion: number | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'ForbiddenError', permission: string | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'MutationRetireCISuccess', data: { id: string | null, class: string | null, name: string | null, status: CiStatus | null, environment: string | null, tags: Array<string> | null, attributes: unknown, version: number | null, createdAt: string | null, updatedAt: string | null, retiredAt: string | null } }
-    | { __typename: 'NotFoundError', entity: string | null, id: string | null, code: string | null, field: string | null, message: string | null }
-    | { __typename: 'ValidationError', code: string | null, field: string | null, message: string | null, issues: Array<{ path: string | null, message: string | null }> | null }
-   | null };
+    | { __typename: 'ConflictError', currentVersion: number | null, code: string, field: string | null, message: string }
+    | { __typename: 'ForbiddenError', permission: string, code: string, field: string | null, message: string }
+    | { __typename: 'MutationRetireCISuccess', data: { id: string, class: string, name: string, status: CiStatus, environment: string | null, tags: Array<string>, attributes: unknown, version: number, createdAt: string, updatedAt: string, retiredAt: string | null } }
+    | { __typename: 'NotFoundError', entity: string, id: string, code: string, field: string | null, message: string }
+    | { __typename: 'ValidationError', code: string, field: string | null, message: string, issues: Array<{ path: string, message: string }> }
+   };
 
 export const ApiTokenFieldsFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"ApiTokenFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"ApiToken"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"prefix"}},{"kind":"Field","name":{"kind":"Name","value":"permissions"}},{"kind":"Field","name":{"kind":"Name","value":"createdBy"}},{"kind":"Field","name":{"kind":"Name","value":"createdAt"}},{"kind":"Field","name":{"kind":"Name","value":"expiresAt"}},{"kind":"Field","name":{"kind":"Name","value":"lastUsedAt"}},{"kind":"Field","name":{"kind":"Name","value":"revokedAt"}}]}}]} as unknown as DocumentNode<ApiTokenFieldsFragment, unknown>;
 export const ActivityEventFieldsFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"ActivityEventFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"ActivityEvent"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"seq"}},{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"type"}},{"kind":"Field","name":{"kind":"Name","value":"subjectType"}},{"kind":"Field","name":{"kind":"Name","value":"subjectId"}},{"kind":"Field","name":{"kind":"Name","value":"actor"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"kind"}},{"kind":"Field","name":{"kind":"Name","value":"id"}},{"kind":"Field","name":{"kind":"Name","value":"name"}}]}},{"kind":"Field","name":{"kind":"Name","value":"payload"}},{"kind":"Field","name":{"kind":"Name","value":"occurredAt"}}]}}]} as unknown as DocumentNode<ActivityEventFieldsFragment, unknown>;
