@@ -101,7 +101,8 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
         return sendJson(res, 401, { errors: [{ message: error.message }] });
       throw error;
     }
-    await yoga.handleNodeRequestAndResponse(req, res, { actor });
+    // `handle(req, res)` sends the response; `handleNodeRequestAndResponse` only returns it.
+    await yoga.handle(req, res, { actor });
   };
 
   const httpServer = createServer((req, res) => {
