@@ -1,0 +1,32 @@
+// Smoke test of the benchmark runner: it starts the targets, checks their answers and measures both sides.
+// Runs are far too short to mean anything; only the shape of the result is asserted, never a timing.
+import { describe, expect, it } from 'vitest';
+import { formatReport, runBenchmarks } from './run.js';
+
+describe('benchmark runner', () => {
+  it('measures the hello scenario and reports a ratio', async () => {
+    const report = await runBenchmarks({
+      duration: 0.3,
+      warmup: 0,
+      rounds: 1,
+      connections: 2,
+      filter: ['hello'],
+      log: () => {},
+    });
+    expect(report.scenarios.map((s) => s.name)).toEqual(['hello']);
+    const [hello] = report.scenarios;
+    expect(hello?.error).toBeUndefined();
+    expect(hello?.baseline?.runs).toHaveLength(1);
+    expect(hello?.subject?.runs).toHaveLength(1);
+    const ratio = hello?.ratio?.median ?? Number.NaN;
+    expect(Number.isFinite(ratio)).toBe(true);
+    expect(ratio).toBeGreaterThan(0);
+    expect(formatReport(report)).toContain('ratio subject/baseline');
+  }, 120_000);
+
+  it('refuses an unknown scenario name', async () => {
+    await expect(
+      runBenchmarks({ duration: 0.1, warmup: 0, rounds: 1, connections: 1, filter: ['nope'], log: () => {} }),
+    ).rejects.toThrow(/unknown scenario nope/);
+  });
+});
