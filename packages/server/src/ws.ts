@@ -1,5 +1,5 @@
 import type { Actor, Logger, OpsGraph } from '@opsgraph/core';
-import { type ExecutionArgs, GraphQLError, specifiedRules } from 'graphql';
+import { type ExecutionArgs, GraphQLError } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
@@ -16,9 +16,9 @@ type SocketExtra = {
  * graphql-ws on the HTTP server's /graphql. The socket authenticates once at `connection_init`;
  * each subscription gets its own context. Parsing and validation go through `yoga.getEnveloped()`, so
  * the envelop plugins' protections (token limit, depth/cost/alias/directive limits, introspection off
- * outside development, no field suggestions) apply here as over HTTP: envelop appends the rules its
- * plugins add to the `specifiedRules` passed here. A refused operation answers with errors for that
- * operation only instead of closing the socket and every other subscription on it.
+ * outside development, no field suggestions) apply here as over HTTP, each once. A refused operation
+ * answers with errors for that operation only instead of closing the socket and every other
+ * subscription on it.
  */
 export function attachWebSocket(options: {
   wss: WebSocketServer;
@@ -61,7 +61,9 @@ export function attachWebSocket(options: {
         let document: ExecutionArgs['document'];
         try {
           document = parse(payload.query);
-          const errors = validate(schema, document, specifiedRules);
+          // No rules here: Yoga's engine plugin adds graphql's specified rules and ours add theirs.
+          // Passing specifiedRules as well would run them twice and report every error twice.
+          const errors = validate(schema, document);
           if (errors.length > 0) return errors;
         } catch (error) {
           // A throwing parser or rule must refuse this operation only: a throw here closes the socket.
