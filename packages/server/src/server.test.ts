@@ -1,4 +1,4 @@
-import { systemActor } from '@opsgraph/core';
+import { systemActor, UnauthenticatedError } from '@opsgraph/core';
 import { createTestOpsGraph, testBackends } from '@opsgraph/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './test-support.js';
@@ -181,6 +181,40 @@ describe('introspection and field suggestions', () => {
     expect(hidden.body.errors?.[0]?.message).not.toContain('"kind"');
     const shown = await dev.gql('{ me { kinf } }');
     expect(shown.body.errors?.[0]?.message).toContain('Did you mean "kind"?');
+  });
+});
+
+describe('a custom authenticate hook', () => {
+  it('answers UnauthenticatedError with HTTP 401 and its message, and closes a socket with 4403', async () => {
+    const t = await startTestServer({
+      authenticate: async (request) => {
+        if (request.headers.get('authorization') === 'Bearer good') return systemActor('sso-user');
+        if (request.headers.get('authorization'))
+          throw new UnauthenticatedError('SSO session expired: sign in again');
+        return null;
+      },
+    });
+    try {
+      const bad = await fetch(t.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer bad' },
+        body: JSON.stringify({ query: '{ me { kind } }' }),
+      });
+      expect(bad.status).toBe(401);
+      expect(await bad.json()).toEqual({ errors: [{ message: 'SSO session expired: sign in again' }] });
+      expect((await t.gql('{ me { name } }', undefined, 'good')).body.data).toEqual({
+        me: { name: 'sso-user' },
+      });
+
+      const client = t.wsClient({ token: 'bad' });
+      const closed = new Promise<number>((resolve) =>
+        client.on('closed', (e) => resolve((e as { code: number }).code)),
+      );
+      client.subscribe({ query: '{ me { kind } }' }, { next: () => {}, error: () => {}, complete: () => {} });
+      expect(await closed).toBe(4403);
+    } finally {
+      await t.close();
+    }
   });
 });
 

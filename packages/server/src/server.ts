@@ -4,7 +4,7 @@ import type { Actor, OpsGraph } from '@opsgraph/core';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
-import { type Authenticate, bearerTokenAuth, InvalidCredentials, resolveActor } from './auth.js';
+import { type Authenticate, bearerTokenAuth, isInvalidCredentials, resolveActor } from './auth.js';
 import type { GraphQLContext } from './context.js';
 import { createMaskError } from './errors.js';
 import { type OperationLimits, resolveLimits, useOperationProtections } from './limits.js';
@@ -107,8 +107,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     try {
       actor = await resolveActor(authenticate, toFetchRequest(req), og);
     } catch (error) {
-      if (error instanceof InvalidCredentials)
-        return sendJson(res, 401, { errors: [{ message: error.message }] });
+      if (isInvalidCredentials(error)) return sendJson(res, 401, { errors: [{ message: error.message }] });
       throw error;
     }
     await sendThroughYoga(req, res, { actor });

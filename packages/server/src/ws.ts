@@ -4,7 +4,7 @@ import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import type { WebSocketServer } from 'ws';
-import { type Authenticate, InvalidCredentials, resolveActor } from './auth.js';
+import { type Authenticate, isInvalidCredentials, resolveActor } from './auth.js';
 import type { GraphQLContext } from './context.js';
 import { toFetchRequest } from './server.js';
 
@@ -44,7 +44,7 @@ export function attachWebSocket(options: {
           ctx.extra.actor = await resolveActor(authenticate, request, og);
           return true;
         } catch (error) {
-          if (error instanceof InvalidCredentials) return false; // closes 4403 Forbidden
+          if (isInvalidCredentials(error)) return false; // closes 4403 Forbidden
           logger.warn({ err: error }, 'WebSocket authentication failed; the client will retry');
           // A temporary failure (e.g. the database): 1013 "try again later" lets the client retry.
           ctx.extra.socket.close(1013, 'Try again later');
