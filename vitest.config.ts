@@ -6,9 +6,10 @@ import { defineConfig } from 'vitest/config';
 // so tests run against src/ without a build step.
 const conditions = ['@opsgraph/source', ...defaultServerConditions];
 
-// graphql 16 has no `exports` map: Node loads its CommonJS build (for Pothos, Yoga, graphql-ws), while
-// Vite would pick the `module` (.mjs) build for our sources. Two copies of graphql fail at runtime
-// ("Cannot use GraphQLNonNull from another module or realm"), so point Vite at the build Node loads.
+// graphql 16 has no `exports` map: Node loads its CommonJS entry, while Vite would pick its `module`
+// (.mjs) entry for our sources. Two copies make every schema check fail ("from another module or
+// realm") once a CommonJS dependency (graphql-armor) or an externalised one (Yoga, Pothos) meets our
+// code. Resolve it as Node does, to the one copy production uses.
 const graphqlEntry = createRequire(import.meta.url).resolve('graphql');
 
 export default defineConfig({

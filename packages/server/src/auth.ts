@@ -1,8 +1,9 @@
-import { type Actor, anonymousActor, type OpsGraph } from '@opsgraph/core';
+import { type Actor, anonymousActor, isOpsGraphError, type OpsGraph } from '@opsgraph/core';
 
 /**
  * Maps a request to an actor. Return null for "no credentials" (anonymous) and throw
- * `UnauthenticatedError` for credentials that are wrong. The same hook serves HTTP, SSE and
+ * `InvalidCredentials` (or core's `UnauthenticatedError`) for credentials that are wrong: HTTP 401
+ * with its message, WebSocket close 4403. Anything else thrown is an internal error (masked, 500). The same hook serves HTTP, SSE and
  * WebSocket: for a socket it gets the upgrade request's headers, with `connection_init`'s
  * `authorization` (or `token`) in the Authorization header.
  */
@@ -18,7 +19,7 @@ export const bearerTokenAuth: Authenticate = async (request, og) => {
   return actor;
 };
 
-/** Credentials were sent and are wrong: HTTP 401, WebSocket close 4401. */
+/** Credentials were sent and are wrong: HTTP 401, WebSocket close 4403 (graphql-ws's Forbidden). */
 export class InvalidCredentials extends Error {
   constructor() {
     super('The credentials sent are not valid (unknown, revoked or expired token): send a valid API token');
@@ -31,4 +32,9 @@ export async function resolveActor(
   og: OpsGraph,
 ): Promise<Actor> {
   return (await authenticate(request, og)) ?? anonymousActor;
+}
+
+/** Whether an error thrown by an `Authenticate` hook means "wrong credentials" (not a failure). */
+export function isInvalidCredentials(error: unknown): error is Error {
+  return error instanceof InvalidCredentials || (isOpsGraphError(error) && error.code === 'UNAUTHENTICATED');
 }

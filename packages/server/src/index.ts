@@ -1,10 +1,11 @@
 // The public face of @opsgraph/server.
 import './augment.js';
 
-export { type Authenticate, bearerTokenAuth, InvalidCredentials } from './auth.js';
+export { type Authenticate, bearerTokenAuth, InvalidCredentials, isInvalidCredentials } from './auth.js';
 export { createBuilder, type OpsGraphBuilder, type OpsGraphSchemaTypes } from './builder.js';
 export type { GraphQLContext } from './context.js';
 export { createDemoToken, seedDemo } from './demo.js';
+export { DEFAULT_LIMITS, LIMIT_EXCEEDED, type OperationLimits } from './limits.js';
 export { mutationErrors } from './schema/errors.js';
 export { buildSchema } from './schema/index.js';
 export { createOpsGraphServer, type OpsGraphServer, type OpsGraphServerOptions } from './server.js';

@@ -1,12 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Actor, OpsGraph } from '@opsgraph/core';
-import { type GraphQLSchema, NoSchemaIntrospectionCustomRule } from 'graphql';
-import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { GraphQLSchema } from 'graphql';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
-import { type Authenticate, bearerTokenAuth, InvalidCredentials, resolveActor } from './auth.js';
+import { type Authenticate, bearerTokenAuth, isInvalidCredentials, resolveActor } from './auth.js';
 import type { GraphQLContext } from './context.js';
 import { createMaskError } from './errors.js';
+import { type OperationLimits, resolveLimits, useOperationProtections } from './limits.js';
 import { buildSchema } from './schema/index.js';
 import { attachWebSocket } from './ws.js';
 
@@ -22,6 +23,11 @@ export interface OpsGraphServerOptions {
   readonly corsOrigins?: readonly string[];
   /** The HTTP path of the API (also the WebSocket path). Default `/graphql`. */
   readonly path?: string;
+  /**
+   * Limits on each operation (HTTP, SSE and WebSocket): depth 12, cost 5000, aliases 15, tokens 1000,
+   * directives 50 unless set here. An operation over a limit is refused with `LIMIT_EXCEEDED`.
+   */
+  readonly limits?: OperationLimits;
 }
 
 export interface OpsGraphServer {
@@ -41,6 +47,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
   const authenticate = options.authenticate ?? bearerTokenAuth;
   const development = options.development ?? false;
   const path = options.path ?? '/graphql';
+  const limits = resolveLimits(options.limits);
   const schema = buildSchema(og.pluginList);
 
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
@@ -64,13 +71,8 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
       actor: actor ?? (await resolveActor(authenticate, request, og)),
       requestId: request.headers.get('x-request-id') ?? crypto.randomUUID(),
     }),
-    plugins: [
-      {
-        onValidate({ addValidationRule }) {
-          if (!development) addValidationRule(NoSchemaIntrospectionCustomRule);
-        },
-      } satisfies Plugin,
-    ],
+    // Envelop hooks: they run for HTTP, SSE and the WebSocket's onSubscribe alike.
+    plugins: [useOperationProtections({ limits, development })],
   });
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -97,8 +99,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     try {
       actor = await resolveActor(authenticate, toFetchRequest(req), og);
     } catch (error) {
-      if (error instanceof InvalidCredentials)
-        return sendJson(res, 401, { errors: [{ message: error.message }] });
+      if (isInvalidCredentials(error)) return sendJson(res, 401, { errors: [{ message: error.message }] });
       throw error;
     }
     // handleNodeRequestAndResponse only builds the Response; the adapter call also writes it to `res`.
@@ -107,14 +108,24 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
 
   const httpServer = createServer((req, res) => {
     handle(req, res).catch((error) => {
-      logger.error({ err: error }, 'request failed');
-      if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'Internal server error' }] });
-      else res.end();
+      // Masked like a GraphQL error: the client gets an id to quote, the log has the real error.
+      const requestId = crypto.randomUUID();
+      logger.error({ err: error, requestId }, 'request failed');
+      if (!res.headersSent) {
+        sendJson(res, 500, {
+          errors: [
+            {
+              message: `Internal server error (request id ${requestId})`,
+              extensions: { code: 'INTERNAL_SERVER_ERROR', requestId },
+            },
+          ],
+        });
+      } else res.end();
     });
   });
 
   const wss = new WebSocketServer({ server: httpServer, path, maxPayload: 64 * 1024 });
-  const ws = attachWebSocket({ wss, yoga, og, authenticate, development, logger });
+  const ws = attachWebSocket({ wss, yoga, og, authenticate, logger });
 
   return {
     yoga,

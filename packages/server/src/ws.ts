@@ -1,10 +1,10 @@
 import type { Actor, Logger, OpsGraph } from '@opsgraph/core';
-import { type ExecutionArgs, NoSchemaIntrospectionCustomRule, specifiedRules } from 'graphql';
+import { type ExecutionArgs, GraphQLError } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import type { WebSocketServer } from 'ws';
-import { type Authenticate, InvalidCredentials, resolveActor } from './auth.js';
+import { type Authenticate, isInvalidCredentials, resolveActor } from './auth.js';
 import type { GraphQLContext } from './context.js';
 import { toFetchRequest } from './server.js';
 
@@ -14,20 +14,20 @@ type SocketExtra = {
 
 /**
  * graphql-ws on the HTTP server's /graphql. The socket authenticates once at `connection_init`;
- * each subscription gets its own context. Protections that Yoga applies per HTTP request are applied
- * here too (introspection off outside development), and a refused operation answers with errors for
- * that operation only instead of closing the socket and every other subscription on it.
+ * each subscription gets its own context. Parsing and validation go through `yoga.getEnveloped()`, so
+ * the envelop plugins' protections (token limit, depth/cost/alias/directive limits, introspection off
+ * outside development, no field suggestions) apply here as over HTTP, each once. A refused operation
+ * answers with errors for that operation only instead of closing the socket and every other
+ * subscription on it.
  */
 export function attachWebSocket(options: {
   wss: WebSocketServer;
   yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
   og: OpsGraph;
   authenticate: Authenticate;
-  development: boolean;
   logger: Logger;
 }) {
-  const { wss, yoga, og, authenticate, development, logger } = options;
-  const rules = development ? specifiedRules : [...specifiedRules, NoSchemaIntrospectionCustomRule];
+  const { wss, yoga, og, authenticate, logger } = options;
 
   return useServer<Record<string, unknown>, SocketExtra>(
     {
@@ -44,7 +44,7 @@ export function attachWebSocket(options: {
           ctx.extra.actor = await resolveActor(authenticate, request, og);
           return true;
         } catch (error) {
-          if (error instanceof InvalidCredentials) return false; // closes 4403 Forbidden
+          if (isInvalidCredentials(error)) return false; // closes 4403 Forbidden
           logger.warn({ err: error }, 'WebSocket authentication failed; the client will retry');
           // A temporary failure (e.g. the database): 1013 "try again later" lets the client retry.
           ctx.extra.socket.close(1013, 'Try again later');
@@ -61,11 +61,16 @@ export function attachWebSocket(options: {
         let document: ExecutionArgs['document'];
         try {
           document = parse(payload.query);
+          // No rules here: Yoga's engine plugin adds graphql's specified rules and ours add theirs.
+          // Passing specifiedRules as well would run them twice and report every error twice.
+          const errors = validate(schema, document);
+          if (errors.length > 0) return errors;
         } catch (error) {
-          return [error as import('graphql').GraphQLError];
+          // A throwing parser or rule must refuse this operation only: a throw here closes the socket.
+          if (error instanceof GraphQLError) return [error];
+          logger.error({ err: error }, 'WebSocket operation could not be validated');
+          return [new GraphQLError('The operation could not be validated')];
         }
-        const errors = validate(schema, document, rules);
-        if (errors.length > 0) return errors;
         const args: ExecutionArgs = {
           schema,
           operationName: payload.operationName ?? null,

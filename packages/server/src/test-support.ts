@@ -1,0 +1,110 @@
+// Helpers for the server's own tests: a real server on a free loopback port, HTTP and WebSocket clients.
+
+import { systemActor } from '@opsgraph/core';
+import { type Backend, createTestOpsGraph, type TestOpsGraph } from '@opsgraph/core/testing';
+import { type Client, createClient, type ExecutionResult } from 'graphql-ws';
+import WebSocket from 'ws';
+import { createOpsGraphServer, type OpsGraphServer, type OpsGraphServerOptions } from './server.js';
+
+export interface GraphQLResponse {
+  status: number;
+  body: ExecutionResult<Record<string, any>> & { errors?: any[] };
+}
+
+export interface TestServer {
+  og: TestOpsGraph;
+  server: OpsGraphServer;
+  /** http://127.0.0.1:<port>/graphql */
+  url: string;
+  /** http://127.0.0.1:<port> */
+  origin: string;
+  /** ws://127.0.0.1:<port>/graphql */
+  wsUrl: string;
+  /** Secrets of API tokens: everything, cmdb read and write, cmdb read only. */
+  tokens: { admin: string; writer: string; reader: string };
+  /** POSTs an operation; `token` adds `Authorization: Bearer <token>`. */
+  gql(query: string, variables?: Record<string, unknown>, token?: string): Promise<GraphQLResponse>;
+  /** A graphql-ws client that does not retry; closed by `close()`. */
+  wsClient(connectionParams?: Record<string, unknown>): Client;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(
+  options: { backend?: Backend; og?: TestOpsGraph } & Omit<Partial<OpsGraphServerOptions>, 'opsgraph'> = {},
+): Promise<TestServer> {
+  const { backend = 'pglite', og: given, ...serverOptions } = options;
+  const og = given ?? (await createTestOpsGraph({ backend }));
+  const actor = systemActor('test');
+  const token = async (name: string, permissions: string[]) =>
+    (await og.access.createToken({ name, permissions }, { actor })).secret;
+  const tokens = {
+    admin: await token('admin', ['*']),
+    writer: await token('writer', ['cmdb:read', 'cmdb:write', 'activity:read']),
+    reader: await token('reader', ['cmdb:read']),
+  };
+  const server = createOpsGraphServer({ opsgraph: og, ...serverOptions });
+  const { url, port } = await server.listen(0, '127.0.0.1');
+  const clients: Client[] = [];
+  return {
+    og,
+    server,
+    url,
+    origin: `http://127.0.0.1:${port}`,
+    wsUrl: url.replace(/^http/, 'ws'),
+    tokens,
+    gql: async (query, variables, bearer) => {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/graphql-response+json, application/json',
+          ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+        },
+        body: JSON.stringify({ query, ...(variables ? { variables } : {}) }),
+      });
+      return { status: response.status, body: (await response.json()) as GraphQLResponse['body'] };
+    },
+    wsClient: (connectionParams) => {
+      const client = createClient({
+        url: url.replace(/^http/, 'ws'),
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        lazy: true,
+        ...(connectionParams ? { connectionParams } : {}),
+      });
+      clients.push(client);
+      return client;
+    },
+    close: async () => {
+      await Promise.all(clients.map((client) => client.dispose()));
+      await server.close();
+      if (!given) await og.close();
+    },
+  };
+}
+
+/** Subscribes and collects results until `until` returns true for one of them, or the stream ends. */
+export function collect(
+  client: Client,
+  payload: { query: string; variables?: Record<string, unknown> },
+  until: (result: ExecutionResult<Record<string, any>>) => boolean = () => false,
+): { done: Promise<{ results: ExecutionResult<Record<string, any>>[]; error?: unknown }>; stop: () => void } {
+  const results: ExecutionResult<Record<string, any>>[] = [];
+  let stop = () => {};
+  const done = new Promise<{ results: ExecutionResult<Record<string, any>>[]; error?: unknown }>(
+    (resolve) => {
+      stop = client.subscribe(payload, {
+        next: (result) => {
+          results.push(result as ExecutionResult<Record<string, any>>);
+          if (until(result as ExecutionResult<Record<string, any>>)) {
+            stop();
+            resolve({ results });
+          }
+        },
+        error: (error) => resolve({ results, error }),
+        complete: () => resolve({ results }),
+      });
+    },
+  );
+  return { done, stop: () => stop() };
+}
