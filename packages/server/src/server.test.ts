@@ -44,10 +44,11 @@ describe.each(testBackends())('HTTP API on %s', (backend) => {
   it('refuses an authorized field to an anonymous caller with FORBIDDEN and no data', async () => {
     const { status, body } = await t.gql('{ cis { edges { node { id } } } }');
     expect(status).toBe(200);
-    expect(body.data?.cis ?? null).toBeNull(); // `cis` is nullable: the field is null, nothing else
+    expect(body.data ?? null).toBeNull(); // `cis` is non-null, so the refusal nulls the whole result
     expect(body.errors).toHaveLength(1);
     expect(body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect(body.errors?.[0]?.path).toEqual(['cis']);
+    expect(body.errors?.[0]?.message).toMatch(/Query\.cis needs the permission cmdb:read: send an API token/);
   });
 
   it('answers a bad bearer token with HTTP 401 and a message', async () => {
@@ -243,7 +244,7 @@ describe('masked internal errors', () => {
     try {
       await og.close();
       const { body } = await t.gql('{ cis { edges { node { id } } } }');
-      expect(body.data?.cis ?? null).toBeNull();
+      expect(body.data ?? null).toBeNull();
       const error = body.errors?.[0];
       expect(error?.message).toMatch(/^Unexpected error\. \(request id [0-9a-f-]{36}\)$/);
       expect(error?.extensions).toEqual({
