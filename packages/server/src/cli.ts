@@ -96,7 +96,12 @@ async function serve(og: OpsGraph, options: { demo: boolean; migrate: boolean; d
   });
   const port = Number(process.env.PORT ?? 4000);
   const host = process.env.HOST ?? '127.0.0.1';
-  const { url } = await server.listen(port, host);
+  const { url } = await server.listen(port, host).catch(async (error: NodeJS.ErrnoException) => {
+    await og.close();
+    if (error.code === 'EADDRINUSE')
+      throw new Error(`${host}:${port} is already in use: set PORT to a free port`);
+    throw error;
+  });
   console.log(`OpsGraph is serving ${redact(options.database)}`);
   console.log(`  GraphQL:  ${url}${development ? '   (GraphiQL: open it in a browser)' : ''}`);
   console.log(`  Health:   ${url.replace(/\/graphql$/, '/readyz')}`);

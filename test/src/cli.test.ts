@@ -1,0 +1,94 @@
+// The quick start, as a user runs it: `opsgraph serve --demo` on an embedded database directory.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const cli = path.join(root, 'packages/server/src/cli.ts');
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  token: string;
+  output: () => string;
+}
+
+/** Starts the CLI and resolves once it printed its URL and demo token. */
+function serveDemo(database: string): Promise<Started> {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@opsgraph/source', '--import', 'tsx', cli, 'serve', '--demo'],
+    { cwd: root, env: { ...process.env, DATABASE_URL: database, PORT: '0', LOG_LEVEL: 'warn' } },
+  );
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not start in time:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk;
+      const url = /GraphQL:\s+(\S+)/.exec(output)?.[1];
+      const token = /Demo token[^:]*:\s+(og_\S+)/.exec(output)?.[1];
+      if (url && token) {
+        clearTimeout(timer);
+        resolve({ child, url, token, output: () => output });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`the server exited with ${code}:\n${output}`)));
+  });
+}
+
+async function stop(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  return exited;
+}
+
+const countCis = async (url: string, token: string) => {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: '{ cis(first: 100) { edges { node { name } } } }' }),
+  });
+  const body = (await response.json()) as { data: { cis: { edges: unknown[] } } };
+  return body.data.cis.edges.length;
+};
+
+describe('opsgraph serve --demo (the quick start)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'opsgraph-cli-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves /graphql with demo data on an embedded directory that survives a restart', async () => {
+    const database = `pglite://${path.join(dir, 'data')}`;
+    const first = await serveDemo(database);
+    let count: number;
+    try {
+      expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/graphql$/);
+      count = await countCis(first.url, first.token);
+      expect(count).toBeGreaterThan(0);
+      expect((await fetch(first.url.replace(/graphql$/, 'readyz'))).status).toBe(200);
+      // GraphiQL in demo mode.
+      const page = await fetch(first.url, { headers: { accept: 'text/html' } });
+      expect(await page.text()).toContain('GraphiQL');
+    } finally {
+      expect(await stop(first.child)).toBe(0);
+    }
+
+    // Same directory again: nothing re-seeded twice, data still there.
+    const second = await serveDemo(database);
+    try {
+      expect(await countCis(second.url, second.token)).toBe(count);
+    } finally {
+      expect(await stop(second.child)).toBe(0);
+    }
+  });
+});
