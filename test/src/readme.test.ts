@@ -1,0 +1,104 @@
+// Each package README's first TypeScript snippet is run as written, so the docs cannot rot.
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { systemActor } from '@opsgraph/core';
+import { createTestOpsGraph, type TestOpsGraph } from '@opsgraph/core/testing';
+import { createOpsGraphServer, type OpsGraphServer } from '@opsgraph/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+// Inside the workspace, so the snippets' imports resolve as a user's would.
+const scratch = path.join(root, 'test', '.readme-snippets');
+
+async function firstSnippet(readme: string): Promise<string> {
+  const text = await readFile(path.join(root, readme), 'utf8');
+  const match = /```ts\n([\s\S]*?)```/.exec(text);
+  if (!match?.[1]) throw new Error(`${readme} has no \`\`\`ts snippet`);
+  return match[1];
+}
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+}
+
+/** Runs a README's snippet; `until` may stop it (SIGINT) once its output shows it is up. */
+async function runSnippet(
+  readme: string,
+  env: Record<string, string> = {},
+  until?: (output: string) => boolean,
+): Promise<Run> {
+  const file = path.join(scratch, `${readme.replaceAll('/', '_')}.ts`);
+  await writeFile(file, await firstSnippet(readme));
+  const child = spawn(process.execPath, ['--conditions=@opsgraph/source', '--import', 'tsx', file], {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+  });
+  let output = '';
+  const onData = (chunk: Buffer) => {
+    output += chunk;
+    if (until?.(output)) child.kill('SIGINT');
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
+  return new Promise((resolve) =>
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, output });
+    }),
+  );
+}
+
+describe('README snippets run as written', () => {
+  let og: TestOpsGraph;
+  let server: OpsGraphServer;
+  let url: string;
+  let token: string;
+
+  beforeAll(async () => {
+    await mkdir(scratch, { recursive: true });
+    og = await createTestOpsGraph();
+    ({ secret: token } = await og.access.createToken(
+      { name: 'readme', permissions: ['*'] },
+      { actor: systemActor('readme') },
+    ));
+    server = createOpsGraphServer({ opsgraph: og });
+    ({ url } = await server.listen(0, '127.0.0.1'));
+  });
+  afterAll(async () => {
+    await server?.close();
+    await og?.close();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('packages/core', async () => {
+    const run = await runSnippet('packages/core/README.md');
+    expect(run, run.output).toMatchObject({ code: 0 });
+  });
+
+  it('packages/server: serves until SIGINT, then closes cleanly', async () => {
+    const run = await runSnippet(
+      'packages/server/README.md',
+      { DATABASE_URL: 'pglite://memory', PORT: '0' },
+      (output) => /GraphQL at http:\/\/127\.0\.0\.1:\d+\/graphql/.test(output),
+    );
+    expect(run.output).toMatch(/GraphQL at /);
+    expect(run, run.output).toMatchObject({ code: 0 });
+  });
+
+  it('packages/client: creates a CI and sees its event', async () => {
+    const run = await runSnippet('packages/client/README.md', { OPSGRAPH_URL: url, OPSGRAPH_TOKEN: token });
+    expect(run, run.output).toMatchObject({ code: 0 });
+    expect(run.output).toMatch(/\d+ ci\.created [0-9a-f-]{36}/);
+  });
+
+  it('examples/runbook-plugin', async () => {
+    const run = await runSnippet('examples/runbook-plugin/README.md');
+    expect(run, run.output).toMatchObject({ code: 0 });
+    expect(run.output).toContain("title: 'Restart'");
+  });
+});
