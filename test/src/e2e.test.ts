@@ -167,6 +167,27 @@ describe.each(testBackends())('OpsGraph end to end on %s', (backend) => {
     ]);
   });
 
+  it('without `after`, starts at the head and still misses nothing when the server restarts before any event', async () => {
+    const client = newClient();
+    const start = await og.activity.latestSeq();
+    const stream = client.followActivity({ types: ['ci.created'] });
+    const first = stream.next(); // starts the stream: head query, then the subscription
+    await sleep(500); // no event to wait for yet: give it time to subscribe before the restart
+
+    await server.close();
+    const a = await og.cmdb.create({ class: 'server', name: 'while-down-a' }, { actor: admin });
+    const b = await og.cmdb.create({ class: 'server', name: 'while-down-b' }, { actor: admin });
+    server = createOpsGraphServer({ opsgraph: og });
+    await server.listen(port, '127.0.0.1');
+
+    const events = [(await first).value, ...(await take(stream, 1))] as ActivityStreamEvent[];
+    await stream.return?.();
+    expect(events.map((e) => [e.seq, e.subjectId])).toEqual([
+      [start + 1, a.id],
+      [start + 2, b.id],
+    ]);
+  });
+
   it("serves a plugin's GraphQL fields backed by its migration and service", async () => {
     const client = newClient();
     const ci = unwrap(

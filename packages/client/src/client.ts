@@ -12,7 +12,11 @@ import {
   OpsGraphUnauthorizedError,
   toClientError,
 } from './errors.js';
-import { ActivityStreamDocument, type ActivityStreamSubscription } from './generated/graphql.js';
+import {
+  ActivityHeadDocument,
+  ActivityStreamDocument,
+  type ActivityStreamSubscription,
+} from './generated/graphql.js';
 
 /** An event of the activity stream, as `followActivity` yields it. */
 export type ActivityStreamEvent = NonNullable<ActivityStreamSubscription['activity']> & { seq: number };
@@ -320,18 +324,28 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
       );
     };
 
-    createWsClient({ retryAttempts: 0, on: { connected: () => (failures = 0) } }).then(
-      (client) => {
-        ws = client;
-        if (channel.closed) {
-          sockets.delete(client);
-          disposeQuietly(client);
-          return;
-        }
-        attempt();
-      },
-      (error) => channel.fail(toClientError(error)),
-    );
+    // Without `after`, start from the head as it is now: a reconnect before the first event then
+    // resumes from there instead of from "now" again, so nothing in between is missed.
+    const head =
+      lastSeq === undefined
+        ? request(ActivityHeadDocument, {}, follow.signal ? { signal: follow.signal } : {}).then((r) => {
+            lastSeq = r.activityHead;
+          })
+        : Promise.resolve();
+    head
+      .then(() => createWsClient({ retryAttempts: 0, on: { connected: () => (failures = 0) } }))
+      .then(
+        (client) => {
+          ws = client;
+          if (channel.closed) {
+            sockets.delete(client);
+            disposeQuietly(client);
+            return;
+          }
+          attempt();
+        },
+        (error) => channel.fail(toClientError(error)),
+      );
     return channel;
   }
 

@@ -35,6 +35,16 @@ export function addActivity(builder: OpsGraphBuilder): void {
     }),
   );
 
+  builder.queryField('activityHead', (t) =>
+    t.field({
+      type: 'Seq',
+      description:
+        'The seq of the latest committed event (0 when none): subscribe with `after` it to miss nothing.',
+      authScopes: { permission: permissions.activityRead },
+      resolve: (_root, _args, { og, actor }) => og.activity.latestSeq({ actor }),
+    }),
+  );
+
   builder.subscriptionField('activity', (t) =>
     t.field({
       type: ActivityEvent,
