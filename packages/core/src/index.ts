@@ -4,6 +4,7 @@ export { AccessService, hashSecret } from './access/service.js';
 export type {
   Ci,
   CiClass,
+  CiClassDefinition,
   CiFilter,
   CiStatus,
   CreateCiInput,

@@ -29,6 +29,13 @@ export interface CiTable {
 export type Ci = Selectable<CiTable>;
 export type CiClass = Selectable<CiClassTable>;
 
+/** A CI class a plugin brings (`ciClasses`); `parent` is a core class, a dependency's, or an earlier one of its own. */
+export interface CiClassDefinition {
+  readonly name: string;
+  readonly label: string;
+  readonly parent?: string;
+}
+
 /** One field of a change, for history and `ci.updated` events. */
 export interface FieldChange {
   readonly field: string;

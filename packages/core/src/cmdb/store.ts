@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
-import type { Ci, CiClass, CiFilter, CiTable } from './model.js';
+import type { Ci, CiClass, CiClassDefinition, CiFilter, CiTable } from './model.js';
 
 type Db = Kysely<Database>;
 
@@ -69,4 +69,31 @@ export async function listCis(
     );
   }
   return q.execute();
+}
+
+/**
+ * Registers an owner's classes (insert, or update its own); returns the names another owner already has,
+ * which are left untouched.
+ */
+export async function upsertClasses(
+  db: Db,
+  owner: string,
+  classes: readonly CiClassDefinition[],
+): Promise<{ name: string; owner: string }[]> {
+  const clashes: { name: string; owner: string }[] = [];
+  for (const c of classes) {
+    const row = await db
+      .insertInto('ciClasses')
+      .values({ name: c.name, label: c.label, parent: c.parent ?? null, owner })
+      .onConflict((oc) =>
+        oc
+          .column('name')
+          .doUpdateSet({ label: c.label, parent: c.parent ?? null })
+          .where('ciClasses.owner', '=', owner),
+      )
+      .returning('name')
+      .executeTakeFirst();
+    if (!row) clashes.push({ name: c.name, owner: (await findClass(db, c.name))?.owner ?? 'unknown' });
+  }
+  return clashes;
 }

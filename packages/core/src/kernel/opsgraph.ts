@@ -3,6 +3,7 @@ import { accessMigrations } from '../access/migrations.js';
 import { AccessService } from '../access/service.js';
 import { cmdbMigrations } from '../cmdb/migrations.js';
 import { CmdbService } from '../cmdb/service.js';
+import { upsertClasses } from '../cmdb/store.js';
 import { connectDatabase, type DatabaseHandle, type Dialect } from '../db/connect.js';
 import type { Database } from '../db/database.js';
 import {
@@ -127,6 +128,13 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     ...plugins.filter((p) => p.migrations).map((p) => ({ owner: p.name, migrations: p.migrations! })),
   ];
 
+  // Migrations, then the plugins' CI classes (their parents may come from those migrations), in one go.
+  const migrateAll = async (): Promise<MigrationReport[]> => {
+    const reports = await migrate(handle, migrationSets, logger);
+    await registerPluginClasses(handle.db, plugins);
+    return reports;
+  };
+
   try {
     // Build plugin services now, so a broken plugin stops start-up naming itself.
     void kernel.plugins;
@@ -139,7 +147,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
       }
       logger.debug({ plugin: plugin.name, version: plugin.version }, 'plugin loaded');
     }
-    if (options.migrate) await migrate(handle, migrationSets, logger);
+    if (options.migrate) await migrateAll();
   } catch (error) {
     await handle.close();
     throw error;
@@ -161,7 +169,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     pluginList: plugins,
     on: core.activity.on.bind(core.activity),
     transaction: (fn) => kernel.transaction((tx) => fn({ ...tx.services, plugins: tx.plugins, db: tx.db })),
-    migrate: () => migrate(handle, migrationSets, logger),
+    migrate: migrateAll,
     migrationStatus: () => migrationStatus(handle.db.withoutPlugins(), migrationSets),
     ping: async () => {
       await handle.db.selectNoFrom((eb) => eb.val(1).as('ok')).execute();
@@ -172,6 +180,27 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
       await handle.close();
     },
   };
+}
+
+/** Registers each plugin's `ciClasses` in one transaction; a name another owner has stops start-up. */
+async function registerPluginClasses(
+  db: Kysely<Database>,
+  plugins: readonly OpsGraphPlugin[],
+): Promise<void> {
+  const owners = plugins.filter((p) => p.ciClasses?.length);
+  if (owners.length === 0) return;
+  await db.transaction().execute(async (trx) => {
+    for (const plugin of owners) {
+      const clashes = await upsertClasses(trx, plugin.name, plugin.ciClasses!);
+      if (clashes.length > 0) {
+        const [first] = clashes;
+        throw new PluginLoadError(
+          `Plugin "${plugin.name}" brings the CI class "${first!.name}", which "${first!.owner}" already has: rename the class in one of them`,
+          [plugin.name, ...new Set(clashes.map((c) => c.owner))],
+        );
+      }
+    }
+  });
 }
 
 /** The actor a plugin's event handlers should write as. */

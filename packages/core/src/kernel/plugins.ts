@@ -1,4 +1,5 @@
 import semver from 'semver';
+import type { CiClassDefinition } from '../cmdb/model.js';
 import type { Migration } from '../db/migrator.js';
 import type { DomainEvent, DomainEventType } from './events.js';
 import type { Kernel } from './kernel.js';
@@ -27,6 +28,8 @@ export interface PluginDefinition<Name extends string = string, Services = unkno
   readonly dependsOn?: readonly string[];
   /** Kysely migrations owned by this plugin, in the order of their (frozen) names. */
   readonly migrations?: Readonly<Record<string, Migration>>;
+  /** CI classes the plugin brings, registered (owner: the plugin) by `migrate()`. */
+  readonly ciClasses?: readonly CiClassDefinition[];
   /** Builds the plugin's services; called once for `og`, and again inside each `og.transaction()`. */
   readonly services?: (kernel: Kernel) => Services;
   /** Domain-event handlers, run after the write commits, as the plugin's actor. */
