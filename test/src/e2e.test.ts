@@ -56,21 +56,23 @@ async function readSse(response: Response, until: (data: any) => boolean): Promi
 /** Takes the next `count` items of an iterator, failing after `ms` rather than hanging the run. */
 async function take<T>(iterator: AsyncIterator<T>, count: number, ms = 20_000): Promise<T[]> {
   const items: T[] = [];
-  const deadline = Date.now() + ms;
-  while (items.length < count) {
-    const next = await Promise.race([
-      iterator.next(),
-      new Promise<never>((_, reject) =>
-        setTimeout(
-          () => reject(new Error(`waited ${ms} ms for ${count} items, got ${items.length}`)),
-          Math.max(0, deadline - Date.now()),
-        ),
-      ),
-    ]);
-    if (next.done) throw new Error(`the iterator ended after ${items.length} of ${count} items`);
-    items.push(next.value);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`waited ${ms} ms for ${count} items, got ${items.length}`)),
+      ms,
+    );
+  });
+  try {
+    while (items.length < count) {
+      const next = await Promise.race([iterator.next(), timeout]);
+      if (next.done) throw new Error(`the iterator ended after ${items.length} of ${count} items`);
+      items.push(next.value);
+    }
+    return items;
+  } finally {
+    clearTimeout(timer);
   }
-  return items;
 }
 
 describe.each(testBackends())('OpsGraph end to end on %s', (backend) => {
