@@ -11,9 +11,14 @@ export type {
   FieldChange,
   Page,
   PageRequest,
+  Propagation,
+  RelateInput,
+  Relationship,
+  RelationshipType,
+  RelationshipTypeDefinition,
   UpdateCiInput,
 } from './cmdb/model.js';
-export { ciStatuses } from './cmdb/model.js';
+export { ciStatuses, propagations } from './cmdb/model.js';
 export { CmdbService } from './cmdb/service.js';
 export {
   type ConnectOptions,

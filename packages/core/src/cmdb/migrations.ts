@@ -13,6 +13,49 @@ const coreClasses = [
   ['business_service', 'Business service', null],
 ] as const;
 
+/**
+ * Relationship types every installation has. `propagation` says which end a failure reaches: for
+ * `source depends_on target`, the target failing hurts the source (`to_source`). Frozen.
+ */
+const coreRelationshipTypes = [
+  {
+    name: 'depends_on',
+    label: 'depends on',
+    inverse_label: 'is needed by',
+    propagation: 'to_source',
+    acyclic: false,
+  },
+  { name: 'runs_on', label: 'runs on', inverse_label: 'runs', propagation: 'to_source', acyclic: false },
+  {
+    name: 'hosted_on',
+    label: 'is hosted on',
+    inverse_label: 'hosts',
+    propagation: 'to_source',
+    acyclic: false,
+  },
+  {
+    name: 'connected_to',
+    label: 'is connected to',
+    inverse_label: 'is connected to',
+    propagation: 'both',
+    acyclic: false,
+  },
+  {
+    name: 'contains',
+    label: 'contains',
+    inverse_label: 'is contained in',
+    propagation: 'to_target',
+    acyclic: true,
+  },
+  {
+    name: 'member_of',
+    label: 'is a member of',
+    inverse_label: 'has member',
+    propagation: 'to_target',
+    acyclic: true,
+  },
+];
+
 export const cmdbMigrations: Record<string, Migration> = {
   '0002_cmdb_classes_and_cis': {
     async up(db: Kysely<any>) {
@@ -45,6 +88,43 @@ export const cmdbMigrations: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex('cis_name_idx').on('cis').columns(['name', 'id']).execute();
       await db.schema.createIndex('cis_class_idx').on('cis').column('class').execute();
+    },
+  },
+  '0004_cmdb_relationships': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('relationship_types')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('label', 'text', (c) => c.notNull())
+        .addColumn('inverse_label', 'text', (c) => c.notNull())
+        .addColumn('propagation', 'text', (c) =>
+          c.notNull().check(sql`propagation in ('to_source', 'to_target', 'both', 'none')`),
+        )
+        .addColumn('acyclic', 'boolean', (c) => c.notNull().defaultTo(false))
+        .addColumn('owner', 'text', (c) => c.notNull().defaultTo('core'))
+        .execute();
+      await db.insertInto('relationship_types').values(coreRelationshipTypes).execute();
+      await db.schema
+        .createTable('relationships')
+        .addColumn('id', 'uuid', (c) => c.primaryKey())
+        .addColumn('type', 'text', (c) => c.notNull().references('relationship_types.name'))
+        .addColumn('source_id', 'uuid', (c) => c.notNull().references('cis.id'))
+        .addColumn('target_id', 'uuid', (c) => c.notNull().references('cis.id'))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addCheckConstraint('relationships_no_self_loop', sql`source_id <> target_id`)
+        .addUniqueConstraint('relationships_unique', ['type', 'source_id', 'target_id'])
+        .execute();
+      // Traversal walks both ways.
+      await db.schema
+        .createIndex('relationships_source_idx')
+        .on('relationships')
+        .columns(['source_id', 'type'])
+        .execute();
+      await db.schema
+        .createIndex('relationships_target_idx')
+        .on('relationships')
+        .columns(['target_id', 'type'])
+        .execute();
     },
   },
 };

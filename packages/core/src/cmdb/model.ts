@@ -1,4 +1,4 @@
-import type { ColumnType, Selectable } from 'kysely';
+import type { ColumnType, Generated, Selectable } from 'kysely';
 import { z } from 'zod';
 
 export const ciStatuses = ['planned', 'installed', 'operational', 'maintenance', 'retired'] as const;
@@ -36,6 +36,46 @@ export interface CiClassDefinition {
   readonly parent?: string;
 }
 
+export const propagations = ['to_source', 'to_target', 'both', 'none'] as const;
+export type Propagation = (typeof propagations)[number];
+
+export interface RelationshipTypeTable {
+  name: string;
+  label: string;
+  inverseLabel: string;
+  /** Which end a failure reaches: for `a depends_on b`, b failing hurts a (`to_source`). */
+  propagation: Propagation;
+  /** Refuses a relationship that would close a cycle of this type (e.g. `contains`). */
+  acyclic: Generated<boolean>;
+  owner: Generated<string>;
+}
+export type RelationshipType = Selectable<RelationshipTypeTable>;
+
+/** A relationship type a plugin brings (`relationshipTypes`). */
+export interface RelationshipTypeDefinition {
+  readonly name: string;
+  readonly label: string;
+  readonly inverseLabel?: string;
+  readonly propagation: Propagation;
+  readonly acyclic?: boolean;
+}
+
+export interface RelationshipTable {
+  id: string;
+  type: string;
+  sourceId: string;
+  targetId: string;
+  createdAt: Date;
+}
+export type Relationship = Selectable<RelationshipTable>;
+
+export const relateInput = z.strictObject({
+  type: z.string().min(1, 'must name a relationship type'),
+  sourceId: z.uuid('must be a CI id'),
+  targetId: z.uuid('must be a CI id'),
+});
+export type RelateInput = z.input<typeof relateInput>;
+
 /** One field of a change, for history and `ci.updated` events. */
 export interface FieldChange {
   readonly field: string;
@@ -48,6 +88,8 @@ declare module '../kernel/events.js' {
     'ci.created': { ci: Ci };
     'ci.updated': { ci: Ci; changes: FieldChange[] };
     'ci.retired': { ci: Ci };
+    'ci.related': { relationship: Relationship };
+    'ci.unrelated': { relationship: Relationship };
   }
 }
 

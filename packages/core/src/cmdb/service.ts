@@ -12,6 +12,10 @@ import {
   type FieldChange,
   type Page,
   type PageRequest,
+  type RelateInput,
+  type Relationship,
+  type RelationshipType,
+  relateInput,
   type UpdateCiInput,
   updateCiInput,
 } from './model.js';
@@ -116,6 +120,66 @@ export class CmdbService {
         throw ConflictError.staleVersion('CI', id, version, (await this.#current(db, id)).version);
       emit('ci.retired', { type: 'ci', id }, { ci: retired });
       return retired;
+    });
+  }
+
+  async relationshipTypes(options: ReadOptions = {}): Promise<RelationshipType[]> {
+    this.#canRead(options);
+    return store.listRelationshipTypes(this.kernel.db);
+  }
+
+  /** Every relationship touching each of `ciIds` (either end), in one query: a DataLoader batch function. */
+  async relationshipsOf(ciIds: readonly string[], options: ReadOptions = {}): Promise<Relationship[][]> {
+    this.#canRead(options);
+    const rows = await store.relationshipsOf(this.kernel.db, ciIds.filter(isUuid));
+    return ciIds.map((id) => rows.filter((r) => r.sourceId === id || r.targetId === id));
+  }
+
+  /**
+   * Relates two live CIs: `source <type> target`, e.g. `app depends_on db`. Refuses an unknown type, a
+   * missing or retired CI, a self-loop, a duplicate, and a cycle in an acyclic type (`contains`).
+   */
+  async relate(input: RelateInput, { actor }: WriteOptions): Promise<Relationship> {
+    assertCan(actor, permissions.cmdbWrite);
+    const data = parseInput(relateInput, input);
+    if (data.sourceId === data.targetId)
+      throw ValidationError.field('targetId', 'a CI cannot be related to itself');
+    return this.kernel.write(actor, async ({ db, now, emit }) => {
+      const type = await store.findRelationshipType(db, data.type);
+      if (!type) throw ValidationError.field('type', `unknown relationship type "${data.type}"`);
+      for (const field of ['sourceId', 'targetId'] as const) {
+        const ci = await store.findCi(db, data[field]);
+        if (!ci) throw new NotFoundError('CI', data[field], field);
+        if (ci.status === 'retired') throw ValidationError.field(field, `CI ${ci.name} is retired`);
+      }
+      const duplicate = () =>
+        ValidationError.field('targetId', `the CIs are already related by ${data.type}`);
+      if (await store.findRelationshipBetween(db, data.type, data.sourceId, data.targetId)) throw duplicate();
+      if (type.acyclic) {
+        await store.lockRelationshipType(db, data.type);
+        if (await store.reaches(db, data.type, data.sourceId, data.targetId)) {
+          throw ValidationError.field('targetId', `${data.type} would close a cycle`);
+        }
+      }
+      const relationship = await store
+        .insertRelationship(db, { id: crypto.randomUUID(), ...data, createdAt: now })
+        .catch((error: { code?: string }) => {
+          // A concurrent writer inserted the same relationship after our check.
+          throw error.code === '23505' ? duplicate() : error;
+        });
+      emit('ci.related', { type: 'ci', id: data.sourceId }, { relationship });
+      return relationship;
+    });
+  }
+
+  /** Removes a relationship; the event keeps what it was. */
+  async unrelate(id: string, { actor }: WriteOptions): Promise<Relationship> {
+    assertCan(actor, permissions.cmdbWrite);
+    return this.kernel.write(actor, async ({ db, emit }) => {
+      const relationship = isUuid(id) ? await store.deleteRelationship(db, id) : undefined;
+      if (!relationship) throw new NotFoundError('relationship', id, 'id');
+      emit('ci.unrelated', { type: 'ci', id: relationship.sourceId }, { relationship });
+      return relationship;
     });
   }
 

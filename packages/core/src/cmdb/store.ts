@@ -1,6 +1,16 @@
 import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
-import type { Ci, CiClass, CiClassDefinition, CiFilter, CiTable } from './model.js';
+import type {
+  Ci,
+  CiClass,
+  CiClassDefinition,
+  CiFilter,
+  CiTable,
+  Relationship,
+  RelationshipType,
+  RelationshipTypeDefinition,
+} from './model.js';
 
 type Db = Kysely<Database>;
 
@@ -94,6 +104,90 @@ export async function upsertClasses(
       .returning('name')
       .executeTakeFirst();
     if (!row) clashes.push({ name: c.name, owner: (await findClass(db, c.name))?.owner ?? 'unknown' });
+  }
+  return clashes;
+}
+
+export const findRelationshipType = (db: Db, name: string): Promise<RelationshipType | undefined> =>
+  db.selectFrom('relationshipTypes').selectAll().where('name', '=', name).executeTakeFirst();
+
+export const listRelationshipTypes = (db: Db): Promise<RelationshipType[]> =>
+  db.selectFrom('relationshipTypes').selectAll().orderBy('name').execute();
+
+export const findRelationship = (db: Db, id: string): Promise<Relationship | undefined> =>
+  db.selectFrom('relationships').selectAll().where('id', '=', id).executeTakeFirst();
+
+export const findRelationshipBetween = (
+  db: Db,
+  type: string,
+  sourceId: string,
+  targetId: string,
+): Promise<Relationship | undefined> =>
+  db
+    .selectFrom('relationships')
+    .selectAll()
+    .where('type', '=', type)
+    .where('sourceId', '=', sourceId)
+    .where('targetId', '=', targetId)
+    .executeTakeFirst();
+
+/** Every relationship touching any of `ciIds` (either end), in one query: a DataLoader batch. */
+export const relationshipsOf = (db: Db, ciIds: readonly string[]): Promise<Relationship[]> =>
+  ciIds.length === 0
+    ? Promise.resolve([])
+    : db
+        .selectFrom('relationships')
+        .selectAll()
+        .where((eb) => eb.or([eb('sourceId', 'in', ciIds), eb('targetId', 'in', ciIds)]))
+        .orderBy('createdAt')
+        .orderBy('id')
+        .execute();
+
+export const insertRelationship = (db: Db, relationship: Relationship): Promise<Relationship> =>
+  db.insertInto('relationships').values(relationship).returningAll().executeTakeFirstOrThrow();
+
+export const deleteRelationship = (db: Db, id: string): Promise<Relationship | undefined> =>
+  db.deleteFrom('relationships').where('id', '=', id).returningAll().executeTakeFirst();
+
+/** Serialises writers of one relationship type until commit, so two can't close a cycle together. */
+export async function lockRelationshipType(db: Db, type: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtext(${`opsgraph.relationships.${type}`}))`.execute(db);
+}
+
+/** True when `to` already reaches `from` through `type`: adding from -> to would close a cycle. */
+export async function reaches(db: Db, type: string, from: string, to: string): Promise<boolean> {
+  const result = await sql<{ found: boolean }>`
+    with recursive walk(id) as (
+      select ${to}::uuid
+      union
+      select r.target_id from relationships r join walk w on r.source_id = w.id where r.type = ${type}
+    )
+    select exists(select 1 from walk where id = ${from}::uuid) as found`.execute(db);
+  return result.rows[0]?.found === true;
+}
+
+/** Registers an owner's relationship types; returns the names another owner already has. */
+export async function upsertRelationshipTypes(
+  db: Db,
+  owner: string,
+  types: readonly RelationshipTypeDefinition[],
+): Promise<{ name: string; owner: string }[]> {
+  const clashes: { name: string; owner: string }[] = [];
+  for (const t of types) {
+    const values = {
+      label: t.label,
+      inverseLabel: t.inverseLabel ?? t.label,
+      propagation: t.propagation,
+      acyclic: t.acyclic ?? false,
+    };
+    const row = await db
+      .insertInto('relationshipTypes')
+      .values({ name: t.name, owner, ...values })
+      .onConflict((oc) => oc.column('name').doUpdateSet(values).where('relationshipTypes.owner', '=', owner))
+      .returning('name')
+      .executeTakeFirst();
+    if (!row)
+      clashes.push({ name: t.name, owner: (await findRelationshipType(db, t.name))?.owner ?? 'unknown' });
   }
   return clashes;
 }

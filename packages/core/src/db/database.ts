@@ -1,5 +1,5 @@
 import type { ApiTokenTable } from '../access/model.js';
-import type { CiClassTable, CiTable } from '../cmdb/model.js';
+import type { CiClassTable, CiTable, RelationshipTable, RelationshipTypeTable } from '../cmdb/model.js';
 import type { ActivityTable } from '../kernel/activity-store.js';
 
 /**
@@ -10,5 +10,7 @@ export interface Database {
   activity: ActivityTable;
   ciClasses: CiClassTable;
   cis: CiTable;
+  relationshipTypes: RelationshipTypeTable;
+  relationships: RelationshipTable;
   apiTokens: ApiTokenTable;
 }

@@ -3,7 +3,7 @@ import { accessMigrations } from '../access/migrations.js';
 import { AccessService } from '../access/service.js';
 import { cmdbMigrations } from '../cmdb/migrations.js';
 import { CmdbService } from '../cmdb/service.js';
-import { upsertClasses } from '../cmdb/store.js';
+import { upsertClasses, upsertRelationshipTypes } from '../cmdb/store.js';
 import { connectDatabase, type DatabaseHandle, type Dialect } from '../db/connect.js';
 import type { Database } from '../db/database.js';
 import {
@@ -182,20 +182,32 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
   };
 }
 
-/** Registers each plugin's `ciClasses` in one transaction; a name another owner has stops start-up. */
+/**
+ * Registers each plugin's `ciClasses` and `relationshipTypes` in one transaction; a name another owner
+ * already has stops start-up naming both.
+ */
 async function registerPluginClasses(
   db: Kysely<Database>,
   plugins: readonly OpsGraphPlugin[],
 ): Promise<void> {
-  const owners = plugins.filter((p) => p.ciClasses?.length);
+  const owners = plugins.filter((p) => p.ciClasses?.length || p.relationshipTypes?.length);
   if (owners.length === 0) return;
   await db.transaction().execute(async (trx) => {
     for (const plugin of owners) {
-      const clashes = await upsertClasses(trx, plugin.name, plugin.ciClasses!);
-      if (clashes.length > 0) {
-        const [first] = clashes;
+      const clashes = [
+        ...(await upsertClasses(trx, plugin.name, plugin.ciClasses ?? [])).map((c) => ({
+          ...c,
+          kind: 'CI class',
+        })),
+        ...(await upsertRelationshipTypes(trx, plugin.name, plugin.relationshipTypes ?? [])).map((c) => ({
+          ...c,
+          kind: 'relationship type',
+        })),
+      ];
+      const [first] = clashes;
+      if (first) {
         throw new PluginLoadError(
-          `Plugin "${plugin.name}" brings the CI class "${first!.name}", which "${first!.owner}" already has: rename the class in one of them`,
+          `Plugin "${plugin.name}" brings the ${first.kind} "${first.name}", which "${first.owner}" already has: rename it in one of them`,
           [plugin.name, ...new Set(clashes.map((c) => c.owner))],
         );
       }

@@ -67,7 +67,7 @@ describe.each(testBackends())("plugins' CI classes on %s", (backend: Backend) =>
     expect(error).toBeInstanceOf(PluginLoadError);
     expect((error as PluginLoadError).plugins).toEqual(['rogue', 'core']);
     expect((error as Error).message).toMatch(
-      /"rogue" brings the CI class "server", which "core" already has/,
+      /"rogue" brings the CI class "server", which "core" already has: rename it/,
     );
     // Nothing of it was written: core's class is untouched.
     const og = await open([]);

@@ -1,5 +1,5 @@
 import semver from 'semver';
-import type { CiClassDefinition } from '../cmdb/model.js';
+import type { CiClassDefinition, RelationshipTypeDefinition } from '../cmdb/model.js';
 import type { Migration } from '../db/migrator.js';
 import type { DomainEvent, DomainEventType } from './events.js';
 import type { Kernel } from './kernel.js';
@@ -30,6 +30,8 @@ export interface PluginDefinition<Name extends string = string, Services = unkno
   readonly migrations?: Readonly<Record<string, Migration>>;
   /** CI classes the plugin brings, registered (owner: the plugin) by `migrate()`. */
   readonly ciClasses?: readonly CiClassDefinition[];
+  /** Relationship types the plugin brings, registered (owner: the plugin) by `migrate()`. */
+  readonly relationshipTypes?: readonly RelationshipTypeDefinition[];
   /** Builds the plugin's services; called once for `og`, and again inside each `og.transaction()`. */
   readonly services?: (kernel: Kernel) => Services;
   /** Domain-event handlers, run after the write commits, as the plugin's actor. */
