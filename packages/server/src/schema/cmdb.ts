@@ -2,7 +2,7 @@ import { type Ci, type CiClass, ciStatuses, permissions } from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
 import { mutationErrors } from './errors.js';
 
-export function addCmdb(builder: OpsGraphBuilder): void {
+export function addCmdb(builder: OpsGraphBuilder) {
   const CiStatus = builder.enumType('CIStatus', { values: ciStatuses });
 
   const CiClassRef = builder.objectRef<CiClass>('CIClass').implement({
@@ -159,4 +159,5 @@ export function addCmdb(builder: OpsGraphBuilder): void {
       resolve: (_root, { id, version }, { og, actor }) => og.cmdb.retire(String(id), version, { actor }),
     }),
   }));
+  return { CI };
 }

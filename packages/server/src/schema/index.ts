@@ -6,6 +6,7 @@ import { addAccess } from './access.js';
 import { addActivity } from './activity.js';
 import { addCmdb } from './cmdb.js';
 import { addErrorTypes } from './errors.js';
+import { addRelationships } from './relationships.js';
 import { addScalars } from './scalars.js';
 
 /** Core's schema plus each loaded plugin's contribution, in plugin dependency order. */
@@ -16,7 +17,8 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   builder.subscriptionType({});
   addScalars(builder);
   addErrorTypes(builder);
-  addCmdb(builder);
+  const { CI } = addCmdb(builder);
+  addRelationships(builder, CI);
   addAccess(builder);
   addActivity(builder);
   for (const plugin of plugins) {

@@ -1,0 +1,85 @@
+import { permissions, propagations, type Relationship, type RelationshipType } from '@opsgraph/core';
+import type { OpsGraphBuilder } from '../builder.js';
+import type { addCmdb } from './cmdb.js';
+import { mutationErrors } from './errors.js';
+
+type CiRef = ReturnType<typeof addCmdb>['CI'];
+
+export function addRelationships(builder: OpsGraphBuilder, CI: CiRef): void {
+  const Propagation = builder.enumType('Propagation', {
+    description: 'Which end a failure reaches: for `a depends_on b`, b failing hurts a (to_source).',
+    values: propagations,
+  });
+
+  const RelationshipTypeRef = builder.objectRef<RelationshipType>('RelationshipType').implement({
+    authScopes: { permission: permissions.cmdbRead },
+    fields: (t) => ({
+      name: t.exposeString('name'),
+      label: t.exposeString('label'),
+      inverseLabel: t.exposeString('inverseLabel'),
+      propagation: t.field({ type: Propagation, resolve: (r) => r.propagation }),
+      acyclic: t.exposeBoolean('acyclic', { description: 'A relationship closing a cycle is refused.' }),
+      owner: t.exposeString('owner', { description: '`core`, or the plugin that brought the type.' }),
+    }),
+  });
+
+  const RelationshipRef = builder.objectRef<Relationship>('Relationship').implement({
+    description: '`source <type> target`, e.g. an application `depends_on` a database.',
+    authScopes: { permission: permissions.cmdbRead },
+    fields: (t) => ({
+      id: t.exposeID('id'),
+      type: t.exposeString('type'),
+      // Both ends load through the CI DataLoader: a page of relationships costs one query for its CIs.
+      source: t.field({ type: CI, resolve: (r) => r.sourceId }),
+      target: t.field({ type: CI, resolve: (r) => r.targetId }),
+      createdAt: t.field({ type: 'DateTime', resolve: (r) => r.createdAt }),
+    }),
+  });
+
+  builder.objectField(CI, 'relationships', (t) =>
+    t.loadableList({
+      type: RelationshipRef,
+      description: 'Relationships with this CI at either end, oldest first (same time: by id).',
+      authScopes: { permission: permissions.cmdbRead },
+      load: (ids: string[], { og }) => og.cmdb.relationshipsOf(ids),
+      resolve: (ci) => ci.id,
+    }),
+  );
+
+  builder.queryField('relationshipTypes', (t) =>
+    t.field({
+      type: [RelationshipTypeRef],
+      authScopes: { permission: permissions.cmdbRead },
+      resolve: (_root, _args, { og }) => og.cmdb.relationshipTypes(),
+    }),
+  );
+
+  const RelateInput = builder.inputType('RelateCIsInput', {
+    fields: (t) => ({
+      type: t.string({ required: true, description: 'e.g. depends_on, runs_on, contains' }),
+      sourceId: t.id({ required: true }),
+      targetId: t.id({ required: true }),
+    }),
+  });
+
+  builder.mutationFields((t) => ({
+    relateCIs: t.field({
+      type: RelationshipRef,
+      errors: { types: mutationErrors },
+      authScopes: { permission: permissions.cmdbWrite },
+      args: { input: t.arg({ type: RelateInput, required: true }) },
+      resolve: (_root, { input }, { og, actor }) =>
+        og.cmdb.relate(
+          { type: input.type, sourceId: String(input.sourceId), targetId: String(input.targetId) },
+          { actor },
+        ),
+    }),
+    unrelateCIs: t.field({
+      type: RelationshipRef,
+      errors: { types: mutationErrors },
+      authScopes: { permission: permissions.cmdbWrite },
+      args: { id: t.arg.id({ required: true }) },
+      resolve: (_root, { id }, { og, actor }) => og.cmdb.unrelate(String(id), { actor }),
+    }),
+  }));
+}
