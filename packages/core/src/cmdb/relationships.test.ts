@@ -92,6 +92,11 @@ describe.each(testBackends())('CI relationships on %s', (backend) => {
       'targetId',
     );
     await refused(
+      () => og.cmdb.relate({ type: 'runs_on', sourceId: a.id, targetId: a.id.toUpperCase() }, { actor }),
+      ValidationError,
+      'targetId',
+    );
+    await refused(
       () => og.cmdb.relate({ type: 'runs_on', sourceId: a.id, targetId: b.id }, { actor }),
       ValidationError,
       'targetId',

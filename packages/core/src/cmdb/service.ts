@@ -142,7 +142,7 @@ export class CmdbService {
   async relate(input: RelateInput, { actor }: WriteOptions): Promise<Relationship> {
     assertCan(actor, permissions.cmdbWrite);
     const data = parseInput(relateInput, input);
-    if (data.sourceId === data.targetId)
+    if (data.sourceId.toLowerCase() === data.targetId.toLowerCase())
       throw ValidationError.field('targetId', 'a CI cannot be related to itself');
     return this.kernel.write(actor, async ({ db, now, emit }) => {
       const type = await store.findRelationshipType(db, data.type);
