@@ -147,8 +147,9 @@ export class CmdbService {
     return this.kernel.write(actor, async ({ db, now, emit }) => {
       const type = await store.findRelationshipType(db, data.type);
       if (!type) throw ValidationError.field('type', `unknown relationship type "${data.type}"`);
+      const ends = await store.findCis(db, [data.sourceId, data.targetId]);
       for (const field of ['sourceId', 'targetId'] as const) {
-        const ci = await store.findCi(db, data[field]);
+        const ci = ends.find((c) => c.id === data[field].toLowerCase());
         if (!ci) throw new NotFoundError('CI', data[field], field);
         if (ci.status === 'retired') throw ValidationError.field(field, `CI ${ci.name} is retired`);
       }
