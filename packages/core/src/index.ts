@@ -1,14 +1,30 @@
 // The public face of @opsgraph/core. Nothing outside this package imports its internals.
 export type { ApiToken, CreatedApiToken, CreateTokenInput } from './access/model.js';
 export { AccessService, hashSecret } from './access/service.js';
+export {
+  type AttributeDefinition,
+  type AttributeType,
+  type AttributeValues,
+  attributeTypes,
+  type ClassSchema,
+  type IdentityKey,
+  identityKeys,
+  validateAttributes,
+} from './cmdb/attributes.js';
 export type {
   Ci,
   CiClass,
   CiClassDefinition,
   CiFilter,
+  CiHistoryEntry,
+  CiState,
   CiStatus,
+  ClassDefinitionInput,
+  CmdbSource,
+  CmdbWriteOptions,
   CreateCiInput,
   FieldChange,
+  HistoryKind,
   Page,
   PageRequest,
   Propagation,
@@ -16,10 +32,11 @@ export type {
   Relationship,
   RelationshipType,
   RelationshipTypeDefinition,
+  SourceDefinitionInput,
   UpdateCiInput,
 } from './cmdb/model.js';
-export { ciStatuses, propagations } from './cmdb/model.js';
-export { CmdbService } from './cmdb/service.js';
+export { ciStatuses, historyKinds, MANUAL_SOURCE, propagations } from './cmdb/model.js';
+export { CmdbService, RUNTIME_OWNER } from './cmdb/service.js';
 export {
   type ConnectOptions,
   connectDatabase,

@@ -60,7 +60,8 @@ describe.each(testBackends())('cmdb on %s', (backend) => {
           name: 'db-01',
           status: 'installed',
           environment: 'production',
-          attributes: { cpu: 8, os: { name: 'debian', version: '12' }, disks: ['sda', 'sdb'], note: null },
+          ownerGroup: 'dba',
+          attributes: { cpu_count: 8, os: 'debian 12', memory_gb: 31.5, hostname: 'db-01' },
           tags: ['team:dba', 'tier-1', 'eu/west'],
         },
         { actor },
@@ -70,7 +71,9 @@ describe.each(testBackends())('cmdb on %s', (backend) => {
       expect(read).toMatchObject({
         status: 'installed',
         environment: 'production',
-        attributes: { cpu: 8, os: { name: 'debian', version: '12' }, disks: ['sda', 'sdb'], note: null },
+        ownerGroup: 'dba',
+        attributes: { cpu_count: 8, os: 'debian 12', memory_gb: 31.5, hostname: 'db-01' },
+        attributeSources: { cpu_count: 'manual', os: 'manual', memory_gb: 'manual', hostname: 'manual' },
         tags: ['team:dba', 'tier-1', 'eu/west'],
       });
     });
@@ -237,7 +240,13 @@ describe.each(testBackends())('cmdb on %s', (backend) => {
       clock.advance(60_000);
       const updated = await og.cmdb.update(
         ci.id,
-        { version: 1, name: 'upd-1b', tags: ['a', 'b'], environment: 'staging', attributes: { ram: 64 } },
+        {
+          version: 1,
+          name: 'upd-1b',
+          tags: ['a', 'b'],
+          environment: 'staging',
+          attributes: { memory_gb: 64 },
+        },
         { actor },
       );
       expect(updated).toMatchObject({
@@ -245,7 +254,7 @@ describe.each(testBackends())('cmdb on %s', (backend) => {
         name: 'upd-1b',
         tags: ['a', 'b'],
         environment: 'staging',
-        attributes: { ram: 64 },
+        attributes: { memory_gb: 64 },
         version: 2,
         createdAt: ci.createdAt,
         updatedAt: clock.now(),
@@ -259,7 +268,7 @@ describe.each(testBackends())('cmdb on %s', (backend) => {
           { field: 'name', before: 'upd-1', after: 'upd-1b' },
           { field: 'tags', before: ['a'], after: ['a', 'b'] },
           { field: 'environment', before: null, after: 'staging' },
-          { field: 'attributes', before: {}, after: { ram: 64 } },
+          { field: 'attributes.memory_gb', before: null, after: 64 },
         ]),
       );
       expect(payload.changes).toHaveLength(4);

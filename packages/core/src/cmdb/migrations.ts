@@ -56,6 +56,71 @@ const coreRelationshipTypes = [
   },
 ];
 
+const str = (name: string, label: string) => ({ name, type: 'string', label });
+
+/** Attributes and identifiers of the core classes (as of 0005). Frozen: later changes are new migrations. */
+const coreClassSchemas: Record<string, { attributes: object[]; identifiers: string[][] }> = {
+  hardware: {
+    attributes: [
+      str('serial_number', 'Serial number'),
+      str('asset_tag', 'Asset tag'),
+      str('manufacturer', 'Manufacturer'),
+      str('model', 'Model'),
+    ],
+    identifiers: [['serial_number'], ['asset_tag']],
+  },
+  server: {
+    attributes: [
+      str('hostname', 'Host name'),
+      str('domain', 'DNS domain'),
+      { name: 'ip_address', type: 'ip', label: 'Primary IP address' },
+      { name: 'mac_address', type: 'mac', label: 'Primary MAC address' },
+      str('os', 'Operating system'),
+      { name: 'cpu_count', type: 'integer', label: 'CPUs' },
+      { name: 'memory_gb', type: 'number', label: 'Memory (GB)' },
+    ],
+    identifiers: [['hostname', 'domain'], ['mac_address']],
+  },
+  linux_server: {
+    attributes: [str('distribution', 'Distribution'), str('kernel', 'Kernel')],
+    identifiers: [],
+  },
+  windows_server: { attributes: [str('edition', 'Edition')], identifiers: [] },
+  application: {
+    attributes: [str('version', 'Version'), str('vendor', 'Vendor'), str('url', 'URL')],
+    identifiers: [['name']],
+  },
+  database: {
+    attributes: [
+      {
+        name: 'engine',
+        type: 'enum',
+        label: 'Engine',
+        values: ['postgresql', 'mysql', 'mariadb', 'oracle', 'sqlserver', 'mongodb', 'redis', 'other'],
+      },
+      str('version', 'Version'),
+      { name: 'port', type: 'integer', label: 'Port' },
+    ],
+    identifiers: [['name']],
+  },
+  cluster: {
+    attributes: [
+      {
+        name: 'quorum',
+        type: 'integer',
+        label: 'Quorum',
+        description: 'Members that must be up for the cluster to be up; with fewer up it is down.',
+        default: 1,
+      },
+    ],
+    identifiers: [['name']],
+  },
+  business_service: {
+    attributes: [{ name: 'tier', type: 'integer', label: 'Tier', description: '1 is the most critical.' }],
+    identifiers: [['name']],
+  },
+};
+
 export const cmdbMigrations: Record<string, Migration> = {
   '0002_cmdb_classes_and_cis': {
     async up(db: Kysely<any>) {
@@ -124,6 +189,78 @@ export const cmdbMigrations: Record<string, Migration> = {
         .createIndex('relationships_target_idx')
         .on('relationships')
         .columns(['target_id', 'type'])
+        .execute();
+    },
+  },
+  '0005_cmdb_attributes_identity_history': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .alterTable('ci_classes')
+        .addColumn('description', 'text')
+        .addColumn('attributes', 'jsonb', (c) => c.notNull().defaultTo(sql`'[]'::jsonb`))
+        .addColumn('identifiers', 'jsonb', (c) => c.notNull().defaultTo(sql`'[]'::jsonb`))
+        .execute();
+      for (const [name, schema] of Object.entries(coreClassSchemas)) {
+        await db
+          .updateTable('ci_classes')
+          .set({
+            attributes: JSON.stringify(schema.attributes),
+            identifiers: JSON.stringify(schema.identifiers),
+          })
+          .where('name', '=', name)
+          .execute();
+      }
+      await db.schema
+        .alterTable('cis')
+        .addColumn('owner_group', 'text')
+        .addColumn('attribute_sources', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
+        .execute();
+      // One row per identity claim: the primary key is what makes a duplicate CI impossible, also under races.
+      await db.schema
+        .createTable('ci_identities')
+        .addColumn('scope', 'text', (c) => c.notNull())
+        .addColumn('rule', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('ci_id', 'uuid', (c) => c.notNull().references('cis.id'))
+        .addPrimaryKeyConstraint('ci_identities_pk', ['scope', 'rule', 'value'])
+        .execute();
+      await db.schema.createIndex('ci_identities_ci_idx').on('ci_identities').column('ci_id').execute();
+      await db.schema
+        .createTable('cmdb_sources')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('label', 'text', (c) => c.notNull())
+        .addColumn('priority', 'integer', (c) => c.notNull())
+        .addColumn('attribute_priorities', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute();
+      // Operators' own edits outrank discovery unless a source is declared more authoritative.
+      await db
+        .insertInto('cmdb_sources')
+        .values({ name: 'manual', label: 'Manual changes', priority: 100 })
+        .execute();
+      await db.schema
+        .createTable('ci_history')
+        .addColumn('seq', 'bigint', (c) => c.primaryKey().generatedAlwaysAsIdentity())
+        .addColumn('ci_id', 'uuid', (c) => c.notNull().references('cis.id'))
+        .addColumn('related_ci_id', 'uuid', (c) => c.references('cis.id'))
+        .addColumn('relationship_id', 'uuid')
+        .addColumn('kind', 'text', (c) =>
+          c.notNull().check(sql`kind in ('created', 'updated', 'retired', 'related', 'unrelated')`),
+        )
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('actor_kind', 'text', (c) => c.notNull())
+        .addColumn('actor_id', 'text', (c) => c.notNull())
+        .addColumn('actor_name', 'text', (c) => c.notNull())
+        .addColumn('source', 'text')
+        .addColumn('at', 'timestamptz', (c) => c.notNull())
+        .addColumn('changes', 'jsonb', (c) => c.notNull().defaultTo(sql`'[]'::jsonb`))
+        .execute();
+      await db.schema.createIndex('ci_history_ci_idx').on('ci_history').columns(['ci_id', 'seq']).execute();
+      await db.schema
+        .createIndex('ci_history_related_idx')
+        .on('ci_history')
+        .columns(['related_ci_id', 'seq'])
+        .where(sql.ref('related_ci_id'), 'is not', null)
         .execute();
     },
   },

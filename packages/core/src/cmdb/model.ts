@@ -1,5 +1,7 @@
-import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { ColumnType, Generated, GeneratedAlways, Selectable } from 'kysely';
 import { z } from 'zod';
+import type { ActorRef, WriteOptions } from '../kernel/actor.js';
+import { type AttributeDefinition, attributeDefinition, NAME_IDENTIFIER } from './attributes.js';
 
 export const ciStatuses = ['planned', 'installed', 'operational', 'maintenance', 'retired'] as const;
 export type CiStatus = (typeof ciStatuses)[number];
@@ -9,6 +11,11 @@ export interface CiClassTable {
   label: string;
   parent: string | null;
   owner: string;
+  description: Generated<string | null>;
+  /** The class's own attributes; a subclass inherits its ancestors'. */
+  attributes: ColumnType<AttributeDefinition[], string | undefined, string>;
+  /** The class's own identifier rules, each a list of attribute names (or `name`). */
+  identifiers: ColumnType<string[][], string | undefined, string>;
 }
 
 export interface CiTable {
@@ -17,7 +24,11 @@ export interface CiTable {
   name: string;
   status: CiStatus;
   environment: string | null;
+  /** The group answerable for the CI (an assignment group). */
+  ownerGroup: Generated<string | null>;
   attributes: ColumnType<Record<string, unknown>, string, string>;
+  /** Which source last set each attribute: reconciliation's precedence reads it. */
+  attributeSources: ColumnType<Record<string, string>, string | undefined, string>;
   tags: string[];
   version: ColumnType<number, number | undefined, number>;
   createdAt: Date;
@@ -29,11 +40,129 @@ export interface CiTable {
 export type Ci = Selectable<CiTable>;
 export type CiClass = Selectable<CiClassTable>;
 
-/** A CI class a plugin brings (`ciClasses`); `parent` is a core class, a dependency's, or an earlier one of its own. */
+/**
+ * A CI class a plugin brings (`ciClasses`) or an operator defines (`cmdb.defineClass`); `parent` is a core
+ * class, a dependency's, or an earlier one of its own.
+ */
 export interface CiClassDefinition {
   readonly name: string;
   readonly label: string;
   readonly parent?: string;
+  readonly description?: string;
+  readonly attributes?: readonly AttributeDefinition[];
+  /** Which attribute sets identify a CI, e.g. `[['serial_number'], ['hostname', 'domain']]`. */
+  readonly identifiers?: readonly (readonly string[])[];
+}
+
+const className = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be snake_case: a lower-case letter, then letters, digits or _');
+
+export const classDefinitionInput = z.strictObject({
+  name: className,
+  label: z.string().trim().min(1, 'must not be empty').max(200),
+  parent: className.optional(),
+  description: z.string().max(2000).optional(),
+  attributes: z.array(attributeDefinition).max(200).default([]),
+  identifiers: z
+    .array(
+      z
+        .array(z.string().min(1))
+        .min(1, 'an identifier names at least one attribute')
+        .max(5)
+        .refine((f) => new Set(f).size === f.length, 'names an attribute twice'),
+    )
+    .max(10)
+    .default([]),
+});
+export type ClassDefinitionInput = z.input<typeof classDefinitionInput>;
+export { NAME_IDENTIFIER };
+
+/** An identity claim: `value` of identifier `rule` (declared by class `scope`) belongs to one CI. */
+export interface CiIdentityTable {
+  scope: string;
+  rule: string;
+  value: string;
+  ciId: string;
+}
+
+/**
+ * A discovery source feeding reconciliation. A source may overwrite an attribute last set by a source of
+ * the same or a lower priority, never one set by a higher; `attributePriorities` overrides the priority
+ * for single attributes (e.g. the asset register is the authority on `serial_number` only).
+ */
+export interface CmdbSourceTable {
+  name: string;
+  label: string;
+  priority: number;
+  attributePriorities: ColumnType<Record<string, number>, string | undefined, string>;
+  createdAt: Date;
+}
+export type CmdbSource = Selectable<CmdbSourceTable>;
+
+/** Changes made through the API without a source are `manual`. */
+export const MANUAL_SOURCE = 'manual';
+
+export const sourceDefinitionInput = z.strictObject({
+  name: className,
+  label: z.string().trim().min(1).max(200).optional(),
+  priority: z.int().min(0).max(1000),
+  attributePriorities: z.record(z.string().min(1), z.int().min(0).max(1000)).default({}),
+});
+export type SourceDefinitionInput = z.input<typeof sourceDefinitionInput>;
+
+/** CMDB writes may say which source (`manual` when not) makes them: history records it. */
+export interface CmdbWriteOptions extends WriteOptions {
+  readonly source?: string;
+}
+
+export const historyKinds = ['created', 'updated', 'retired', 'related', 'unrelated'] as const;
+export type HistoryKind = (typeof historyKinds)[number];
+
+export interface CiHistoryTable {
+  seq: GeneratedAlways<number>;
+  ciId: string;
+  /** For relationship entries: the CI at the other end (the entry shows in both CIs' history). */
+  relatedCiId: string | null;
+  relationshipId: string | null;
+  kind: HistoryKind;
+  /** The CI's version after the change. */
+  version: number;
+  actorKind: string;
+  actorId: string;
+  actorName: string;
+  source: string | null;
+  at: Date;
+  changes: ColumnType<FieldChange[], string, string>;
+}
+
+/** One recorded change of a CI, or of a relationship at one of its ends. */
+export interface CiHistoryEntry {
+  readonly seq: number;
+  readonly ciId: string;
+  readonly kind: HistoryKind;
+  readonly version: number;
+  readonly actor: ActorRef;
+  readonly source: string | null;
+  readonly at: Date;
+  /** Per field (`attributes.<name>` for attributes) before and after; for relationships, the relationship. */
+  readonly changes: readonly FieldChange[];
+  readonly relationship: Pick<Relationship, 'id' | 'type' | 'sourceId' | 'targetId'> | null;
+}
+
+/** What a CI looked like at a moment: its fields and the relationships it had then. */
+export interface CiState {
+  readonly id: string;
+  readonly at: Date;
+  readonly version: number;
+  readonly class: string;
+  readonly name: string;
+  readonly status: CiStatus;
+  readonly environment: string | null;
+  readonly ownerGroup: string | null;
+  readonly tags: readonly string[];
+  readonly attributes: Readonly<Record<string, unknown>>;
+  readonly relationships: readonly Pick<Relationship, 'id' | 'type' | 'sourceId' | 'targetId'>[];
 }
 
 export const propagations = ['to_source', 'to_target', 'both', 'none'] as const;
@@ -59,6 +188,16 @@ export interface RelationshipTypeDefinition {
   readonly propagation: Propagation;
   readonly acyclic?: boolean;
 }
+
+export const relationshipTypeInput = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be snake_case: a lower-case letter, then letters, digits or _'),
+  label: z.string().trim().min(1, 'must not be empty').max(200),
+  inverseLabel: z.string().trim().min(1).max(200).optional(),
+  propagation: z.enum(propagations),
+  acyclic: z.boolean().optional(),
+});
 
 export interface RelationshipTable {
   id: string;
@@ -109,6 +248,7 @@ export const createCiInput = z.strictObject({
     .refine((s) => s !== 'retired', 'a new CI cannot be retired')
     .default('operational'),
   environment: z.string().trim().min(1).max(64).nullish(),
+  ownerGroup: z.string().trim().min(1).max(200).nullish(),
   attributes: z.record(z.string(), z.unknown()).default({}),
   tags: z.array(tag).max(50).default([]),
 });
@@ -123,6 +263,8 @@ export const updateCiInput = z.strictObject({
     .refine((s) => s !== 'retired', 'use retire to retire a CI: it keeps its history')
     .optional(),
   environment: z.string().trim().min(1).max(64).nullish(),
+  ownerGroup: z.string().trim().min(1).max(200).nullish(),
+  /** Merged into the CI's attributes; `null` removes one. */
   attributes: z.record(z.string(), z.unknown()).optional(),
   tags: z.array(tag).max(50).optional(),
 });

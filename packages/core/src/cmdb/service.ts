@@ -1,21 +1,40 @@
 import { assertCan, permissions, type ReadOptions, type WriteOptions } from '../kernel/actor.js';
-import { ConflictError, NotFoundError, ValidationError } from '../kernel/errors.js';
+import { ConflictError, NotFoundError, ValidationError, type ValidationIssue } from '../kernel/errors.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { decodeCursor, encodeCursor, pageSize } from '../kernel/pagination.js';
 import { parseInput } from '../kernel/validation.js';
 import {
+  type ClassSchema,
+  type IdentityKey,
+  identityKeys,
+  NAME_IDENTIFIER,
+  validateAttributes,
+} from './attributes.js';
+import { checkClassDefinition, descendants, schemaOf } from './classes.js';
+import { fieldChanges, historyRow, replay, toEntry } from './history.js';
+import {
   type Ci,
   type CiClass,
   type CiFilter,
+  type CiHistoryEntry,
+  type CiState,
+  type ClassDefinitionInput,
+  type CmdbSource,
+  type CmdbWriteOptions,
   type CreateCiInput,
+  classDefinitionInput,
   createCiInput,
-  type FieldChange,
+  MANUAL_SOURCE,
   type Page,
   type PageRequest,
   type RelateInput,
   type Relationship,
   type RelationshipType,
+  type RelationshipTypeDefinition,
   relateInput,
+  relationshipTypeInput,
+  type SourceDefinitionInput,
+  sourceDefinitionInput,
   type UpdateCiInput,
   updateCiInput,
 } from './model.js';
@@ -60,54 +79,157 @@ export class CmdbService {
     return store.listClasses(this.kernel.db);
   }
 
-  async create(input: CreateCiInput, { actor }: WriteOptions): Promise<Ci> {
+  /** The attributes and identifier rules of a class, its ancestors' included; null when unknown. */
+  async classSchema(name: string, options: ReadOptions = {}): Promise<ClassSchema | null> {
+    this.#canRead(options);
+    return schemaOf(await store.loadClassIndex(this.kernel.db), name);
+  }
+
+  /**
+   * Defines a CI class at runtime, or changes one defined this way. A class with CIs keeps them valid:
+   * attributes can be added and enums widened, nothing removed or retyped (see `checkClassDefinition`).
+   */
+  async defineClass(input: ClassDefinitionInput, { actor }: WriteOptions): Promise<CiClass> {
+    assertCan(actor, permissions.cmdbAdmin);
+    const def = parseInput(classDefinitionInput, input);
+    return this.kernel.write(actor, async ({ db }) => {
+      // One definer at a time: two could otherwise each pass the checks against the other's old state.
+      await store.lockRegistry(db, 'classes');
+      const classes = await store.loadClassIndex(db);
+      const existing = classes.get(def.name);
+      if (existing && existing.owner !== RUNTIME_OWNER)
+        throw ValidationError.field(
+          'name',
+          `class ${def.name} belongs to ${existing.owner} and can't be changed here`,
+        );
+      const hasCis = existing ? await store.anyCiOfClasses(db, descendants(classes, def.name)) : false;
+      const issues = checkClassDefinition(classes, def, existing, hasCis);
+      if (issues.length > 0) throw new ValidationError(issues);
+      await store.upsertClasses(db, RUNTIME_OWNER, [def]);
+      return (await store.findClass(db, def.name))!;
+    });
+  }
+
+  /** Defines a relationship type at runtime, or changes one defined this way. */
+  async defineRelationshipType(
+    input: RelationshipTypeDefinition,
+    { actor }: WriteOptions,
+  ): Promise<RelationshipType> {
+    assertCan(actor, permissions.cmdbAdmin);
+    const def = parseInput(relationshipTypeInput, input);
+    return this.kernel.write(actor, async ({ db }) => {
+      const [clash] = await store.upsertRelationshipTypes(db, RUNTIME_OWNER, [def]);
+      if (clash)
+        throw ValidationError.field(
+          'name',
+          `relationship type ${def.name} belongs to ${clash.owner} and can't be changed here`,
+        );
+      return (await store.findRelationshipType(db, def.name))!;
+    });
+  }
+
+  /** Declares a discovery source and its precedence (see `CmdbSourceTable`), or changes it. */
+  async defineSource(input: SourceDefinitionInput, { actor }: WriteOptions): Promise<CmdbSource> {
+    assertCan(actor, permissions.cmdbAdmin);
+    const def = parseInput(sourceDefinitionInput, input);
+    return this.kernel.write(actor, ({ db, now }) =>
+      store.upsertSource(db, { ...def, label: def.label ?? def.name }, now),
+    );
+  }
+
+  async sources(options: ReadOptions = {}): Promise<CmdbSource[]> {
+    this.#canRead(options);
+    return store.listSources(this.kernel.db);
+  }
+
+  async create(input: CreateCiInput, { actor, source }: CmdbWriteOptions): Promise<Ci> {
     assertCan(actor, permissions.cmdbWrite);
     const data = parseInput(createCiInput, input);
     return this.kernel.write(actor, async ({ db, now, emit }) => {
-      if (!(await store.findClass(db, data.class))) {
-        throw ValidationError.field('class', `unknown CI class "${data.class}"`);
-      }
+      const from = await this.#source(db, source);
+      const schema = schemaOf(await store.loadClassIndex(db), data.class);
+      if (!schema) throw ValidationError.field('class', `unknown CI class "${data.class}"`);
+      const issues: ValidationIssue[] = [];
+      const attributes = validateAttributes(schema, data.attributes, null, issues);
+      if (issues.length > 0) throw new ValidationError(issues);
       const ci = await store.insertCi(db, {
         id: crypto.randomUUID(),
         class: data.class,
         name: data.name,
         status: data.status,
         environment: data.environment ?? null,
-        attributes: data.attributes,
+        ownerGroup: data.ownerGroup ?? null,
+        attributes,
+        attributeSources: Object.fromEntries(Object.keys(attributes).map((k) => [k, from])),
         tags: data.tags,
         createdAt: now,
         updatedAt: now,
         retiredAt: null,
       });
+      await this.#claim(db, ci, identityKeys(schema, ci.name, ci.attributes), schema);
+      await store.insertHistory(db, [historyRow('created', ci, actor, from, now, fieldChanges(null, ci))]);
       emit('ci.created', { type: 'ci', id: ci.id }, { ci });
       return ci;
     });
   }
 
-  /** Changes a CI if it is still at `input.version`; else `ConflictError`. */
-  async update(id: string, input: UpdateCiInput, { actor }: WriteOptions): Promise<Ci> {
+  /**
+   * Changes a CI if it is still at `input.version`; else `ConflictError`. `attributes` merge into the CI's
+   * (`null` removes one).
+   */
+  async update(id: string, input: UpdateCiInput, { actor, source }: CmdbWriteOptions): Promise<Ci> {
     assertCan(actor, permissions.cmdbWrite);
-    const { version, ...patch } = parseInput(updateCiInput, input);
+    const { version, attributes: attributePatch, ...patch } = parseInput(updateCiInput, input);
     return this.kernel.write(actor, async ({ db, now, emit }) => {
+      const from = await this.#source(db, source);
       const current = await this.#current(db, id);
       if (current.status === 'retired')
         throw ValidationError.field('id', `CI ${id} is retired and cannot change`);
       if (current.version !== version) throw ConflictError.staleVersion('CI', id, version, current.version);
-      const changes = diff(current, patch);
+      const schema = schemaOf(await store.loadClassIndex(db), current.class);
+      if (!schema) throw new Error(`CI ${id} has class ${current.class}, which is not defined`);
+      const issues: ValidationIssue[] = [];
+      const attributes = attributePatch
+        ? validateAttributes(schema, attributePatch, current.attributes, issues)
+        : current.attributes;
+      if (issues.length > 0) throw new ValidationError(issues);
+      const next = {
+        ...current,
+        ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)),
+        attributes,
+      };
+      const changes = fieldChanges(current, next);
       if (changes.length === 0) return current;
-      const updated = await store.updateCiIfVersion(db, id, version, { ...patch, updatedAt: now });
+      const attributeSources = { ...current.attributeSources };
+      for (const c of changes) {
+        if (!c.field.startsWith('attributes.')) continue;
+        const name = c.field.slice('attributes.'.length);
+        if (c.after === null) delete attributeSources[name];
+        else attributeSources[name] = from;
+      }
+      const updated = await store.updateCiIfVersion(db, id, version, {
+        ...patch,
+        attributes,
+        attributeSources,
+        updatedAt: now,
+      });
       // Between our read and our update another writer committed: report it rather than overwrite.
       if (!updated)
         throw ConflictError.staleVersion('CI', id, version, (await this.#current(db, id)).version);
+      if (changes.some((c) => c.field === 'name' || c.field.startsWith('attributes.'))) {
+        await this.#claim(db, updated, identityKeys(schema, updated.name, updated.attributes), schema);
+      }
+      await store.insertHistory(db, [historyRow('updated', updated, actor, from, now, changes)]);
       emit('ci.updated', { type: 'ci', id }, { ci: updated, changes });
       return updated;
     });
   }
 
-  /** Soft retirement: the CI and its history stay; it leaves default listings. */
-  async retire(id: string, version: number, { actor }: WriteOptions): Promise<Ci> {
+  /** Soft retirement: the CI and its history stay; it leaves default listings and frees its identity. */
+  async retire(id: string, version: number, { actor, source }: CmdbWriteOptions): Promise<Ci> {
     assertCan(actor, permissions.cmdbWrite);
     return this.kernel.write(actor, async ({ db, now, emit }) => {
+      const from = await this.#source(db, source);
       const current = await this.#current(db, id);
       if (current.status === 'retired') return current;
       if (current.version !== version) throw ConflictError.staleVersion('CI', id, version, current.version);
@@ -118,9 +240,41 @@ export class CmdbService {
       });
       if (!retired)
         throw ConflictError.staleVersion('CI', id, version, (await this.#current(db, id)).version);
+      // Its replacement (same serial number, same host name) must be able to take its identity.
+      await store.releaseIdentities(db, id);
+      await store.insertHistory(db, [
+        historyRow('retired', retired, actor, from, now, fieldChanges(current, retired)),
+      ]);
       emit('ci.retired', { type: 'ci', id }, { ci: retired });
       return retired;
     });
+  }
+
+  /**
+   * Every recorded change of a CI and of its relationships, newest first; page with `before` (a `seq`).
+   * Retired CIs keep theirs.
+   */
+  async history(
+    id: string,
+    page: { first?: number; before?: number } = {},
+    options: ReadOptions = {},
+  ): Promise<CiHistoryEntry[]> {
+    this.#canRead(options);
+    if (!isUuid(id)) return [];
+    const rows = await store.historyOf(this.kernel.db, id.toLowerCase(), {
+      limit: pageSize(page.first),
+      ...(page.before !== undefined ? { before: page.before } : {}),
+    });
+    return rows.map(toEntry);
+  }
+
+  /** What the CI looked like at `at` (fields, attributes, relationships); null if it did not exist yet. */
+  async stateAt(id: string, at: Date, options: ReadOptions = {}): Promise<CiState | null> {
+    this.#canRead(options);
+    if (!isUuid(id)) return null;
+    if (Number.isNaN(at.getTime())) throw ValidationError.field('at', 'is not a valid time');
+    const rows = await store.historyOf(this.kernel.db, id.toLowerCase(), { until: at });
+    return replay(id.toLowerCase(), at, rows);
   }
 
   async relationshipTypes(options: ReadOptions = {}): Promise<RelationshipType[]> {
@@ -139,12 +293,13 @@ export class CmdbService {
    * Relates two live CIs: `source <type> target`, e.g. `app depends_on db`. Refuses an unknown type, a
    * missing or retired CI, a self-loop, a duplicate, and a cycle in an acyclic type (`contains`).
    */
-  async relate(input: RelateInput, { actor }: WriteOptions): Promise<Relationship> {
+  async relate(input: RelateInput, { actor, source }: CmdbWriteOptions): Promise<Relationship> {
     assertCan(actor, permissions.cmdbWrite);
     const data = parseInput(relateInput, input);
     if (data.sourceId.toLowerCase() === data.targetId.toLowerCase())
       throw ValidationError.field('targetId', 'a CI cannot be related to itself');
     return this.kernel.write(actor, async ({ db, now, emit }) => {
+      const from = await this.#source(db, source);
       const type = await store.findRelationshipType(db, data.type);
       if (!type) throw ValidationError.field('type', `unknown relationship type "${data.type}"`);
       const ends = await store.findCis(db, [data.sourceId, data.targetId]);
@@ -168,20 +323,47 @@ export class CmdbService {
           // A concurrent writer inserted the same relationship after our check.
           throw error.code === '23505' ? duplicate() : error;
         });
+      const sourceCi = ends.find((c) => c.id === relationship.sourceId)!;
+      await store.insertHistory(db, [historyRow('related', sourceCi, actor, from, now, [], relationship)]);
       emit('ci.related', { type: 'ci', id: data.sourceId }, { relationship });
       return relationship;
     });
   }
 
   /** Removes a relationship; the event keeps what it was. */
-  async unrelate(id: string, { actor }: WriteOptions): Promise<Relationship> {
+  async unrelate(id: string, { actor, source }: CmdbWriteOptions): Promise<Relationship> {
     assertCan(actor, permissions.cmdbWrite);
-    return this.kernel.write(actor, async ({ db, emit }) => {
+    return this.kernel.write(actor, async ({ db, now, emit }) => {
+      const from = await this.#source(db, source);
       const relationship = isUuid(id) ? await store.deleteRelationship(db, id) : undefined;
       if (!relationship) throw new NotFoundError('relationship', id, 'id');
+      const sourceCi = await this.#current(db, relationship.sourceId);
+      await store.insertHistory(db, [historyRow('unrelated', sourceCi, actor, from, now, [], relationship)]);
       emit('ci.unrelated', { type: 'ci', id: relationship.sourceId }, { relationship });
       return relationship;
     });
+  }
+
+  /** The source a write is recorded under: `manual` unless named, and a named one must be declared. */
+  async #source(db: Kernel['db'], source: string | undefined): Promise<string> {
+    if (source === undefined || source === MANUAL_SOURCE) return MANUAL_SOURCE;
+    if (!(await store.findSource(db, source)))
+      throw ValidationError.field('source', `unknown source "${source}": declare it with defineSource first`);
+    return source;
+  }
+
+  /** Claims a CI's identity keys (dropping ones it no longer has); another CI holding one is refused. */
+  async #claim(db: Kernel['db'], ci: Ci, keys: IdentityKey[], schema: ClassSchema): Promise<void> {
+    await store.releaseIdentities(db, ci.id, keys);
+    const [taken] = await store.claimIdentities(db, ci.id, keys);
+    if (!taken) return;
+    const holder = await store.findCi(db, taken.ciId);
+    const fields = schema.identifiers.find((r) => r.fields.join('+') === taken.rule)?.fields ?? [];
+    const field = fields.find((f) => f !== NAME_IDENTIFIER);
+    throw ValidationError.field(
+      field ? `attributes.${field}` : 'name',
+      `CI ${holder?.name ?? taken.ciId} (${taken.ciId}) already has this ${fields.join(' + ')}: update that CI instead`,
+    );
   }
 
   async #current(db: Kernel['db'], id: string): Promise<Ci> {
@@ -198,12 +380,5 @@ export class CmdbService {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (value: string): boolean => UUID.test(value);
 
-function diff(current: Ci, patch: Partial<Record<keyof Ci, unknown>>): FieldChange[] {
-  const changes: FieldChange[] = [];
-  for (const [field, after] of Object.entries(patch)) {
-    if (after === undefined) continue;
-    const before = current[field as keyof Ci];
-    if (JSON.stringify(before) !== JSON.stringify(after)) changes.push({ field, before, after });
-  }
-  return changes;
-}
+/** Owner of classes and relationship types defined through the API. */
+export const RUNTIME_OWNER = 'runtime';

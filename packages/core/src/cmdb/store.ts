@@ -1,12 +1,16 @@
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
+import type { IdentityKey } from './attributes.js';
+import type { ClassIndex } from './classes.js';
 import type {
   Ci,
   CiClass,
   CiClassDefinition,
   CiFilter,
+  CiHistoryTable,
   CiTable,
+  CmdbSource,
   Relationship,
   RelationshipType,
   RelationshipTypeDefinition,
@@ -26,16 +30,40 @@ export const findClass = (db: Db, name: string): Promise<CiClass | undefined> =>
 export const listClasses = (db: Db): Promise<CiClass[]> =>
   db.selectFrom('ciClasses').selectAll().orderBy('name').execute();
 
+/** Every class, by name: the hierarchy is small and each write needs its class's whole lineage. */
+export async function loadClassIndex(db: Db): Promise<ClassIndex> {
+  const rows = await db.selectFrom('ciClasses').selectAll().execute();
+  return new Map(rows.map((row) => [row.name, row]));
+}
+
+/** True when a CI (retired ones too) of any of these classes exists. */
+export async function anyCiOfClasses(db: Db, classes: readonly string[]): Promise<boolean> {
+  const row = await db
+    .selectFrom('cis')
+    .select('id')
+    .where('class', 'in', classes)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function insertCi(db: Db, ci: Omit<Ci, 'version'>): Promise<Ci> {
   return db
     .insertInto('cis')
-    .values({ ...ci, attributes: JSON.stringify(ci.attributes) })
+    .values({
+      ...ci,
+      attributes: JSON.stringify(ci.attributes),
+      attributeSources: JSON.stringify(ci.attributeSources),
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
 }
 
-type CiPatch = Partial<Pick<CiTable, 'name' | 'status' | 'environment' | 'tags' | 'retiredAt'>> & {
+type CiPatch = Partial<
+  Pick<CiTable, 'name' | 'status' | 'environment' | 'tags' | 'retiredAt'> & { ownerGroup: string | null }
+> & {
   attributes?: Record<string, unknown>;
+  attributeSources?: Record<string, string>;
   updatedAt: Date;
 };
 
@@ -46,12 +74,13 @@ export async function updateCiIfVersion(
   version: number,
   patch: CiPatch,
 ): Promise<Ci | undefined> {
-  const { attributes, ...rest } = patch;
+  const { attributes, attributeSources, ...rest } = patch;
   return db
     .updateTable('cis')
     .set({
       ...rest,
       ...(attributes !== undefined ? { attributes: JSON.stringify(attributes) } : {}),
+      ...(attributeSources !== undefined ? { attributeSources: JSON.stringify(attributeSources) } : {}),
       version: version + 1,
     })
     .where('id', '=', id)
@@ -92,20 +121,134 @@ export async function upsertClasses(
 ): Promise<{ name: string; owner: string }[]> {
   const clashes: { name: string; owner: string }[] = [];
   for (const c of classes) {
+    const values = {
+      label: c.label,
+      parent: c.parent ?? null,
+      description: c.description ?? null,
+      attributes: JSON.stringify(c.attributes ?? []),
+      identifiers: JSON.stringify(c.identifiers ?? []),
+    };
     const row = await db
       .insertInto('ciClasses')
-      .values({ name: c.name, label: c.label, parent: c.parent ?? null, owner })
-      .onConflict((oc) =>
-        oc
-          .column('name')
-          .doUpdateSet({ label: c.label, parent: c.parent ?? null })
-          .where('ciClasses.owner', '=', owner),
-      )
+      .values({ name: c.name, owner, ...values })
+      .onConflict((oc) => oc.column('name').doUpdateSet(values).where('ciClasses.owner', '=', owner))
       .returning('name')
       .executeTakeFirst();
     if (!row) clashes.push({ name: c.name, owner: (await findClass(db, c.name))?.owner ?? 'unknown' });
   }
   return clashes;
+}
+
+/**
+ * Claims identity keys for a CI. Returns the keys another CI holds (nothing is claimed for those); keys
+ * the CI already holds count as claimed.
+ */
+export async function claimIdentities(
+  db: Db,
+  ciId: string,
+  keys: readonly IdentityKey[],
+): Promise<(IdentityKey & { ciId: string })[]> {
+  if (keys.length === 0) return [];
+  const claimed = await db
+    .insertInto('ciIdentities')
+    .values(keys.map((k) => ({ ...k, ciId })))
+    .onConflict((oc) =>
+      oc.columns(['scope', 'rule', 'value']).doUpdateSet({ ciId }).where('ciIdentities.ciId', '=', ciId),
+    )
+    .returning(['scope', 'rule', 'value'])
+    .execute();
+  const mine = new Set(claimed.map(keyString));
+  const taken = keys.filter((k) => !mine.has(keyString(k)));
+  return taken.length === 0 ? [] : findIdentities(db, taken);
+}
+
+/** Drops a CI's identity claims other than `keep` (all of them when `keep` is empty). */
+export async function releaseIdentities(
+  db: Db,
+  ciId: string,
+  keep: readonly IdentityKey[] = [],
+): Promise<void> {
+  let q = db.deleteFrom('ciIdentities').where('ciId', '=', ciId);
+  if (keep.length > 0) {
+    q = q.where((eb) =>
+      eb.not(
+        eb.or(
+          keep.map((k) =>
+            eb.and([eb('scope', '=', k.scope), eb('rule', '=', k.rule), eb('value', '=', k.value)]),
+          ),
+        ),
+      ),
+    );
+  }
+  await q.execute();
+}
+
+/** Which CIs hold these identity keys. */
+export async function findIdentities(
+  db: Db,
+  keys: readonly IdentityKey[],
+): Promise<(IdentityKey & { ciId: string })[]> {
+  if (keys.length === 0) return [];
+  return db
+    .selectFrom('ciIdentities')
+    .select(['scope', 'rule', 'value', 'ciId'])
+    .where((eb) =>
+      eb.or(
+        keys.map((k) =>
+          eb.and([eb('scope', '=', k.scope), eb('rule', '=', k.rule), eb('value', '=', k.value)]),
+        ),
+      ),
+    )
+    .execute();
+}
+
+export const keyString = (k: IdentityKey): string => `${k.scope}\u0000${k.rule}\u0000${k.value}`;
+
+export type HistoryRow = Omit<CiHistoryTable, 'seq' | 'changes'> & { changes: unknown[] };
+
+export async function insertHistory(db: Db, rows: readonly HistoryRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await db
+    .insertInto('ciHistory')
+    .values(rows.map((r) => ({ ...r, changes: JSON.stringify(r.changes) })))
+    .execute();
+}
+
+/** A CI's own history and that of its relationships, newest first (or up to `until`, oldest first). */
+export function historyOf(db: Db, ciId: string, options: { before?: number; limit?: number; until?: Date }) {
+  let q = db
+    .selectFrom('ciHistory')
+    .selectAll()
+    .where((eb) => eb.or([eb('ciId', '=', ciId), eb('relatedCiId', '=', ciId)]));
+  if (options.before !== undefined) q = q.where('seq', '<', options.before);
+  if (options.until !== undefined) q = q.where('at', '<=', options.until).orderBy('seq', 'asc');
+  else q = q.orderBy('seq', 'desc');
+  if (options.limit !== undefined) q = q.limit(options.limit);
+  return q.execute();
+}
+
+export const findSource = (db: Db, name: string): Promise<CmdbSource | undefined> =>
+  db.selectFrom('cmdbSources').selectAll().where('name', '=', name).executeTakeFirst();
+
+export const listSources = (db: Db): Promise<CmdbSource[]> =>
+  db.selectFrom('cmdbSources').selectAll().orderBy('priority', 'desc').orderBy('name').execute();
+
+export async function upsertSource(
+  db: Db,
+  source: Omit<CmdbSource, 'createdAt'>,
+  now: Date,
+): Promise<CmdbSource> {
+  const values = {
+    label: source.label,
+    priority: source.priority,
+    attributePriorities: JSON.stringify(source.attributePriorities),
+  };
+  return db
+    .insertInto('cmdbSources')
+    .values({ name: source.name, ...values, createdAt: now })
+    .onConflict((oc) => oc.column('name').doUpdateSet(values))
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }
 
 export const findRelationshipType = (db: Db, name: string): Promise<RelationshipType | undefined> =>
@@ -148,6 +291,11 @@ export const insertRelationship = (db: Db, relationship: Relationship): Promise<
 
 export const deleteRelationship = (db: Db, id: string): Promise<Relationship | undefined> =>
   db.deleteFrom('relationships').where('id', '=', id).returningAll().executeTakeFirst();
+
+/** Serialises writers of one registry (e.g. `classes`) until commit. */
+export async function lockRegistry(db: Db, registry: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtext(${`opsgraph.registry.${registry}`}))`.execute(db);
+}
 
 /** Serialises writers of one relationship type until commit, so two can't close a cycle together. */
 export async function lockRelationshipType(db: Db, type: string): Promise<void> {

@@ -38,7 +38,8 @@ const INT8 = 20;
  * Connects to `pglite://memory`, `pglite://<dir>` or `postgres://…`. Both drivers return int8 as a JS
  * number (PGlite does by default; `pg` is told to), so the two backends hand back the same types.
  * Our int8 columns are sequences and counts, far below 2^53. Table types are camelCase; columns are
- * snake_case (CamelCasePlugin). Migrations get a Kysely without the plugin: they name columns as stored.
+ * snake_case (CamelCasePlugin; JSON values keep their keys as written, e.g. `attributes.serial_number`).
+ * Migrations get a Kysely without the plugin: they name columns as stored.
  */
 export async function connectDatabase(
   target: string = DEFAULT_DATABASE,
@@ -73,7 +74,7 @@ async function connectPGlite(target: string, options: ConnectOptions): Promise<D
   const pool = new PGlitePool(pglite);
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
-    plugins: [new CamelCasePlugin()],
+    plugins: [new CamelCasePlugin({ maintainNestedObjectKeys: true })],
   });
   return {
     db,
@@ -108,7 +109,7 @@ async function connectPostgres(target: string, options: ConnectOptions): Promise
   pool.on('error', (error) => options.logger?.warn({ err: error }, 'idle PostgreSQL connection failed'));
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
-    plugins: [new CamelCasePlugin()],
+    plugins: [new CamelCasePlugin({ maintainNestedObjectKeys: true })],
   });
   const listeners = new Set<pg.Client>();
   return {

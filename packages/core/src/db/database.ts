@@ -1,5 +1,13 @@
 import type { ApiTokenTable } from '../access/model.js';
-import type { CiClassTable, CiTable, RelationshipTable, RelationshipTypeTable } from '../cmdb/model.js';
+import type {
+  CiClassTable,
+  CiHistoryTable,
+  CiIdentityTable,
+  CiTable,
+  CmdbSourceTable,
+  RelationshipTable,
+  RelationshipTypeTable,
+} from '../cmdb/model.js';
 import type { ActivityTable } from '../kernel/activity-store.js';
 
 /**
@@ -12,5 +20,8 @@ export interface Database {
   cis: CiTable;
   relationshipTypes: RelationshipTypeTable;
   relationships: RelationshipTable;
+  ciIdentities: CiIdentityTable;
+  cmdbSources: CmdbSourceTable;
+  ciHistory: CiHistoryTable;
   apiTokens: ApiTokenTable;
 }

@@ -24,6 +24,8 @@ export const permissions = {
   activityRead: 'activity:read',
   cmdbRead: 'cmdb:read',
   cmdbWrite: 'cmdb:write',
+  /** Define CI classes, relationship types and discovery sources. */
+  cmdbAdmin: 'cmdb:admin',
   tokensManage: 'access:tokens',
 } as const;
 

@@ -1,9 +1,11 @@
 import type { Kysely } from 'kysely';
 import { accessMigrations } from '../access/migrations.js';
 import { AccessService } from '../access/service.js';
+import { checkClassDefinition, descendants } from '../cmdb/classes.js';
 import { cmdbMigrations } from '../cmdb/migrations.js';
+import { classDefinitionInput, relationshipTypeInput } from '../cmdb/model.js';
 import { CmdbService } from '../cmdb/service.js';
-import { upsertClasses, upsertRelationshipTypes } from '../cmdb/store.js';
+import { anyCiOfClasses, loadClassIndex, upsertClasses, upsertRelationshipTypes } from '../cmdb/store.js';
 import { connectDatabase, type DatabaseHandle, type Dialect } from '../db/connect.js';
 import type { Database } from '../db/database.js';
 import {
@@ -18,12 +20,14 @@ import { ACTIVITY_CHANNEL } from './activity-store.js';
 import { pluginActor } from './actor.js';
 import { EventBus } from './bus.js';
 import { type Clock, systemClock } from './clock.js';
+import { isOpsGraphError } from './errors.js';
 import type { DomainEvent } from './events.js';
 import { type Kernel, KernelImpl, type KernelShared } from './kernel.js';
 import { createLogger, type Logger } from './logger.js';
 import { kernelMigrations } from './migrations.js';
 import { type OpsGraphPlugin, orderPlugins, PluginLoadError } from './plugins.js';
 import type { CoreServices, OpsGraphPlugins } from './registry.js';
+import { parseInput } from './validation.js';
 
 export interface OpsGraphOptions {
   /** `pglite://memory`, `pglite://<dir>` (default `pglite://./.opsgraph/data`), `postgres://…`, or a connected handle. */
@@ -194,6 +198,7 @@ async function registerPluginClasses(
   if (owners.length === 0) return;
   await db.transaction().execute(async (trx) => {
     for (const plugin of owners) {
+      await checkPluginDefinitions(trx, plugin);
       const clashes = [
         ...(await upsertClasses(trx, plugin.name, plugin.ciClasses ?? [])).map((c) => ({
           ...c,
@@ -213,6 +218,50 @@ async function registerPluginClasses(
       }
     }
   });
+}
+
+/**
+ * A plugin's classes and relationship types get the checks an operator's get, class by class in order
+ * (a class may extend an earlier one of the same plugin); the first fault stops start-up naming the plugin.
+ */
+async function checkPluginDefinitions(db: Kysely<Database>, plugin: OpsGraphPlugin): Promise<void> {
+  const fail = (what: string, error: unknown): never => {
+    const reason = isOpsGraphError(error) ? error.message : String(error);
+    throw new PluginLoadError(`Plugin "${plugin.name}" brings an invalid ${what}: ${reason}`, [plugin.name]);
+  };
+  const classes = new Map(await loadClassIndex(db));
+  for (const raw of plugin.ciClasses ?? []) {
+    let def: ReturnType<typeof classDefinitionInput.parse>;
+    try {
+      def = parseInput(classDefinitionInput, raw);
+    } catch (error) {
+      fail(`CI class "${raw.name}"`, error);
+      return;
+    }
+    const existing = classes.get(def.name);
+    // Someone else's class is reported as a clash by the caller, not checked here.
+    if (existing && existing.owner !== plugin.name) continue;
+    const hasCis = existing ? await anyCiOfClasses(db, descendants(classes, def.name)) : false;
+    const issues = checkClassDefinition(classes, def, existing, hasCis);
+    if (issues.length > 0)
+      fail(`CI class "${def.name}"`, new Error(issues.map((i) => `${i.path}: ${i.message}`).join('; ')));
+    classes.set(def.name, {
+      name: def.name,
+      label: def.label,
+      parent: def.parent ?? null,
+      owner: plugin.name,
+      description: def.description ?? null,
+      attributes: def.attributes,
+      identifiers: def.identifiers,
+    });
+  }
+  for (const raw of plugin.relationshipTypes ?? []) {
+    try {
+      parseInput(relationshipTypeInput, raw);
+    } catch (error) {
+      fail(`relationship type "${raw.name}"`, error);
+    }
+  }
 }
 
 /** The actor a plugin's event handlers should write as. */
