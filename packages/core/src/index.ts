@@ -112,3 +112,26 @@ export {
 } from './kernel/plugins.js';
 export type { CoreServices, OpsGraphPlugins } from './kernel/registry.js';
 export { parseInput } from './kernel/validation.js';
+export type {
+  AffectedCi,
+  CiSummary,
+  DependencyPath,
+  ImpactAnalysis,
+  ImpactQuery,
+  ImpactState,
+  PathQuery,
+  ReachedCi,
+  RootCauseCandidate,
+  ServiceMap,
+  ServiceMapEdge,
+  ServiceMapFormat,
+  ServiceMapNode,
+  ServiceMapQuery,
+  TraversalQuery,
+} from './topology/model.js';
+export {
+  MAX_DEPTH as MAX_TOPOLOGY_DEPTH,
+  MAX_IDS as MAX_TOPOLOGY_IDS,
+  serviceMapFormats,
+} from './topology/model.js';
+export { TopologyService } from './topology/service.js';

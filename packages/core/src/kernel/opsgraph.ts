@@ -15,6 +15,7 @@ import {
   migrate,
   migrationStatus,
 } from '../db/migrator.js';
+import { TopologyService } from '../topology/service.js';
 import { ActivityService } from './activity.js';
 import { ACTIVITY_CHANNEL } from './activity-store.js';
 import { pluginActor } from './actor.js';
@@ -77,6 +78,7 @@ const buildCore = (kernel: Kernel): CoreServices => ({
   activity: new ActivityService(kernel),
   cmdb: new CmdbService(kernel),
   access: new AccessService(kernel),
+  topology: new TopologyService(kernel),
 });
 
 export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<OpsGraph> {
@@ -164,6 +166,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     activity: core.activity,
     cmdb: core.cmdb,
     access: core.access,
+    topology: core.topology,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

@@ -1,5 +1,6 @@
 import type { AccessService } from '../access/service.js';
 import type { CmdbService } from '../cmdb/service.js';
+import type { TopologyService } from '../topology/service.js';
 import type { ActivityService } from './activity.js';
 
 /** Core's services, reachable as `og.<name>` and, from a service, `kernel.services.<name>`. */
@@ -7,6 +8,7 @@ export interface CoreServices {
   readonly activity: ActivityService;
   readonly cmdb: CmdbService;
   readonly access: AccessService;
+  readonly topology: TopologyService;
 }
 
 /**

@@ -1,0 +1,381 @@
+import type { Relationship } from '../cmdb/model.js';
+import { assertCan, permissions, type ReadOptions } from '../kernel/actor.js';
+import { NotFoundError, ValidationError } from '../kernel/errors.js';
+import type { Kernel } from '../kernel/kernel.js';
+import { parseInput } from '../kernel/validation.js';
+import {
+  type AffectedCi,
+  type CiSummary,
+  ciId,
+  ciIdList,
+  type DependencyPath,
+  type ImpactAnalysis,
+  type ImpactQuery,
+  impactQuery,
+  MAX_MAP_NODES,
+  type PathQuery,
+  pathQuery,
+  type ReachedCi,
+  type RootCauseCandidate,
+  type ServiceMap,
+  type ServiceMapNode,
+  type ServiceMapQuery,
+  serviceMapQuery,
+  type TraversalQuery,
+  traversalQuery,
+} from './model.js';
+import { renderServiceMap } from './render.js';
+import * as store from './store.js';
+
+/**
+ * Topology: what breaks if this breaks, and why. Every walk runs in the database as one recursive
+ * query over `relationships`, following each relationship type's `propagation`:
+ *
+ * - **upstream(X)**: the CIs a failure of X would reach, its dependents (toward business services);
+ * - **downstream(X)**: the CIs whose failure would reach X, its dependencies (toward infrastructure).
+ *
+ * For `app depends_on db` (`to_source`), the app is upstream of the database and the database
+ * downstream of the app. `none` types are never followed. Retired CIs are outside the topology: they
+ * are never reached, and a walk from one reaches nothing.
+ */
+export class TopologyService {
+  constructor(private readonly kernel: Kernel) {}
+
+  /** The CIs a failure of `ciId` would reach (its dependents), nearest first; the CI itself is left out. */
+  async upstream(ciId: string, query: TraversalQuery = {}, options: ReadOptions = {}): Promise<ReachedCi[]> {
+    this.#canRead(options);
+    const id = await this.#existing(ciId, 'ciId');
+    return (await this.#walkEach('upstream', [id], query))[0]!;
+  }
+
+  /** The CIs whose failure would reach `ciId` (its dependencies), nearest first; the CI itself is left out. */
+  async downstream(
+    ciId: string,
+    query: TraversalQuery = {},
+    options: ReadOptions = {},
+  ): Promise<ReachedCi[]> {
+    this.#canRead(options);
+    const id = await this.#existing(ciId, 'ciId');
+    return (await this.#walkEach('downstream', [id], query))[0]!;
+  }
+
+  /** `upstream` of each of `ciIds` in one query, in their order (empty for an unknown id): a DataLoader batch. */
+  async upstreamOf(
+    ciIds: readonly string[],
+    query: TraversalQuery = {},
+    options: ReadOptions = {},
+  ): Promise<ReachedCi[][]> {
+    this.#canRead(options);
+    return this.#walkEach('upstream', ciIds, query);
+  }
+
+  /** `downstream` of each of `ciIds` in one query, in their order: a DataLoader batch. */
+  async downstreamOf(
+    ciIds: readonly string[],
+    query: TraversalQuery = {},
+    options: ReadOptions = {},
+  ): Promise<ReachedCi[][]> {
+    this.#canRead(options);
+    return this.#walkEach('downstream', ciIds, query);
+  }
+
+  /**
+   * The shortest dependency path from `fromId` to `toId`: `fromId` depends, directly or through others,
+   * on `toId` (so `toId` is downstream of `fromId` and its failure reaches `fromId`). Null when there is
+   * none within `maxDepth`.
+   */
+  async path(
+    fromId: string,
+    toId: string,
+    query: PathQuery = {},
+    options: ReadOptions = {},
+  ): Promise<DependencyPath | null> {
+    this.#canRead(options);
+    const { maxDepth, types } = parseInput(pathQuery, query);
+    const from = this.#id(fromId, 'fromId');
+    const to = this.#id(toId, 'toId');
+    const found = await store.findSummaries(this.kernel.db, [from, to]);
+    for (const [id, field] of [
+      [from, 'fromId'],
+      [to, 'toId'],
+    ] as const) {
+      if (!found.some((c) => c.id === id)) throw new NotFoundError('CI', id, field);
+    }
+    await this.#checkTypes(types);
+    const rows = await store.reachFrom(this.kernel.db, [from], {
+      direction: 'downstream',
+      maxDepth,
+      types: types ?? null,
+      stopAt: to,
+    });
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    if (!byId.has(to)) return null;
+    const chain: store.ReachedRow[] = [];
+    for (let row = byId.get(to); row; row = row.predId ? byId.get(row.predId) : undefined) chain.unshift(row);
+    const relIds = chain.flatMap((row) => (row.relId ? [row.relId] : []));
+    const relationships = await store.findRelationships(this.kernel.db, relIds);
+    const relById = new Map(relationships.map((r) => [r.id, r]));
+    return {
+      cis: chain.map(summary),
+      relationships: relIds.map((id) => relById.get(id)).filter((r): r is Relationship => r !== undefined),
+    };
+  }
+
+  /**
+   * What a failure of `ciIds` breaks: the failing CIs (depth 0) and every CI their failure reaches within
+   * `maxDepth`, each with its shortest depth, one shortest path and a state, plus the affected business
+   * services (class `business_service` or a subclass).
+   *
+   * Redundancy-aware: a CI of class `cluster` (or a subclass) with members (`member member_of cluster`)
+   * and `attributes.quorum` (default 1) stays `degraded` while at least quorum members are up, and goes
+   * `down` when fewer are. A degraded CI passes on only `degraded`; `down` wins where both arrive. States
+   * are judged within the `maxDepth` horizon. Retired CIs in `ciIds` are ignored.
+   */
+  async impactOf(
+    ciIds: string | readonly string[],
+    query: ImpactQuery = {},
+    options: ReadOptions = {},
+  ): Promise<ImpactAnalysis> {
+    this.#canRead(options);
+    const { maxDepth } = parseInput(impactQuery, query);
+    const failing = (await this.#existingMany(typeof ciIds === 'string' ? [ciIds] : ciIds))
+      .filter((c) => c.status !== 'retired')
+      .map((c) => c.id);
+    if (failing.length === 0) return { affected: [], services: [] };
+    const db = this.kernel.db;
+    const rows = await store.reachFrom(db, failing, { direction: 'upstream', maxDepth, types: null });
+    const down = await this.#downStates(failing, rows);
+    const paths = pathsOf(rows);
+    const affected = sortReached(
+      rows.map((row): AffectedCi & { isService: boolean } => ({
+        ...summary(row),
+        depth: row.depth,
+        path: paths.get(row.id)!,
+        state: down.has(row.id) ? 'down' : 'degraded',
+        isService: row.isService,
+      })),
+    );
+    return {
+      affected: affected.map(({ isService: _, ...ci }) => ci),
+      services: affected.filter((ci) => ci.isService).map(({ isService: _, ...ci }) => ci),
+    };
+  }
+
+  /**
+   * Among failing CIs, those whose failure explains the others: each candidate lists the failing CIs its
+   * failure reaches (through any CIs). A failing CI that another failing CI explains is not a candidate,
+   * unless it explains that one too (a cycle: both are). A failing CI that nothing explains and that
+   * explains nothing is its own root cause. Sorted by how many they explain, then by name.
+   */
+  async rootCauseCandidates(
+    ciIds: readonly string[],
+    options: ReadOptions = {},
+  ): Promise<RootCauseCandidate[]> {
+    this.#canRead(options);
+    const failing = (await this.#existingMany(ciIds)).filter((c) => c.status !== 'retired');
+    const pairs = await store.reachAmong(
+      this.kernel.db,
+      failing.map((c) => c.id),
+    );
+    const explains = new Map(failing.map((c) => [c.id, new Set<string>()]));
+    for (const { origin, id } of pairs) explains.get(origin)?.add(id);
+    const byName = (a: CiSummary, b: CiSummary) => compare(a.name, b.name) || compare(a.id, b.id);
+    const ciById = new Map(failing.map((c) => [c.id, c]));
+    return failing
+      .filter((c) => failing.every((o) => !explains.get(o.id)!.has(c.id) || explains.get(c.id)!.has(o.id)))
+      .map((c) => ({
+        ci: c,
+        explains: [...explains.get(c.id)!]
+          .map((id) => ciById.get(id)!)
+          .sort(byName)
+          .map((e) => e.id),
+      }))
+      .sort((a, b) => b.explains.length - a.explains.length || byName(a.ci, b.ci));
+  }
+
+  /**
+   * The downstream subgraph of `rootId` (everything it needs, within `maxDepth`) as nodes, edges and
+   * `content` rendered as JSON, a Mermaid flowchart or a Graphviz DOT digraph. Edges are the propagating
+   * relationships between two of the nodes. A map beyond 5,000 CIs is refused: ask for less depth.
+   */
+  async serviceMap(
+    rootId: string,
+    query: ServiceMapQuery = {},
+    options: ReadOptions = {},
+  ): Promise<ServiceMap> {
+    this.#canRead(options);
+    const { maxDepth, types, format } = parseInput(serviceMapQuery, query);
+    const id = this.#id(rootId, 'rootId');
+    const [root] = await store.findSummaries(this.kernel.db, [id]);
+    if (!root) throw new NotFoundError('CI', id, 'rootId');
+    await this.#checkTypes(types);
+    const rows = await store.reachFrom(this.kernel.db, [id], {
+      direction: 'downstream',
+      maxDepth,
+      types: types ?? null,
+      limit: MAX_MAP_NODES + 1,
+    });
+    if (rows.length > MAX_MAP_NODES) {
+      throw ValidationError.field(
+        'maxDepth',
+        `the map would hold more than ${MAX_MAP_NODES} CIs: ask for less depth`,
+      );
+    }
+    // A retired root reaches nothing; the map still shows it.
+    const nodes: ServiceMapNode[] =
+      rows.length === 0
+        ? [{ ...root, depth: 0 }]
+        : sortReached(rows.map((row) => ({ ...summary(row), depth: row.depth, path: [] }))).map(
+            ({ path: _, ...node }) => node,
+          );
+    const edges = (
+      await store.edgesAmong(
+        this.kernel.db,
+        nodes.map((n) => n.id),
+        types ?? null,
+      )
+    ).map(({ id, type, sourceId, targetId }) => ({ id, type, sourceId, targetId }));
+    return { format, content: renderServiceMap(format, id, nodes, edges), nodes, edges };
+  }
+
+  /**
+   * Which of the affected CIs are down. Everything a failure reaches is at least degraded; it is down
+   * when a chain of down CIs reaches it without passing through a cluster's membership, or when it is
+   * a cluster with fewer than quorum members up. A cluster that goes down starts the next round, so
+   * nested clusters settle; each round takes down at least one more cluster, so rounds are bounded by
+   * the clusters reached. Each round is one query.
+   */
+  async #downStates(failing: readonly string[], rows: readonly store.ReachedRow[]): Promise<Set<string>> {
+    const down = new Set(failing);
+    const clusters = rows.filter((r) => r.isCluster && !down.has(r.id)).map((r) => r.id);
+    // Only a cluster can hold a failure to `degraded`: without one, everything reached is down.
+    if (clusters.length === 0) return new Set(rows.map((r) => r.id));
+    const reached = rows.filter((r) => !down.has(r.id)).map((r) => r.id);
+    let seeds: string[] = [...failing];
+    while (seeds.length > 0) {
+      const result = await store.impactRound(this.kernel.db, {
+        seeds,
+        area: reached.filter((id) => !down.has(id)),
+        clusters: clusters.filter((id) => !down.has(id)),
+        knownDown: [...down],
+      });
+      for (const row of result) if (!row.byQuorum) down.add(row.id);
+      seeds = result.filter((row) => row.byQuorum && !down.has(row.id)).map((row) => row.id);
+      for (const id of seeds) down.add(id);
+    }
+    return down;
+  }
+
+  async #walkEach(
+    direction: store.Direction,
+    ciIds: readonly string[],
+    query: TraversalQuery,
+  ): Promise<ReachedCi[][]> {
+    const { maxDepth, classes, types } = parseInput(traversalQuery, query);
+    await this.#checkClasses(classes);
+    await this.#checkTypes(types);
+    const ids = ciIds.map((id) => id.toLowerCase());
+    const valid = [...new Set(ids.filter((id) => ciId.safeParse(id).success))];
+    const rows =
+      valid.length === 0
+        ? []
+        : await store.reachFromEach(this.kernel.db, valid, {
+            direction,
+            maxDepth,
+            types: types ?? null,
+            classes: classes ?? null,
+          });
+    const byOrigin = new Map<string, store.ReachedRow[]>();
+    for (const row of rows) {
+      const list = byOrigin.get(row.origin) ?? [];
+      list.push(row);
+      byOrigin.set(row.origin, list);
+    }
+    return ids.map((id) => {
+      const reached = byOrigin.get(id) ?? [];
+      const paths = pathsOf(reached);
+      return sortReached(
+        reached
+          .filter((row) => row.depth > 0 && row.matches)
+          .map((row) => ({ ...summary(row), depth: row.depth, path: paths.get(row.id)! })),
+      );
+    });
+  }
+
+  async #checkClasses(classes: readonly string[] | undefined): Promise<void> {
+    if (!classes?.length) return;
+    const unknown = await store.unknownClasses(this.kernel.db, classes);
+    if (unknown.length > 0) {
+      throw new ValidationError(
+        unknown.map((name) => ({
+          path: `classes.${classes.indexOf(name)}`,
+          message: `unknown CI class "${name}"`,
+        })),
+      );
+    }
+  }
+
+  async #checkTypes(types: readonly string[] | undefined): Promise<void> {
+    if (!types?.length) return;
+    const unknown = await store.unknownTypes(this.kernel.db, types);
+    if (unknown.length > 0) {
+      throw new ValidationError(
+        unknown.map((name) => ({
+          path: `types.${types.indexOf(name)}`,
+          message: `unknown relationship type "${name}"`,
+        })),
+      );
+    }
+  }
+
+  /** A CI id, checked and lower-cased (ids come back from the database in lower case). */
+  #id(value: string, field: string): string {
+    return parseInput(ciId, value, field).toLowerCase();
+  }
+
+  async #existing(value: string, field: string): Promise<string> {
+    const id = this.#id(value, field);
+    const [found] = await store.findSummaries(this.kernel.db, [id]);
+    if (!found) throw new NotFoundError('CI', id, field);
+    return id;
+  }
+
+  /** The CIs of `ciIds` (checked, without duplicates), in the order given; NotFoundError names the first missing. */
+  async #existingMany(ciIds: readonly string[]): Promise<CiSummary[]> {
+    const ids = parseInput(ciIdList, ciIds, 'ciIds').map((id) => id.toLowerCase());
+    const unique = [...new Set(ids)];
+    const found = new Map((await store.findSummaries(this.kernel.db, unique)).map((c) => [c.id, c]));
+    const missing = ids.findIndex((id) => !found.has(id));
+    if (missing >= 0) throw new NotFoundError('CI', ids[missing]!, `ciIds.${missing}`);
+    return unique.map((id) => found.get(id)!);
+  }
+
+  #canRead(options: ReadOptions): void {
+    if (options.actor) assertCan(options.actor, permissions.cmdbRead);
+  }
+}
+
+const summary = (row: CiSummary): CiSummary => ({
+  id: row.id,
+  name: row.name,
+  class: row.class,
+  status: row.status,
+});
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function sortReached<T extends { depth: number; name: string; id: string }>(list: T[]): T[] {
+  return list.sort((a, b) => a.depth - b.depth || compare(a.name, b.name) || compare(a.id, b.id));
+}
+
+/** Each reached CI's path from its start, by following the step that reached it first. */
+function pathsOf(rows: readonly store.ReachedRow[]): Map<string, string[]> {
+  const paths = new Map<string, string[]>();
+  // Rows come level by level, so a predecessor's path is always known first.
+  const ordered = [...rows].sort((a, b) => a.depth - b.depth);
+  for (const row of ordered) {
+    const before = row.predId ? paths.get(row.predId) : undefined;
+    paths.set(row.id, before ? [...before, row.id] : [row.id]);
+  }
+  return paths;
+}
