@@ -15,6 +15,7 @@ import {
   migrate,
   migrationStatus,
 } from '../db/migrator.js';
+import { topologyMigrations } from '../topology/migrations.js';
 import { TopologyService } from '../topology/service.js';
 import { ActivityService } from './activity.js';
 import { ACTIVITY_CHANNEL } from './activity-store.js';
@@ -71,7 +72,7 @@ export interface OpsGraph extends CoreServices {
 
 export const coreMigrations: MigrationSet = {
   owner: 'core',
-  migrations: { ...kernelMigrations, ...cmdbMigrations, ...accessMigrations },
+  migrations: { ...kernelMigrations, ...cmdbMigrations, ...accessMigrations, ...topologyMigrations },
 };
 
 const buildCore = (kernel: Kernel): CoreServices => ({

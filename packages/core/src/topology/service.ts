@@ -5,7 +5,9 @@ import type { Kernel } from '../kernel/kernel.js';
 import { parseInput } from '../kernel/validation.js';
 import {
   type AffectedCi,
+  BUSINESS_SERVICE_CLASS,
   type CiSummary,
+  CLUSTER_CLASS,
   ciId,
   ciIdList,
   type DependencyPath,
@@ -94,18 +96,19 @@ export class TopologyService {
     const { maxDepth, types } = parseInput(pathQuery, query);
     const from = this.#id(fromId, 'fromId');
     const to = this.#id(toId, 'toId');
-    const found = await store.findSummaries(this.kernel.db, [from, to]);
+    const db = this.kernel.db;
+    const found = await store.findSummaries(db, [from, to]);
     for (const [id, field] of [
       [from, 'fromId'],
       [to, 'toId'],
     ] as const) {
       if (!found.some((c) => c.id === id)) throw new NotFoundError('CI', id, field);
     }
-    await this.#checkTypes(types);
-    const rows = await store.reachFrom(this.kernel.db, [from], {
+    const { carrying } = await this.#catalog({ types });
+    const rows = await store.reachFrom(db, [from], {
       direction: 'downstream',
       maxDepth,
-      types: types ?? null,
+      carrying,
       stopAt: to,
     });
     const byId = new Map(rows.map((row) => [row.id, row]));
@@ -113,8 +116,7 @@ export class TopologyService {
     const chain: store.ReachedRow[] = [];
     for (let row = byId.get(to); row; row = row.predId ? byId.get(row.predId) : undefined) chain.unshift(row);
     const relIds = chain.flatMap((row) => (row.relId ? [row.relId] : []));
-    const relationships = await store.findRelationships(this.kernel.db, relIds);
-    const relById = new Map(relationships.map((r) => [r.id, r]));
+    const relById = new Map((await store.findRelationships(db, relIds)).map((r) => [r.id, r]));
     return {
       cis: chain.map(summary),
       relationships: relIds.map((id) => relById.get(id)).filter((r): r is Relationship => r !== undefined),
@@ -138,27 +140,38 @@ export class TopologyService {
   ): Promise<ImpactAnalysis> {
     this.#canRead(options);
     const { maxDepth } = parseInput(impactQuery, query);
-    const failing = (await this.#existingMany(typeof ciIds === 'string' ? [ciIds] : ciIds))
-      .filter((c) => c.status !== 'retired')
-      .map((c) => c.id);
-    if (failing.length === 0) return { affected: [], services: [] };
-    const db = this.kernel.db;
-    const rows = await store.reachFrom(db, failing, { direction: 'upstream', maxDepth, types: null });
-    const down = await this.#downStates(failing, rows);
-    const paths = pathsOf(rows);
+    const ids = this.#ids(typeof ciIds === 'string' ? [ciIds] : ciIds);
+    const { carrying, under } = await this.#catalog({});
+    const clusterClasses = under(CLUSTER_CLASS);
+    const rows = await store.impactWalk(this.kernel.db, ids, {
+      maxDepth,
+      carrying,
+      clusterClasses: [...clusterClasses],
+    });
+    // The walk starts from the live ones; only when some are missing is it worth asking which.
+    if (rows.filter((row) => row.depth === 0).length < new Set(ids).size) await this.#existingMany(ids);
+    const first = new Map<string, store.ImpactRow>();
+    const down = new Set<string>();
+    for (const row of rows) {
+      if (!first.has(row.id)) first.set(row.id, row);
+      if (row.down) down.add(row.id);
+    }
+    const clusters = [...first.values()].filter((r) => clusterClasses.has(r.class)).map((r) => r.id);
+    await this.#settleClusters([...first.keys()], clusters, down, carrying);
+
+    const services = under(BUSINESS_SERVICE_CLASS);
+    const paths = pathsOf(first.values());
     const affected = sortReached(
-      rows.map((row): AffectedCi & { isService: boolean } => ({
-        ...summary(row),
-        depth: row.depth,
-        path: paths.get(row.id)!,
-        state: down.has(row.id) ? 'down' : 'degraded',
-        isService: row.isService,
-      })),
+      [...first.values()].map(
+        (row): AffectedCi => ({
+          ...summary(row),
+          depth: row.depth,
+          path: paths.get(row.id)!,
+          state: down.has(row.id) ? 'down' : 'degraded',
+        }),
+      ),
     );
-    return {
-      affected: affected.map(({ isService: _, ...ci }) => ci),
-      services: affected.filter((ci) => ci.isService).map(({ isService: _, ...ci }) => ci),
-    };
+    return { affected, services: affected.filter((ci) => services.has(ci.class)) };
   }
 
   /**
@@ -173,9 +186,11 @@ export class TopologyService {
   ): Promise<RootCauseCandidate[]> {
     this.#canRead(options);
     const failing = (await this.#existingMany(ciIds)).filter((c) => c.status !== 'retired');
+    const { carrying } = await this.#catalog({});
     const pairs = await store.reachAmong(
       this.kernel.db,
       failing.map((c) => c.id),
+      carrying,
     );
     const explains = new Map(failing.map((c) => [c.id, new Set<string>()]));
     for (const { origin, id } of pairs) explains.get(origin)?.add(id);
@@ -206,13 +221,14 @@ export class TopologyService {
     this.#canRead(options);
     const { maxDepth, types, format } = parseInput(serviceMapQuery, query);
     const id = this.#id(rootId, 'rootId');
-    const [root] = await store.findSummaries(this.kernel.db, [id]);
+    const db = this.kernel.db;
+    const [root] = await store.findSummaries(db, [id]);
     if (!root) throw new NotFoundError('CI', id, 'rootId');
-    await this.#checkTypes(types);
-    const rows = await store.reachFrom(this.kernel.db, [id], {
+    const { carrying } = await this.#catalog({ types });
+    const rows = await store.reachFrom(db, [id], {
       direction: 'downstream',
       maxDepth,
-      types: types ?? null,
+      carrying,
       limit: MAX_MAP_NODES + 1,
     });
     if (rows.length > MAX_MAP_NODES) {
@@ -225,45 +241,44 @@ export class TopologyService {
     const nodes: ServiceMapNode[] =
       rows.length === 0
         ? [{ ...root, depth: 0 }]
-        : sortReached(rows.map((row) => ({ ...summary(row), depth: row.depth, path: [] }))).map(
-            ({ path: _, ...node }) => node,
-          );
+        : sortReached(rows.map((row) => ({ ...summary(row), depth: row.depth })));
     const edges = (
       await store.edgesAmong(
-        this.kernel.db,
+        db,
         nodes.map((n) => n.id),
-        types ?? null,
+        carrying,
       )
     ).map(({ id, type, sourceId, targetId }) => ({ id, type, sourceId, targetId }));
     return { format, content: renderServiceMap(format, id, nodes, edges), nodes, edges };
   }
 
   /**
-   * Which of the affected CIs are down. Everything a failure reaches is at least degraded; it is down
-   * when a chain of down CIs reaches it without passing through a cluster's membership, or when it is
-   * a cluster with fewer than quorum members up. A cluster that goes down starts the next round, so
-   * nested clusters settle; each round takes down at least one more cluster, so rounds are bounded by
-   * the clusters reached. Each round is one query.
+   * The walk judged down only what down CIs reach outside cluster memberships. Now the clusters with a
+   * down member are judged against their quorum; one that falls below goes down with what it reaches,
+   * which may take another cluster below quorum (nested clusters). Each round adds at least one down
+   * cluster, so the rounds are bounded by the clusters reached; usually there is one judging query.
    */
-  async #downStates(failing: readonly string[], rows: readonly store.ReachedRow[]): Promise<Set<string>> {
-    const down = new Set(failing);
-    const clusters = rows.filter((r) => r.isCluster && !down.has(r.id)).map((r) => r.id);
-    // Only a cluster can hold a failure to `degraded`: without one, everything reached is down.
-    if (clusters.length === 0) return new Set(rows.map((r) => r.id));
-    const reached = rows.filter((r) => !down.has(r.id)).map((r) => r.id);
-    let seeds: string[] = [...failing];
-    while (seeds.length > 0) {
-      const result = await store.impactRound(this.kernel.db, {
-        seeds,
+  async #settleClusters(
+    reached: readonly string[],
+    clusters: readonly string[],
+    down: Set<string>,
+    carrying: store.Carrying,
+  ): Promise<void> {
+    const db = this.kernel.db;
+    for (;;) {
+      const open = clusters.filter((id) => !down.has(id));
+      if (open.length === 0 || down.size === 0) return;
+      const fallen = await store.belowQuorum(db, open, [...down]);
+      if (fallen.length === 0) return;
+      for (const id of fallen) down.add(id);
+      const more = await store.downFrom(db, {
+        seeds: fallen,
         area: reached.filter((id) => !down.has(id)),
-        clusters: clusters.filter((id) => !down.has(id)),
-        knownDown: [...down],
+        clusters: open.filter((id) => !down.has(id)),
+        carrying,
       });
-      for (const row of result) if (!row.byQuorum) down.add(row.id);
-      seeds = result.filter((row) => row.byQuorum && !down.has(row.id)).map((row) => row.id);
-      for (const id of seeds) down.add(id);
+      for (const id of more) down.add(id);
     }
-    return down;
   }
 
   async #walkEach(
@@ -272,19 +287,14 @@ export class TopologyService {
     query: TraversalQuery,
   ): Promise<ReachedCi[][]> {
     const { maxDepth, classes, types } = parseInput(traversalQuery, query);
-    await this.#checkClasses(classes);
-    await this.#checkTypes(types);
+    const { carrying, under } = await this.#catalog({ classes, types });
+    const wanted = classes?.length ? new Set(classes.flatMap((name) => [...under(name)])) : null;
     const ids = ciIds.map((id) => id.toLowerCase());
     const valid = [...new Set(ids.filter((id) => ciId.safeParse(id).success))];
     const rows =
       valid.length === 0
         ? []
-        : await store.reachFromEach(this.kernel.db, valid, {
-            direction,
-            maxDepth,
-            types: types ?? null,
-            classes: classes ?? null,
-          });
+        : await store.reachFromEach(this.kernel.db, valid, { direction, maxDepth, carrying });
     const byOrigin = new Map<string, store.ReachedRow[]>();
     for (const row of rows) {
       const list = byOrigin.get(row.origin) ?? [];
@@ -296,36 +306,54 @@ export class TopologyService {
       const paths = pathsOf(reached);
       return sortReached(
         reached
-          .filter((row) => row.depth > 0 && row.matches)
+          .filter((row) => row.depth > 0 && (!wanted || wanted.has(row.class)))
           .map((row) => ({ ...summary(row), depth: row.depth, path: paths.get(row.id)! })),
       );
     });
   }
 
-  async #checkClasses(classes: readonly string[] | undefined): Promise<void> {
-    if (!classes?.length) return;
-    const unknown = await store.unknownClasses(this.kernel.db, classes);
-    if (unknown.length > 0) {
-      throw new ValidationError(
-        unknown.map((name) => ({
-          path: `classes.${classes.indexOf(name)}`,
-          message: `unknown CI class "${name}"`,
-        })),
-      );
-    }
-  }
-
-  async #checkTypes(types: readonly string[] | undefined): Promise<void> {
-    if (!types?.length) return;
-    const unknown = await store.unknownTypes(this.kernel.db, types);
-    if (unknown.length > 0) {
-      throw new ValidationError(
-        unknown.map((name) => ({
-          path: `types.${types.indexOf(name)}`,
-          message: `unknown relationship type "${name}"`,
-        })),
-      );
-    }
+  /**
+   * The class tree and the relationship types as they are now (plugins and operators add both), in one
+   * small query: which types carry a failure which way (only `types` when given), and each class with its
+   * subclasses. Unknown names in `classes` or `types` are refused naming the entry.
+   */
+  async #catalog(filter: { classes?: readonly string[] | undefined; types?: readonly string[] | undefined }) {
+    const { classes, types } = await store.catalog(this.kernel.db);
+    const issues = [
+      ...(filter.classes ?? []).flatMap((name, i) =>
+        classes.some((c) => c.name === name)
+          ? []
+          : [{ path: `classes.${i}`, message: `unknown CI class "${name}"` }],
+      ),
+      ...(filter.types ?? []).flatMap((name, i) =>
+        types.some((t) => t.name === name)
+          ? []
+          : [{ path: `types.${i}`, message: `unknown relationship type "${name}"` }],
+      ),
+    ];
+    if (issues.length > 0) throw new ValidationError(issues);
+    const only = filter.types?.length ? new Set(filter.types) : null;
+    const carry = (propagation: 'to_source' | 'to_target') =>
+      types
+        .filter(
+          (t) => (t.propagation === propagation || t.propagation === 'both') && (!only || only.has(t.name)),
+        )
+        .map((t) => t.name);
+    const children = new Map<string, string[]>();
+    for (const c of classes)
+      if (c.parent) children.set(c.parent, [...(children.get(c.parent) ?? []), c.name]);
+    const under = (root: string): Set<string> => {
+      const found = new Set<string>();
+      for (const queue = [root]; queue.length > 0; ) {
+        const name = queue.pop()!;
+        if (found.has(name)) continue;
+        found.add(name);
+        queue.push(...(children.get(name) ?? []));
+      }
+      return found;
+    };
+    const carrying: store.Carrying = { toSource: carry('to_source'), toTarget: carry('to_target') };
+    return { carrying, under };
   }
 
   /** A CI id, checked and lower-cased (ids come back from the database in lower case). */
@@ -340,9 +368,14 @@ export class TopologyService {
     return id;
   }
 
+  /** `ciIds` checked and lower-cased. */
+  #ids(ciIds: readonly string[]): string[] {
+    return parseInput(ciIdList, ciIds, 'ciIds').map((id) => id.toLowerCase());
+  }
+
   /** The CIs of `ciIds` (checked, without duplicates), in the order given; NotFoundError names the first missing. */
   async #existingMany(ciIds: readonly string[]): Promise<CiSummary[]> {
-    const ids = parseInput(ciIdList, ciIds, 'ciIds').map((id) => id.toLowerCase());
+    const ids = this.#ids(ciIds);
     const unique = [...new Set(ids)];
     const found = new Map((await store.findSummaries(this.kernel.db, unique)).map((c) => [c.id, c]));
     const missing = ids.findIndex((id) => !found.has(id));
@@ -369,9 +402,11 @@ function sortReached<T extends { depth: number; name: string; id: string }>(list
 }
 
 /** Each reached CI's path from its start, by following the step that reached it first. */
-function pathsOf(rows: readonly store.ReachedRow[]): Map<string, string[]> {
+function pathsOf(
+  rows: Iterable<{ id: string; depth: number; predId: string | null }>,
+): Map<string, string[]> {
   const paths = new Map<string, string[]>();
-  // Rows come level by level, so a predecessor's path is always known first.
+  // By depth, so a predecessor's path is always known first.
   const ordered = [...rows].sort((a, b) => a.depth - b.depth);
   for (const row of ordered) {
     const before = row.predId ? paths.get(row.predId) : undefined;

@@ -1,12 +1,22 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely';
-import type { CiStatus, Relationship } from '../cmdb/model.js';
+import type { CiStatus, Propagation, Relationship } from '../cmdb/model.js';
 import type { Database } from '../db/database.js';
-import { BUSINESS_SERVICE_CLASS, type CiSummary, CLUSTER_CLASS, MEMBERSHIP_TYPE } from './model.js';
+import { type CiSummary, MEMBERSHIP_TYPE } from './model.js';
 
 type Db = Kysely<Database>;
 
 /** `upstream`: where a failure goes (dependents). `downstream`: where it comes from (dependencies). */
 export type Direction = 'upstream' | 'downstream';
+
+/**
+ * The relationship types that carry a failure, by the end they carry it to: `to_source` types (and
+ * `both`) from target to source, `to_target` types (and `both`) from source to target. Read from the
+ * table for each call, so plugin and runtime types count; `none` types are in neither list.
+ */
+export interface Carrying {
+  readonly toSource: readonly string[];
+  readonly toTarget: readonly string[];
+}
 
 /** One CI reached by a breadth-first walk, with the step that reached it first. */
 export interface ReachedRow {
@@ -19,51 +29,64 @@ export interface ReachedRow {
   readonly name: string;
   readonly class: string;
   readonly status: CiStatus;
-  /** The class is one of the asked classes or a subclass (true without a class filter). */
-  readonly matches: boolean;
-  readonly isCluster: boolean;
-  readonly isService: boolean;
 }
 
 const uuids = (ids: readonly string[]) => sql`${[...ids]}::uuid[]`;
 const texts = (names: readonly string[]) => sql`${[...names]}::text[]`;
 
+/** The class tree and the relationship types' propagation, in one small query. */
+export async function catalog(db: Db): Promise<{
+  classes: { name: string; parent: string | null }[];
+  types: { name: string; propagation: Propagation }[];
+}> {
+  const rows = await sql<{ kind: 'class' | 'type'; name: string; detail: string | null }>`
+    select 'class' as kind, name, parent as detail from ci_classes
+    union all
+    select 'type', name, propagation from relationship_types`.execute(db);
+  return {
+    classes: rows.rows.filter((r) => r.kind === 'class').map((r) => ({ name: r.name, parent: r.detail })),
+    types: rows.rows
+      .filter((r) => r.kind === 'type')
+      .map((r) => ({ name: r.name, propagation: r.detail as Propagation })),
+  };
+}
+
 /**
  * The relationships a failure crosses in one step from the CI `from`, and the CI each reaches (`next`).
- * Direction comes from each type's `propagation`, read from the table, so plugin and runtime types
- * count without code here: `to_source` carries a failure of the target to the source, `to_target` the
- * other way, `both` either way, `none` never.
+ * The types are matched in the (end, type) indexes, so relationships that carry nothing are skipped
+ * without reading them. `from` must not name the alias used here (r).
  */
-function steps(direction: Direction, from: RawBuilder<unknown>, types: readonly string[] | null) {
-  // `from` must not name the aliases used here (r, t).
+function steps(direction: Direction, from: RawBuilder<unknown>, carrying: Carrying) {
   // Upstream from X: X as target of a to_source type reaches the source; as source of to_target, the target.
   const [toSourceEnd, toSourceNext, toTargetEnd, toTargetNext] =
     direction === 'upstream'
       ? ['target_id', 'source_id', 'source_id', 'target_id']
       : ['source_id', 'target_id', 'target_id', 'source_id'];
-  const only = types ? sql`and r.type = any(${texts(types)})` : sql``;
   return sql`
     select r.${sql.raw(toSourceNext)} as next, r.id as rel_id, r.type
-      from relationships r join relationship_types t on t.name = r.type
-     where r.${sql.raw(toSourceEnd)} = ${from} and t.propagation in ('to_source', 'both') ${only}
+      from relationships r
+     where r.${sql.raw(toSourceEnd)} = ${from} and r.type = any(${texts(carrying.toSource)})
     union all
     select r.${sql.raw(toTargetNext)}, r.id, r.type
-      from relationships r join relationship_types t on t.name = r.type
-     where r.${sql.raw(toTargetEnd)} = ${from} and t.propagation in ('to_target', 'both') ${only}`;
+      from relationships r
+     where r.${sql.raw(toTargetEnd)} = ${from} and r.type = any(${texts(carrying.toTarget)})`;
 }
 
-/** The names of `roots` and all their subclasses, as an array expression (evaluated once per query). */
-const classesUnder = (roots: RawBuilder<unknown>) => sql`array(
-  with recursive under(name) as (
-    select c.name from ci_classes c where c.name = any(${roots})
-    union
-    select c.name from ci_classes c join under u on c.parent = u.name
-  ) select name from under)`;
+/**
+ * Every step out of a level's frontier `frontier` (a FROM item naming `f`, with `f.id` and, for the
+ * impact walk, `f.down`). OFFSET 0 keeps it a unit: the planner then matches the level's steps against
+ * the seen set with one hash join per level, instead of scanning the seen set once per frontier CI.
+ */
+const levelSteps = (frontier: RawBuilder<unknown>, direction: Direction, carrying: Carrying) => sql`
+  select f.*, f.id as pred, e.next, e.rel_id, e.type
+    from ${frontier}
+    cross join lateral (${steps(direction, sql`f.id`, carrying)}) e
+  offset 0`;
 
 interface WalkOptions {
   readonly direction: Direction;
   readonly maxDepth: number;
-  readonly types: readonly string[] | null;
+  readonly carrying: Carrying;
   /** Stop expanding once this CI is reached (shortest path search). */
   readonly stopAt?: string | null;
 }
@@ -72,56 +95,53 @@ interface WalkOptions {
  * A level-by-level breadth-first walk from the live CIs of the array `start`. Each level is one row
  * holding its frontier and every CI seen so far, so a CI is expanded once however many paths reach it:
  * cycles end, diamonds cost nothing extra, and the first level to reach a CI is its shortest depth.
- * Retired CIs are neither started from nor reached.
+ * The seen set is matched by a hash join, built once per level. Retired CIs are neither started from
+ * nor reached. Each reached CI comes with its name, class and status, read as it is reached.
  */
 function walk(start: RawBuilder<unknown>, options: WalkOptions) {
   const stop = options.stopAt ? sql`and not (${options.stopAt}::uuid = any(b.ids))` : sql``;
   return sql`
-    with recursive bfs(depth, ids, preds, rels, seen) as (
-      select 0, s.ids, s.nulls, s.nulls, s.ids
-        from (select array_agg(c.id order by c.id) as ids, array_agg(null::uuid) as nulls
+    with recursive bfs(depth, ids, preds, rels, names, classes, statuses, seen) as (
+      select 0, s.ids, s.nulls, s.nulls, s.names, s.classes, s.statuses, s.ids
+        from (select array_agg(c.id order by c.id) as ids, array_agg(null::uuid) as nulls,
+                     array_agg(c.name order by c.id) as names, array_agg(c.class order by c.id) as classes,
+                     array_agg(c.status order by c.id) as statuses
                 from cis c where c.id = any(${start}) and c.status <> 'retired') s
        where s.ids is not null
       union all
-      select b.depth + 1, n.ids, n.preds, n.rels, b.seen || n.ids
+      select b.depth + 1, n.ids, n.preds, n.rels, n.names, n.classes, n.statuses, b.seen || n.ids
         from bfs b
         cross join lateral (
-          select array_agg(x.next order by x.next) as ids,
-                 array_agg(x.pred order by x.next) as preds,
-                 array_agg(x.rel order by x.next) as rels
+          select array_agg(x.next order by x.next) as ids, array_agg(x.pred order by x.next) as preds,
+                 array_agg(x.rel order by x.next) as rels, array_agg(x.name order by x.next) as names,
+                 array_agg(x.class order by x.next) as classes, array_agg(x.status order by x.next) as statuses
             from (
-              select distinct on (e.next) e.next, f.id as pred, e.rel_id as rel
-                from unnest(b.ids) f(id)
-                cross join lateral (${steps(options.direction, sql`f.id`, options.types)}) e
+              select distinct on (e.next) e.next, e.pred, e.rel_id as rel, c.name, c.class, c.status
+                from (${levelSteps(sql`unnest(b.ids) f(id)`, options.direction, options.carrying)}) e
+                left join unnest(b.seen) v(id) on v.id = e.next
                 join cis c on c.id = e.next and c.status <> 'retired'
-               where not (e.next = any(b.seen))
-               order by e.next, f.id, e.rel_id
+               where v.id is null
+               order by e.next, e.pred, e.rel_id
             ) x
         ) n
        where b.depth < ${options.maxDepth} and n.ids is not null ${stop}
     )
-    select b.depth, r.id, r.pred_id, r.rel_id
-      from bfs b cross join lateral unnest(b.ids, b.preds, b.rels) as r(id, pred_id, rel_id)`;
+    select b.depth, r.id, r.pred_id, r.rel_id, r.name, r.class, r.status
+      from bfs b
+      cross join lateral unnest(b.ids, b.preds, b.rels, b.names, b.classes, b.statuses)
+           as r(id, pred_id, rel_id, name, class, status)`;
 }
-
-const reachedColumns = (classes: readonly string[] | null) => sql`
-  x.depth, x.id, x.pred_id, x.rel_id, c.name, c.class, c.status,
-  ${classes ? sql`c.class = any(${classesUnder(texts(classes))})` : sql`true`} as matches,
-  c.class = any(${classesUnder(texts([CLUSTER_CLASS]))}) as is_cluster,
-  c.class = any(${classesUnder(texts([BUSINESS_SERVICE_CLASS]))}) as is_service`;
 
 /** Every CI reached from any of `startIds` (a multi-source walk: depth counts from the nearest start). */
 export async function reachFrom(
   db: Db,
   startIds: readonly string[],
-  options: WalkOptions & { readonly classes?: readonly string[] | null; readonly limit?: number },
+  options: WalkOptions & { readonly limit?: number },
 ): Promise<ReachedRow[]> {
   // PostgreSQL computes a recursive query only as far as it is read, so a limit can end the walk early.
   const result = await sql<ReachedRow>`
-    select ${reachedColumns(options.classes ?? null)}
-      from (${walk(uuids(startIds), options)}) x
-      join cis c on c.id = x.id
-      ${options.limit ? sql`limit ${options.limit}` : sql``}`.execute(db);
+    select * from (${walk(uuids(startIds), options)}) x
+    ${options.limit ? sql`limit ${options.limit}` : sql``}`.execute(db);
   return result.rows;
 }
 
@@ -129,63 +149,139 @@ export async function reachFrom(
 export async function reachFromEach(
   db: Db,
   originIds: readonly string[],
-  options: WalkOptions & { readonly classes?: readonly string[] | null },
+  options: WalkOptions,
 ): Promise<(ReachedRow & { origin: string })[]> {
   const result = await sql<ReachedRow & { origin: string }>`
-    select o.id as origin, ${reachedColumns(options.classes ?? null)}
+    select o.id as origin, x.*
       from unnest(${uuids(originIds)}) o(id)
-      cross join lateral (${walk(sql`array[o.id]`, options)}) x
-      join cis c on c.id = x.id`.execute(db);
+      cross join lateral (${walk(sql`array[o.id]`, options)}) x`.execute(db);
+  return result.rows;
+}
+
+/** A CI a failure reaches, as the impact walk reports it (a CI may come twice: reached, then reached down). */
+export interface ImpactRow extends ReachedRow {
+  /** Reached along a chain of down CIs that crosses no cluster membership. */
+  readonly down: boolean;
+}
+
+/**
+ * Impact in one query: the walk of `walk()` from the failing CIs, upstream, carrying a state. A CI is
+ * reached `down` from a down CI, except across a membership into a CI of `clusterClasses` (quorum
+ * decides that), and otherwise (from a degraded CI, or as a cluster's member) reached degraded. The
+ * first level to reach a CI gives its depth and path; a CI first reached degraded is walked again if a
+ * down chain reaches it later, so `down` wins whatever the lengths (each CI is walked at most twice).
+ */
+export async function impactWalk(
+  db: Db,
+  failingIds: readonly string[],
+  options: {
+    readonly maxDepth: number;
+    readonly carrying: Carrying;
+    readonly clusterClasses: readonly string[];
+  },
+): Promise<ImpactRow[]> {
+  const arrivesDown = sql`e.down and not (e.type = ${MEMBERSHIP_TYPE} and c.class = any(${texts(options.clusterClasses)}))`;
+  const result = await sql<ImpactRow>`
+    with recursive bfs(depth, ids, preds, rels, downs, names, classes, statuses, seen, seen_down) as (
+      select 0, s.ids, s.nulls, s.nulls, s.downs, s.names, s.classes, s.statuses, s.ids, s.ids
+        from (select array_agg(c.id order by c.id) as ids, array_agg(null::uuid) as nulls,
+                     array_agg(true) as downs, array_agg(c.name order by c.id) as names,
+                     array_agg(c.class order by c.id) as classes, array_agg(c.status order by c.id) as statuses
+                from cis c where c.id = any(${uuids(failingIds)}) and c.status <> 'retired') s
+       where s.ids is not null
+      union all
+      select b.depth + 1, n.ids, n.preds, n.rels, n.downs, n.names, n.classes, n.statuses,
+             b.seen || n.fresh, b.seen_down || n.fresh_down
+        from bfs b
+        cross join lateral (
+          select array_agg(x.next order by x.next) as ids, array_agg(x.pred order by x.next) as preds,
+                 array_agg(x.rel order by x.next) as rels, array_agg(x.arrives_down order by x.next) as downs,
+                 array_agg(x.name order by x.next) as names, array_agg(x.class order by x.next) as classes,
+                 array_agg(x.status order by x.next) as statuses,
+                 array_agg(x.next) filter (where x.fresh) as fresh,
+                 array_agg(x.next) filter (where x.arrives_down) as fresh_down
+            from (
+              -- A CI reached both ways on one level counts as reached down, through a down predecessor.
+              select distinct on (e.next) e.next, e.pred, e.rel_id as rel, c.name, c.class, c.status,
+                     ${arrivesDown} as arrives_down, v.id is null as fresh
+                from (${levelSteps(sql`unnest(b.ids, b.downs) f(id, down)`, 'upstream', options.carrying)}) e
+                left join unnest(b.seen) v(id) on v.id = e.next
+                left join unnest(b.seen_down) vd(id) on vd.id = e.next
+                join cis c on c.id = e.next and c.status <> 'retired'
+               -- The first test needs no CI: it drops what is settled before the CI is read.
+               where (v.id is null or (e.down and vd.id is null))
+                 and (v.id is null or (${arrivesDown} and vd.id is null))
+               order by e.next, arrives_down desc, e.pred, e.rel_id
+            ) x
+        ) n
+       where b.depth < ${options.maxDepth} and n.ids is not null
+    )
+    select b.depth, r.id, r.pred_id, r.rel_id, r.down, r.name, r.class, r.status
+      from bfs b
+      cross join lateral unnest(b.ids, b.preds, b.rels, b.downs, b.names, b.classes, b.statuses)
+           as r(id, pred_id, rel_id, down, name, class, status)
+     order by b.depth`.execute(db);
   return result.rows;
 }
 
 /**
- * One round of impact states: the CIs within `area` that a failure of `seeds` takes down, without
- * crossing a membership into one of `clusters` (quorum decides those), then the clusters that fall
- * below quorum given everything known down (`knownDown` plus this round's). A cluster is judged only
- * once a member is down; a member counts as up unless down (degraded members still serve).
+ * Those of `clusters` that have a member in `down` and fewer than quorum members up
+ * (`attributes.quorum`, default 1). Members are the live CIs related `member_of` the cluster; a member
+ * counts as up unless down (a degraded member still serves).
  */
-export async function impactRound(
+export async function belowQuorum(
+  db: Db,
+  clusters: readonly string[],
+  down: readonly string[],
+): Promise<string[]> {
+  const result = await sql<{ id: string }>`
+    select c.id
+      from cis c
+      join relationships r on r.target_id = c.id and r.type = ${MEMBERSHIP_TYPE}
+      join cis m on m.id = r.source_id and m.status <> 'retired'
+      left join unnest(${uuids(down)}) d(id) on d.id = m.id
+     where c.id = any(${uuids(clusters)})
+     group by c.id
+    having count(d.id) > 0
+       and count(*) - count(d.id) < min(case when c.attributes->>'quorum' ~ '^[0-9]{1,9}$'
+                                              then (c.attributes->>'quorum')::int else 1 end)`.execute(db);
+  return result.rows.map((r) => r.id);
+}
+
+/**
+ * The CIs within `area` that a failure of `seeds` takes down, without crossing a membership into one
+ * of `clusters` (quorum decides those). Used once a cluster falls below quorum.
+ */
+export async function downFrom(
   db: Db,
   input: {
     readonly seeds: readonly string[];
     readonly area: readonly string[];
     readonly clusters: readonly string[];
-    readonly knownDown: readonly string[];
+    readonly carrying: Carrying;
   },
-): Promise<{ id: string; byQuorum: boolean }[]> {
-  const result = await sql<{ id: string; byQuorum: boolean }>`
+): Promise<string[]> {
+  // UNION keeps each CI once, so the walk ends on cycles; the area bounds it to what was reached.
+  const result = await sql<{ id: string }>`
     with recursive down(id) as (
       select unnest(${uuids(input.seeds)})
       union
       select e.next
         from down d
-        cross join lateral (${steps('upstream', sql`d.id`, null)}) e
+        cross join lateral (${steps('upstream', sql`d.id`, input.carrying)}) e
         join unnest(${uuids(input.area)}) a(id) on a.id = e.next
        where not (e.type = ${MEMBERSHIP_TYPE} and e.next = any(${uuids(input.clusters)}))
-    ),
-    known(id) as (select unnest(${uuids(input.knownDown)}) union select id from down),
-    judged as (
-      select c.id,
-             case when c.attributes->>'quorum' ~ '^[0-9]{1,9}$' then (c.attributes->>'quorum')::int
-                  else 1 end as quorum,
-             count(*) as members,
-             count(k.id) as down_members
-        from cis c
-        join relationships r on r.target_id = c.id and r.type = ${MEMBERSHIP_TYPE}
-        join cis m on m.id = r.source_id and m.status <> 'retired'
-        left join known k on k.id = m.id
-       where c.id = any(${uuids(input.clusters)}) and not exists (select 1 from known k2 where k2.id = c.id)
-       group by c.id
     )
-    select id, false as by_quorum from down
-    union all
-    select id, true from judged where down_members > 0 and members - down_members < quorum`.execute(db);
-  return result.rows;
+    select id from down`.execute(db);
+  return result.rows.map((r) => r.id);
 }
 
 /** Pairs (origin, reached) among `ids`: a failure of `origin` reaches `reached`, through any CIs. */
-export async function reachAmong(db: Db, ids: readonly string[]): Promise<{ origin: string; id: string }[]> {
+export async function reachAmong(
+  db: Db,
+  ids: readonly string[],
+  carrying: Carrying,
+): Promise<{ origin: string; id: string }[]> {
   // UNION on (origin, id) walks each origin's closure once: it ends on cycles without a depth counter.
   const result = await sql<{ origin: string; id: string }>`
     with recursive reach(origin, id) as (
@@ -193,30 +289,31 @@ export async function reachAmong(db: Db, ids: readonly string[]): Promise<{ orig
       union
       select w.origin, e.next
         from reach w
-        cross join lateral (${steps('upstream', sql`w.id`, null)}) e
+        cross join lateral (${steps('upstream', sql`w.id`, carrying)}) e
         join cis c on c.id = e.next and c.status <> 'retired'
     )
     select origin, id from reach where id <> origin and id = any(${uuids(ids)})`.execute(db);
   return result.rows;
 }
 
-/** The relationships of propagating types (optionally only `types`) with both ends among `ids`. */
+/** The relationships of the `carrying` types with both ends among `ids`. */
 export async function edgesAmong(
   db: Db,
   ids: readonly string[],
-  types: readonly string[] | null,
+  carrying: Carrying,
 ): Promise<Relationship[]> {
-  let q = db
+  const types = [...new Set([...carrying.toSource, ...carrying.toTarget])];
+  return db
     .selectFrom('relationships as r')
-    .innerJoin('relationshipTypes as t', 't.name', 'r.type')
     .selectAll('r')
-    .where('t.propagation', '!=', 'none')
-    .where(sql<boolean>`r.source_id = any(${uuids(ids)}) and r.target_id = any(${uuids(ids)})`)
+    .where(
+      sql<boolean>`r.source_id = any(${uuids(ids)}) and r.target_id = any(${uuids(ids)})
+                   and r.type = any(${texts(types)})`,
+    )
     .orderBy('r.type')
     .orderBy('r.sourceId')
-    .orderBy('r.targetId');
-  if (types) q = q.where('r.type', 'in', types);
-  return q.execute();
+    .orderBy('r.targetId')
+    .execute();
 }
 
 export const findRelationships = (db: Db, ids: readonly string[]): Promise<Relationship[]> =>
@@ -229,15 +326,3 @@ export const findSummaries = (db: Db, ids: readonly string[]): Promise<CiSummary
   ids.length === 0
     ? Promise.resolve([])
     : db.selectFrom('cis').select(['id', 'name', 'class', 'status']).where('id', 'in', ids).execute();
-
-/** Those of `names` that are not CI classes. */
-export async function unknownClasses(db: Db, names: readonly string[]): Promise<string[]> {
-  const known = await db.selectFrom('ciClasses').select('name').where('name', 'in', names).execute();
-  return names.filter((n) => !known.some((k) => k.name === n));
-}
-
-/** Those of `names` that are not relationship types. */
-export async function unknownTypes(db: Db, names: readonly string[]): Promise<string[]> {
-  const known = await db.selectFrom('relationshipTypes').select('name').where('name', 'in', names).execute();
-  return names.filter((n) => !known.some((k) => k.name === n));
-}

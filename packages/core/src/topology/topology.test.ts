@@ -105,11 +105,11 @@ describe.each(testBackends())('topology on %s', (backend) => {
     const g = await cis('p-feed', 'p-sink', 'p-doc', 'p-peer1', 'p-peer2');
     await relate('wan_feeds', g['p-feed']!, g['p-sink']!); // to_target
     await relate('wan_documents', g['p-doc']!, g['p-sink']!); // none
-    // A type added at runtime (straight into the table, as an operator's tool would).
-    await og.db
-      .insertInto('relationshipTypes')
-      .values({ name: 'rt_mirrors', label: 'mirrors', inverseLabel: 'mirrored by', propagation: 'both' })
-      .execute();
+    // A type defined at runtime.
+    await og.cmdb.defineRelationshipType(
+      { name: 'rt_mirrors', label: 'mirrors', inverseLabel: 'mirrored by', propagation: 'both' },
+      { actor },
+    );
     await relate('rt_mirrors', g['p-peer1']!, g['p-sink']!);
 
     expect((await og.topology.upstream(g['p-feed']!.id)).map((c) => c.name)).toEqual(['p-sink', 'p-peer1']);
