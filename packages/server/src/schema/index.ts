@@ -8,6 +8,7 @@ import { addCmdb } from './cmdb.js';
 import { addErrorTypes } from './errors.js';
 import { addRelationships } from './relationships.js';
 import { addScalars } from './scalars.js';
+import { addTopology } from './topology.js';
 
 /** Core's schema plus each loaded plugin's contribution, in plugin dependency order. */
 export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSchema {
@@ -18,7 +19,8 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addScalars(builder);
   addErrorTypes(builder);
   const { CI } = addCmdb(builder);
-  addRelationships(builder, CI);
+  const { Relationship } = addRelationships(builder, CI);
+  addTopology(builder, CI, Relationship);
   addAccess(builder);
   addActivity(builder);
   for (const plugin of plugins) {
