@@ -31,6 +31,30 @@ export interface Scenario {
   setup(): Promise<ScenarioInstance>;
 }
 
+/**
+ * A scenario that measures in-process work itself rather than HTTP targets (e.g. a query's latency
+ * against a bare SQL baseline). It prints its own table: `lines` for people, `data` for `--json`.
+ */
+export interface MeasuredScenario {
+  readonly name: string;
+  readonly description: string;
+  measure(options: MeasureOptions): Promise<Measurement>;
+}
+
+export interface MeasureOptions {
+  /** Smoke run: small data, few samples; proves it works, measures nothing. */
+  readonly quick: boolean;
+  readonly log: (line: string) => void;
+}
+
+export interface Measurement {
+  readonly lines: readonly string[];
+  readonly data: unknown;
+}
+
+export const isMeasured = (scenario: Scenario | MeasuredScenario): scenario is MeasuredScenario =>
+  typeof (scenario as MeasuredScenario).measure === 'function';
+
 /** One measured run of one target. */
 export interface RunSample {
   /** Completed requests per second. */

@@ -5,7 +5,16 @@ import { readdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadTarget, type RunSample, type Scenario, type Target, verifyTarget } from './harness.js';
+import {
+  isMeasured,
+  loadTarget,
+  type MeasuredScenario,
+  type Measurement,
+  type RunSample,
+  type Scenario,
+  type Target,
+  verifyTarget,
+} from './harness.js';
 
 export interface BenchOptions {
   /** Seconds per measured run. */
@@ -17,6 +26,8 @@ export interface BenchOptions {
   readonly connections: number;
   /** Scenario names to run; all when absent. */
   readonly filter?: readonly string[];
+  /** Smoke run: measured scenarios use small data. */
+  readonly quick?: boolean;
   /** Progress lines; default: standard error. */
   readonly log?: (line: string) => void;
 }
@@ -47,6 +58,8 @@ export interface ScenarioReport {
     readonly max: number;
     readonly rounds: number[];
   };
+  /** What a measured (not HTTP) scenario reports. */
+  readonly measurement?: Measurement;
   readonly error?: string;
 }
 
@@ -59,16 +72,18 @@ export interface BenchReport {
 
 const scenarioDir = new URL('./scenarios/', import.meta.url);
 
-export async function loadScenarios(): Promise<Scenario[]> {
+export async function loadScenarios(): Promise<(Scenario | MeasuredScenario)[]> {
   const files = (await readdir(scenarioDir))
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.d.ts'))
     // By name without the extension, so `hello` runs before `hello-token`.
     .sort((a, b) => a.slice(0, -3).localeCompare(b.slice(0, -3)));
-  const scenarios: Scenario[] = [];
+  const scenarios: (Scenario | MeasuredScenario)[] = [];
   for (const file of files) {
-    const module = (await import(new URL(file, scenarioDir).href)) as { default?: Scenario };
-    if (!module.default?.name || typeof module.default.setup !== 'function') {
-      throw new Error(`scenarios/${file} must default-export { name, description, setup() }`);
+    const module = (await import(new URL(file, scenarioDir).href)) as {
+      default?: Scenario | MeasuredScenario;
+    };
+    if (!module.default?.name || !('setup' in module.default || isMeasured(module.default))) {
+      throw new Error(`scenarios/${file} must default-export { name, description, setup() or measure() }`);
     }
     scenarios.push(module.default);
   }
@@ -87,7 +102,15 @@ export async function runBenchmarks(options: BenchOptions): Promise<BenchReport>
   for (const scenario of selected) {
     log(`${scenario.name}: starting targets`);
     try {
-      scenarios.push(await runScenario(scenario, options, log));
+      scenarios.push(
+        isMeasured(scenario)
+          ? {
+              name: scenario.name,
+              description: scenario.description,
+              measurement: await scenario.measure({ quick: options.quick ?? false, log }),
+            }
+          : await runScenario(scenario, options, log),
+      );
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       log(`${scenario.name}: FAILED: ${message}`);
@@ -180,6 +203,10 @@ export function formatReport(report: BenchReport): string {
   }
   for (const s of report.scenarios) {
     lines.push('', `${s.name}: ${s.description}`);
+    if (s.measurement && !s.error) {
+      lines.push(...s.measurement.lines.map((line) => `  ${line}`));
+      continue;
+    }
     if (s.error || !s.baseline || !s.subject || !s.ratio) {
       lines.push(`  FAILED: ${s.error ?? 'no result'}`);
       continue;
@@ -223,7 +250,7 @@ const ratioText = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` :
 
 const usage = `Usage: npm run bench -- [options]
 
-  --quick              smoke run: 1 round of 1s per side, 0.5s warm-up
+  --quick              smoke run: 1 round of 1s per side, 0.5s warm-up, small data (impact)
   --duration <s>       seconds per measured run (default ${defaultOptions.duration}; env BENCH_DURATION)
   --rounds <n>         measured runs per side, interleaved (default ${defaultOptions.rounds}; env BENCH_ROUNDS)
   --warmup <s>         warm-up seconds per side (default ${defaultOptions.warmup})
@@ -268,6 +295,7 @@ export async function main(argv: string[]): Promise<number> {
     warmup: number('--warmup', values.warmup, base.warmup, false),
     connections: number('--connections', values.connections ?? env.BENCH_CONNECTIONS, base.connections, true),
     ...(values.filter ? { filter: values.filter.split(',').map((s) => s.trim()) } : {}),
+    quick: values.quick ?? false,
   };
   if (options.duration <= 0) throw new Error('--duration must be more than 0');
   const report = await runBenchmarks(options);
