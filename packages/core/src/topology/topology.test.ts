@@ -311,6 +311,36 @@ describe.each(testBackends())('topology on %s', (backend) => {
     expect(states(await og.topology.impactOf(g['w-pool']!.id), g)['w-pool']).toBe('down');
   });
 
+  it('takes a CI down when a longer chain of down CIs reaches it after a shorter degraded one', async () => {
+    const g = await cis(
+      'l-k:cluster:2',
+      'l-k1',
+      'l-k2',
+      'l-k3',
+      'l-s1',
+      'l-s2',
+      'l-a:application',
+      'l-b:application',
+    );
+    for (const m of ['l-k1', 'l-k2', 'l-k3']) await relate('member_of', g[m]!, g['l-k']!);
+    await relate('depends_on', g['l-a']!, g['l-k']!); // k1 -> k (degraded) -> a: depth 2
+    await relate('depends_on', g['l-s1']!, g['l-k1']!);
+    await relate('depends_on', g['l-s2']!, g['l-s1']!);
+    await relate('depends_on', g['l-a']!, g['l-s2']!); // k1 -> s1 -> s2 -> a, all down: depth 3
+    await relate('depends_on', g['l-b']!, g['l-a']!);
+    const impact = await og.topology.impactOf(g['l-k1']!.id);
+    expect(impact.affected.map((a) => [a.name, a.depth, a.state])).toEqual([
+      ['l-k1', 0, 'down'],
+      ['l-k', 1, 'degraded'],
+      ['l-s1', 1, 'down'],
+      ['l-a', 2, 'down'],
+      ['l-s2', 2, 'down'],
+      ['l-b', 3, 'down'],
+    ]);
+    // The path is a shortest one, even though the state came along a longer one.
+    expect(names(impact.affected[3]!.path, g)).toEqual(['l-k1', 'l-k', 'l-a']);
+  });
+
   it('settles nested clusters: an inner cluster that loses quorum counts as a down member', async () => {
     const g = await cis(
       'n-outer:cluster:2',

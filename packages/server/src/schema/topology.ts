@@ -1,6 +1,7 @@
 import {
   type AffectedCi,
   type DependencyPath,
+  isOpsGraphError,
   NotFoundError,
   permissions,
   type ReachedCi,
@@ -29,11 +30,14 @@ async function asArgs<T>(names: Record<string, string>, run: () => Promise<T>): 
   try {
     return await run();
   } catch (error) {
-    if (error instanceof ValidationError) {
-      throw new ValidationError(error.issues.map((issue) => ({ ...issue, path: rename(issue.path) })));
+    // By brand and code, not instanceof: an app may hold two copies of core.
+    if (isOpsGraphError(error) && error.code === 'VALIDATION') {
+      const { issues } = error as ValidationError;
+      throw new ValidationError(issues.map((issue) => ({ ...issue, path: rename(issue.path) })));
     }
-    if (error instanceof NotFoundError && error.field) {
-      throw new NotFoundError(error.entity, error.id, rename(error.field));
+    if (isOpsGraphError(error) && error.code === 'NOT_FOUND' && error.field) {
+      const { entity, id } = error as NotFoundError;
+      throw new NotFoundError(entity, id, rename(error.field));
     }
     throw error;
   }
