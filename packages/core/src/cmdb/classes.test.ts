@@ -282,6 +282,23 @@ describe.each(testBackends())('CI classes, attributes and identifiers on %s', (b
       expect(replacement.attributes.mac_address).toBe('aa:aa:aa:aa:aa:01');
     });
 
+    it('lets only one of several concurrent creates take an identity', async () => {
+      const results = await Promise.allSettled(
+        [1, 2, 3, 4].map((i) =>
+          og.cmdb.create(
+            { class: 'server', name: `race-${i}`, attributes: { serial_number: 'RACE-1' } },
+            { actor },
+          ),
+        ),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const r of results.filter((r) => r.status === 'rejected')) {
+        expect(r.reason).toBeInstanceOf(ValidationError);
+        expect((r.reason as ValidationError).field).toBe('attributes.serial_number');
+      }
+      expect((await og.cmdb.list({ search: 'race-' })).edges).toHaveLength(1);
+    });
+
     it('lets a CI change its identifier, freeing the old value', async () => {
       const ci = await og.cmdb.create(
         { class: 'server', name: 'rename-1', attributes: { hostname: 'old', domain: 'x.example' } },
