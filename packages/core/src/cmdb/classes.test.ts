@@ -371,6 +371,8 @@ describe.each(testBackends())('CI classes, attributes and identifiers on %s', (b
       };
       const cls = await og.cmdb.defineClass(def, { actor });
       expect(cls).toMatchObject({ name: 'certificate', owner: 'runtime', identifiers: [['fingerprint']] });
+      const [audit] = await og.activity.list({ subject: { type: 'ci_class', id: 'certificate' } });
+      expect(audit).toMatchObject({ type: 'ci.class_defined', payload: { created: true } });
       await og.cmdb.create(
         { class: 'certificate', name: 'shop cert', attributes: { fingerprint: 'AB:CD' } },
         { actor },

@@ -229,6 +229,10 @@ declare module '../kernel/events.js' {
     'ci.retired': { ci: Ci };
     'ci.related': { relationship: Relationship };
     'ci.unrelated': { relationship: Relationship };
+    /** The CMDB's own model changed at runtime: audited like data. */
+    'ci.class_defined': { ciClass: CiClass; created: boolean };
+    'ci.relationship_type_defined': { relationshipType: RelationshipType };
+    'ci.source_defined': { source: CmdbSource };
   }
 }
 

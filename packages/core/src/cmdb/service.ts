@@ -92,7 +92,7 @@ export class CmdbService {
   async defineClass(input: ClassDefinitionInput, { actor }: WriteOptions): Promise<CiClass> {
     assertCan(actor, permissions.cmdbAdmin);
     const def = parseInput(classDefinitionInput, input);
-    return this.kernel.write(actor, async ({ db }) => {
+    return this.kernel.write(actor, async ({ db, emit }) => {
       // One definer at a time: two could otherwise each pass the checks against the other's old state.
       await store.lockRegistry(db, 'classes');
       const classes = await store.loadClassIndex(db);
@@ -106,7 +106,9 @@ export class CmdbService {
       const issues = checkClassDefinition(classes, def, existing, hasCis);
       if (issues.length > 0) throw new ValidationError(issues);
       await store.upsertClasses(db, RUNTIME_OWNER, [def]);
-      return (await store.findClass(db, def.name))!;
+      const ciClass = (await store.findClass(db, def.name))!;
+      emit('ci.class_defined', { type: 'ci_class', id: def.name }, { ciClass, created: !existing });
+      return ciClass;
     });
   }
 
@@ -117,14 +119,16 @@ export class CmdbService {
   ): Promise<RelationshipType> {
     assertCan(actor, permissions.cmdbAdmin);
     const def = parseInput(relationshipTypeInput, input);
-    return this.kernel.write(actor, async ({ db }) => {
+    return this.kernel.write(actor, async ({ db, emit }) => {
       const [clash] = await store.upsertRelationshipTypes(db, RUNTIME_OWNER, [def]);
       if (clash)
         throw ValidationError.field(
           'name',
           `relationship type ${def.name} belongs to ${clash.owner} and can't be changed here`,
         );
-      return (await store.findRelationshipType(db, def.name))!;
+      const relationshipType = (await store.findRelationshipType(db, def.name))!;
+      emit('ci.relationship_type_defined', { type: 'relationship_type', id: def.name }, { relationshipType });
+      return relationshipType;
     });
   }
 
@@ -132,9 +136,11 @@ export class CmdbService {
   async defineSource(input: SourceDefinitionInput, { actor }: WriteOptions): Promise<CmdbSource> {
     assertCan(actor, permissions.cmdbAdmin);
     const def = parseInput(sourceDefinitionInput, input);
-    return this.kernel.write(actor, ({ db, now }) =>
-      store.upsertSource(db, { ...def, label: def.label ?? def.name }, now),
-    );
+    return this.kernel.write(actor, async ({ db, now, emit }) => {
+      const source = await store.upsertSource(db, { ...def, label: def.label ?? def.name }, now);
+      emit('ci.source_defined', { type: 'ci_source', id: def.name }, { source });
+      return source;
+    });
   }
 
   async sources(options: ReadOptions = {}): Promise<CmdbSource[]> {
