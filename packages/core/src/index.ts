@@ -1,14 +1,26 @@
 // The public face of @opsgraph/core. Nothing outside this package imports its internals.
 export type { ApiToken, CreatedApiToken, CreateTokenInput } from './access/model.js';
 export { AccessService, hashSecret } from './access/service.js';
+export {
+  type CiChange,
+  type CiChangeFilter,
+  type CiChangeKind,
+  ciChangeKinds,
+  type FollowCiChangesOptions,
+} from './cmdb/changes.js';
 export type {
+  AttributeFilter,
   Ci,
   CiClass,
   CiClassDefinition,
   CiFilter,
+  CiOrder,
+  CiOrderField,
+  CiPageRequest,
   CiStatus,
   CreateCiInput,
   FieldChange,
+  OrderDirection,
   Page,
   PageRequest,
   Propagation,
@@ -18,7 +30,7 @@ export type {
   RelationshipTypeDefinition,
   UpdateCiInput,
 } from './cmdb/model.js';
-export { ciStatuses, propagations } from './cmdb/model.js';
+export { ciOrderFields, ciStatuses, orderDirections, propagations } from './cmdb/model.js';
 export { CmdbService } from './cmdb/service.js';
 export {
   type ConnectOptions,
@@ -37,6 +49,7 @@ export {
   migrate,
   migrationStatus,
 } from './db/migrator.js';
+export { type QueryEvent, QueryLog } from './db/query-log.js';
 export { ActivityService, type FollowOptions } from './kernel/activity.js';
 export type { ActivityQuery } from './kernel/activity-store.js';
 export {

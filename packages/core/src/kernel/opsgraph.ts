@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { accessMigrations } from '../access/migrations.js';
 import { AccessService } from '../access/service.js';
+import { listingMigrations } from '../cmdb/listing-migrations.js';
 import { cmdbMigrations } from '../cmdb/migrations.js';
 import { CmdbService } from '../cmdb/service.js';
 import { upsertClasses, upsertRelationshipTypes } from '../cmdb/store.js';
@@ -13,6 +14,7 @@ import {
   migrate,
   migrationStatus,
 } from '../db/migrator.js';
+import type { QueryLog } from '../db/query-log.js';
 import { ActivityService } from './activity.js';
 import { ACTIVITY_CHANNEL } from './activity-store.js';
 import { pluginActor } from './actor.js';
@@ -49,6 +51,8 @@ export interface OpsGraph extends CoreServices {
   readonly kernel: Kernel;
   readonly db: Kysely<Database>;
   readonly dialect: Dialect;
+  /** Every SQL statement this instance runs: `queries.on(listener)`, `queries.measure(fn)`. */
+  readonly queries: QueryLog;
   readonly clock: Clock;
   readonly logger: Logger;
   /** The loaded plugins, in dependency order. */
@@ -66,7 +70,7 @@ export interface OpsGraph extends CoreServices {
 
 export const coreMigrations: MigrationSet = {
   owner: 'core',
-  migrations: { ...kernelMigrations, ...cmdbMigrations, ...accessMigrations },
+  migrations: { ...kernelMigrations, ...cmdbMigrations, ...listingMigrations, ...accessMigrations },
 };
 
 const buildCore = (kernel: Kernel): CoreServices => ({
@@ -164,6 +168,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     kernel,
     db: handle.db,
     dialect: handle.dialect,
+    queries: handle.queries,
     clock: shared.clock,
     logger,
     pluginList: plugins,
