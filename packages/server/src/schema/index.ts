@@ -4,6 +4,7 @@ import '../augment.js';
 import { createBuilder } from '../builder.js';
 import { addAccess } from './access.js';
 import { addActivity } from './activity.js';
+import { addCiListing } from './ci-listing.js';
 import { addCmdb } from './cmdb.js';
 import { addErrorTypes } from './errors.js';
 import { addRelationships } from './relationships.js';
@@ -17,7 +18,9 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   builder.subscriptionType({});
   addScalars(builder);
   addErrorTypes(builder);
-  const { CI } = addCmdb(builder);
+  const cmdb = addCmdb(builder);
+  const { CI } = cmdb;
+  addCiListing(builder, cmdb);
   addRelationships(builder, CI);
   addAccess(builder);
   addActivity(builder);
