@@ -7,6 +7,7 @@ import { WebSocketServer } from 'ws';
 import { type Authenticate, bearerTokenAuth, isInvalidCredentials, resolveActor } from './auth.js';
 import type { GraphQLContext } from './context.js';
 import { createMaskError } from './errors.js';
+import { useFreshCachesPerEvent } from './fresh-context.js';
 import { type OperationLimits, resolveLimits, useOperationProtections } from './limits.js';
 import { type OperationQueries, useQueryCount } from './query-count.js';
 import { buildSchema } from './schema/index.js';
@@ -80,6 +81,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     // Envelop hooks: they run for HTTP, SSE and the WebSocket's onSubscribe alike.
     plugins: [
       useOperationProtections({ limits, development }),
+      useFreshCachesPerEvent(),
       // Only when someone will read the count: measuring puts each execution in an async context.
       ...(options.onOperationQueries || logger.isLevelEnabled('debug')
         ? [useQueryCount(og, logger, options.onOperationQueries)]

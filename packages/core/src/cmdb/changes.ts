@@ -65,7 +65,7 @@ export function followCiChanges(
 ): AsyncIterableIterator<CiChange> {
   const filter = parseInput(filterInput, filterIn, 'filter');
   const start = Promise.all([
-    options.after ?? kernel.services.activity.latestSeq({ types: ciChangeEventTypes }),
+    options.after ?? kernel.services.cmdb.changesHead(),
     filter.class ? ClassTree.load(kernel.db, filter.class) : null,
   ]);
   start.catch(() => {}); // reported by the first next(); unhandled until then otherwise

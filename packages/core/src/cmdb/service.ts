@@ -5,6 +5,7 @@ import { parseInput } from '../kernel/validation.js';
 import {
   type CiChange,
   type CiChangeFilter,
+  ciChangeEventTypes,
   type FollowCiChangesOptions,
   followCiChanges,
 } from './changes.js';
@@ -59,6 +60,12 @@ export class CmdbService {
     this.#canRead(options);
     const byName = new Map((await findClassesByName(this.kernel.db, names)).map((c) => [c.name, c]));
     return names.map((name) => byName.get(name) ?? null);
+  }
+
+  /** The seq of the newest CI change: `follow` after it to miss nothing from now on. */
+  async changesHead(options: ReadOptions = {}): Promise<number> {
+    this.#canRead(options);
+    return this.kernel.services.activity.latestSeq({ types: ciChangeEventTypes });
   }
 
   /**

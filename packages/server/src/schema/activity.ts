@@ -1,7 +1,7 @@
 import { type AnyDomainEvent, permissions } from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
 
-export function addActivity(builder: OpsGraphBuilder): void {
+export function addActivity(builder: OpsGraphBuilder) {
   const ActorRef = builder.objectRef<AnyDomainEvent['actor']>('ActorRef').implement({
     fields: (t) => ({ kind: t.exposeString('kind'), id: t.exposeString('id'), name: t.exposeString('name') }),
   });
@@ -61,4 +61,5 @@ export function addActivity(builder: OpsGraphBuilder): void {
       resolve: (event) => event,
     }),
   );
+  return { ActorRef };
 }

@@ -4,6 +4,7 @@ import '../augment.js';
 import { createBuilder } from '../builder.js';
 import { addAccess } from './access.js';
 import { addActivity } from './activity.js';
+import { addCiChanged } from './ci-changed.js';
 import { addCiListing } from './ci-listing.js';
 import { addCmdb } from './cmdb.js';
 import { addErrorTypes } from './errors.js';
@@ -21,9 +22,10 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   const cmdb = addCmdb(builder);
   const { CI } = cmdb;
   addCiListing(builder, cmdb);
-  addRelationships(builder, CI);
+  const { Relationship } = addRelationships(builder, CI);
   addAccess(builder);
-  addActivity(builder);
+  const { ActorRef } = addActivity(builder);
+  addCiChanged(builder, { CI, Relationship, ActorRef });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
