@@ -2,7 +2,7 @@ import { type AnyDomainEvent, permissions } from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
 import { actorRefType } from './actor.js';
 
-export function addActivity(builder: OpsGraphBuilder): void {
+export function addActivity(builder: OpsGraphBuilder) {
   const ActorRef = actorRefType(builder);
 
   const ActivityEvent = builder.objectRef<AnyDomainEvent>('ActivityEvent').implement({
@@ -60,4 +60,5 @@ export function addActivity(builder: OpsGraphBuilder): void {
       resolve: (event) => event,
     }),
   );
+  return { ActorRef };
 }

@@ -6,7 +6,7 @@ import { defined, mutationErrors } from './errors.js';
 type Refs = ReturnType<typeof addCmdb>;
 
 /** What a class holds (typed attributes, identifiers), sources, and defining both at runtime. */
-export function addCmdbClasses(builder: OpsGraphBuilder, { CiClass }: Pick<Refs, 'CiClass'>): void {
+export function addCmdbClasses(builder: OpsGraphBuilder, { CiClass }: { CiClass: Refs['CIClass'] }): void {
   const AttributeType = builder.enumType('AttributeType', { values: attributeTypes });
 
   const Attribute = builder.objectRef<AttributeDefinition>('AttributeDefinition').implement({

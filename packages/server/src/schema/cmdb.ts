@@ -50,16 +50,6 @@ export function addCmdb(builder: OpsGraphBuilder) {
     }),
   });
 
-  const CiFilter = builder.inputType('CIFilter', {
-    fields: (t) => ({
-      class: t.string(),
-      status: t.field({ type: CiStatus }),
-      tag: t.string(),
-      search: t.string({ description: 'Case-insensitive part of the name.' }),
-      includeRetired: t.boolean(),
-    }),
-  });
-
   builder.queryFields((t) => ({
     ci: t.field({
       type: CI,
@@ -67,32 +57,6 @@ export function addCmdb(builder: OpsGraphBuilder) {
       authScopes: { permission: permissions.cmdbRead },
       args: { id: t.arg.id({ required: true }) },
       resolve: (_root, { id }, { og }) => og.cmdb.get(String(id)),
-    }),
-    cis: t.connection({
-      type: CI,
-      authScopes: { permission: permissions.cmdbRead },
-      args: { filter: t.arg({ type: CiFilter }) },
-      resolve: async (_root, { filter, first, after }, { og }) => {
-        const page = await og.cmdb.list(
-          {
-            class: filter?.class ?? undefined,
-            status: filter?.status ?? undefined,
-            tag: filter?.tag ?? undefined,
-            search: filter?.search ?? undefined,
-            includeRetired: filter?.includeRetired ?? undefined,
-          },
-          { first: first ?? undefined, after: after ?? null },
-        );
-        return {
-          edges: page.edges,
-          pageInfo: {
-            hasNextPage: page.hasNextPage,
-            hasPreviousPage: Boolean(after),
-            startCursor: page.edges[0]?.cursor ?? null,
-            endCursor: page.endCursor,
-          },
-        };
-      },
     }),
     ciClasses: t.field({
       type: [CiClassRef],
@@ -172,5 +136,5 @@ export function addCmdb(builder: OpsGraphBuilder) {
       resolve: (_root, { id, version }, { og, actor }) => og.cmdb.retire(String(id), version, { actor }),
     }),
   }));
-  return { CI, CiClass: CiClassRef };
+  return { CI, CIClass: CiClassRef, CIStatus: CiStatus };
 }

@@ -4,6 +4,8 @@ import '../augment.js';
 import { createBuilder } from '../builder.js';
 import { addAccess } from './access.js';
 import { addActivity } from './activity.js';
+import { addCiChanged } from './ci-changed.js';
+import { addCiListing } from './ci-listing.js';
 import { addCmdb } from './cmdb.js';
 import { addCmdbClasses } from './cmdb-classes.js';
 import { addCmdbHistory } from './cmdb-history.js';
@@ -19,12 +21,15 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   builder.subscriptionType({});
   addScalars(builder);
   addErrorTypes(builder);
-  const { CI, CiClass } = addCmdb(builder);
-  addCmdbClasses(builder, { CiClass });
+  const cmdb = addCmdb(builder);
+  const { CI } = cmdb;
+  addCiListing(builder, cmdb);
+  addCmdbClasses(builder, { CiClass: cmdb.CIClass });
   addCmdbHistory(builder, CI);
-  addRelationships(builder, CI);
+  const { Relationship } = addRelationships(builder, CI);
   addAccess(builder);
-  addActivity(builder);
+  const { ActorRef } = addActivity(builder);
+  addCiChanged(builder, { CI, Relationship, ActorRef });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);

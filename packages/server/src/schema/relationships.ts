@@ -5,7 +5,7 @@ import { defined, mutationErrors } from './errors.js';
 
 type CiRef = ReturnType<typeof addCmdb>['CI'];
 
-export function addRelationships(builder: OpsGraphBuilder, CI: CiRef): void {
+export function addRelationships(builder: OpsGraphBuilder, CI: CiRef) {
   const Propagation = builder.enumType('Propagation', {
     description: 'Which end a failure reaches: for `a depends_on b`, b failing hurts a (to_source).',
     values: propagations,
@@ -100,4 +100,5 @@ export function addRelationships(builder: OpsGraphBuilder, CI: CiRef): void {
       resolve: (_root, { id }, { og, actor }) => og.cmdb.unrelate(String(id), { actor }),
     }),
   }));
+  return { Relationship: RelationshipRef };
 }
