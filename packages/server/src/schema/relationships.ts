@@ -1,7 +1,7 @@
 import { permissions, propagations, type Relationship, type RelationshipType } from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
 import type { addCmdb } from './cmdb.js';
-import { mutationErrors } from './errors.js';
+import { defined, mutationErrors } from './errors.js';
 
 type CiRef = ReturnType<typeof addCmdb>['CI'];
 
@@ -62,7 +62,25 @@ export function addRelationships(builder: OpsGraphBuilder, CI: CiRef) {
     }),
   });
 
+  const RelationshipTypeInput = builder.inputType('DefineRelationshipTypeInput', {
+    fields: (t) => ({
+      name: t.string({ required: true, description: 'snake_case, e.g. backs_up' }),
+      label: t.string({ required: true }),
+      inverseLabel: t.string(),
+      propagation: t.field({ type: Propagation, required: true }),
+      acyclic: t.boolean({ description: 'Refuse relationships closing a cycle of this type.' }),
+    }),
+  });
+
   builder.mutationFields((t) => ({
+    defineRelationshipType: t.field({
+      type: RelationshipTypeRef,
+      description: 'Defines a relationship type, or changes one defined this way.',
+      errors: { types: mutationErrors },
+      authScopes: { permission: permissions.cmdbAdmin },
+      args: { input: t.arg({ type: RelationshipTypeInput, required: true }) },
+      resolve: (_root, { input }, { og, actor }) => og.cmdb.defineRelationshipType(defined(input), { actor }),
+    }),
     relateCIs: t.field({
       type: RelationshipRef,
       errors: { types: mutationErrors },
