@@ -157,7 +157,8 @@ export class TopologyService {
       if (row.down) down.add(row.id);
     }
     const clusters = [...first.values()].filter((r) => clusterClasses.has(r.class)).map((r) => r.id);
-    await this.#settleClusters([...first.keys()], clusters, down, carrying);
+    const fallen = [...new Set(rows.filter((r) => r.belowQuorum && !down.has(r.id)).map((r) => r.id))];
+    await this.#settleClusters([...first.keys()], clusters, fallen, down, carrying);
 
     const services = under(BUSINESS_SERVICE_CLASS);
     const paths = pathsOf(first.values());
@@ -253,31 +254,30 @@ export class TopologyService {
   }
 
   /**
-   * The walk judged down only what down CIs reach outside cluster memberships. Now the clusters with a
-   * down member are judged against their quorum; one that falls below goes down with what it reaches,
-   * which may take another cluster below quorum (nested clusters). Each round adds at least one down
-   * cluster, so the rounds are bounded by the clusters reached; usually there is one judging query.
+   * The walk judged down only what down CIs reach outside cluster memberships, and which clusters it
+   * reached fell below quorum (`fallen`). Those go down with what they reach, which may take another
+   * cluster below quorum (nested clusters), judged again. Each round adds at least one down cluster, so
+   * the rounds are bounded by the clusters reached; usually there are none.
    */
   async #settleClusters(
     reached: readonly string[],
     clusters: readonly string[],
+    fallen: string[],
     down: Set<string>,
     carrying: store.Carrying,
   ): Promise<void> {
     const db = this.kernel.db;
-    for (;;) {
-      const open = clusters.filter((id) => !down.has(id));
-      if (open.length === 0 || down.size === 0) return;
-      const fallen = await store.belowQuorum(db, open, [...down]);
-      if (fallen.length === 0) return;
+    while (fallen.length > 0) {
       for (const id of fallen) down.add(id);
       const more = await store.downFrom(db, {
         seeds: fallen,
         area: reached.filter((id) => !down.has(id)),
-        clusters: open.filter((id) => !down.has(id)),
+        clusters: clusters.filter((id) => !down.has(id)),
         carrying,
       });
       for (const id of more) down.add(id);
+      const open = clusters.filter((id) => !down.has(id));
+      fallen = open.length === 0 ? [] : await store.belowQuorum(db, open, [...down]);
     }
   }
 

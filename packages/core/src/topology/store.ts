@@ -162,6 +162,8 @@ export async function reachFromEach(
 export interface ImpactRow extends ReachedRow {
   /** Reached along a chain of down CIs that crosses no cluster membership. */
   readonly down: boolean;
+  /** A cluster reached with a down member and fewer than quorum members up (as `belowQuorum`). */
+  readonly belowQuorum: boolean;
 }
 
 /**
@@ -216,13 +218,35 @@ export async function impactWalk(
         ) n
        where b.depth < ${options.maxDepth} and n.ids is not null
     )
-    select b.depth, r.id, r.pred_id, r.rel_id, r.down, r.name, r.class, r.status
-      from bfs b
-      cross join lateral unnest(b.ids, b.preds, b.rels, b.downs, b.names, b.classes, b.statuses)
-           as r(id, pred_id, rel_id, down, name, class, status)
-     order by b.depth`.execute(db);
+    ,
+    reached as (
+      select b.depth, r.id, r.pred_id, r.rel_id, r.down, r.name, r.class, r.status
+        from bfs b
+        cross join lateral unnest(b.ids, b.preds, b.rels, b.downs, b.names, b.classes, b.statuses)
+             as r(id, pred_id, rel_id, down, name, class, status)
+    ),
+    down as (select distinct id from reached where down),
+    -- The clusters reached with a down member and too few members up (see belowQuorum).
+    fallen as (
+      select k.id
+        from (select distinct id from reached where class = any(${texts(options.clusterClasses)})) k
+        join cis c on c.id = k.id
+        join relationships m on m.target_id = k.id and m.type = ${MEMBERSHIP_TYPE}
+        join cis mc on mc.id = m.source_id and mc.status <> 'retired'
+        left join down d on d.id = mc.id
+       where not exists (select 1 from down d2 where d2.id = k.id)
+       group by k.id
+      having count(d.id) > 0 and count(*) - count(d.id) < min(${quorumOf(sql`c.attributes`)})
+    )
+    select x.*, exists (select 1 from fallen f where f.id = x.id) as below_quorum
+      from reached x
+     order by x.depth`.execute(db);
   return result.rows;
 }
+
+/** `attributes.quorum` when it is a whole number, else 1. */
+const quorumOf = (attributes: RawBuilder<unknown>) =>
+  sql`case when ${attributes}->>'quorum' ~ '^[0-9]{1,9}$' then (${attributes}->>'quorum')::int else 1 end`;
 
 /**
  * Those of `clusters` that have a member in `down` and fewer than quorum members up
@@ -243,8 +267,7 @@ export async function belowQuorum(
      where c.id = any(${uuids(clusters)})
      group by c.id
     having count(d.id) > 0
-       and count(*) - count(d.id) < min(case when c.attributes->>'quorum' ~ '^[0-9]{1,9}$'
-                                              then (c.attributes->>'quorum')::int else 1 end)`.execute(db);
+       and count(*) - count(d.id) < min(${quorumOf(sql`c.attributes`)})`.execute(db);
   return result.rows.map((r) => r.id);
 }
 
