@@ -90,5 +90,6 @@ describe('opsgraph serve --demo (the quick start)', () => {
     } finally {
       expect(await stop(second.child)).toBe(0);
     }
-  });
+    // Two cold starts of the CLI on a fresh embedded directory: about 25 s on a busy 2-core machine.
+  }, 120_000);
 });

@@ -36,6 +36,25 @@ export type {
   UpdateCiInput,
 } from './cmdb/model.js';
 export { ciStatuses, historyKinds, MANUAL_SOURCE, propagations } from './cmdb/model.js';
+export {
+  type CiField,
+  ciFields,
+  conflictKinds,
+  fieldSourceKey,
+  itemOutcomes,
+  MAX_RECONCILE_CIS,
+  MAX_RECONCILE_RELATIONSHIPS,
+  type ReconcileConflict,
+  type ReconcileConflictKind,
+  type ReconcileEnd,
+  type ReconcileItemInput,
+  type ReconcileOptions,
+  type ReconcileOutcome,
+  type ReconcilePayload,
+  type ReconcileProgress,
+  type ReconcileRelationshipInput,
+  type ReconcileReport,
+} from './cmdb/reconcile.js';
 export { CmdbService, RUNTIME_OWNER } from './cmdb/service.js';
 export {
   type ConnectOptions,

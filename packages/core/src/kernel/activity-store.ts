@@ -27,6 +27,8 @@ export interface ActivityTable {
 export const ACTIVITY_CHANNEL = 'opsgraph_activity';
 /** Advisory lock (transaction scope) that makes seq order equal commit order. */
 const ACTIVITY_LOCK = 0x0a_c7_1e_75;
+/** 9 bind parameters an event: 1,000 stay far below PostgreSQL's 65,535 per statement. */
+export const EVENTS_PER_STATEMENT = 1000;
 
 /**
  * Appends a transaction's events as its last step. The advisory lock is held from here to COMMIT, so
@@ -39,23 +41,32 @@ export async function appendEvents(
 ): Promise<AnyDomainEvent[]> {
   if (events.length === 0) return [];
   await sql`select pg_advisory_xact_lock(${ACTIVITY_LOCK})`.execute(trx);
-  const rows = await trx
-    .insertInto('activity')
-    .values(
-      events.map((e) => ({
-        id: crypto.randomUUID(),
-        type: e.type,
-        subjectType: e.subject?.type ?? null,
-        subjectId: e.subject?.id ?? null,
-        actorKind: e.actor.kind,
-        actorId: e.actor.id,
-        actorName: e.actor.name,
-        payload: JSON.stringify(e.payload ?? {}),
-        occurredAt: e.occurredAt,
-      })),
-    )
-    .returningAll()
-    .execute();
+  const rows: Selectable<ActivityTable>[] = [];
+  // A bulk write (reconciliation) emits tens of thousands of events: one statement for all of them
+  // would pass PostgreSQL's limit of 65,535 bind parameters (9 per event).
+  for (let start = 0; start < events.length; start += EVENTS_PER_STATEMENT) {
+    const chunk = events.slice(start, start + EVENTS_PER_STATEMENT);
+    const inserted = await trx
+      .insertInto('activity')
+      .values(
+        chunk.map((e) => ({
+          id: crypto.randomUUID(),
+          type: e.type,
+          subjectType: e.subject?.type ?? null,
+          subjectId: e.subject?.id ?? null,
+          actorKind: e.actor.kind,
+          actorId: e.actor.id,
+          actorName: e.actor.name,
+          payload: JSON.stringify(e.payload ?? {}),
+          occurredAt: e.occurredAt,
+        })),
+      )
+      .returningAll()
+      .execute();
+    for (const row of inserted) rows.push(row);
+  }
+  // Statements run in order, so seqs rise across chunks; within one, RETURNING order is not promised.
+  rows.sort((a, b) => Number(a.seq) - Number(b.seq));
   const last = rows[rows.length - 1]!.seq;
   await sql`select pg_notify(${ACTIVITY_CHANNEL}, ${String(last)})`.execute(trx);
   return rows.map(toDomainEvent);
