@@ -6,6 +6,7 @@ import { addAccess } from './access.js';
 import { addActivity } from './activity.js';
 import { addCmdb } from './cmdb.js';
 import { addErrorTypes } from './errors.js';
+import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
 import { addScalars } from './scalars.js';
 
@@ -19,6 +20,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addErrorTypes(builder);
   const { CI } = addCmdb(builder);
   addRelationships(builder, CI);
+  addReconcile(builder, CI);
   addAccess(builder);
   addActivity(builder);
   for (const plugin of plugins) {
