@@ -201,14 +201,16 @@ const edgeRow = (e: EdgeKey) => ({ type: e.type, source_id: e.sourceId, target_i
 /** Inserts relationships; one that exists already (a concurrent `relate`) is skipped. Returns those written. */
 export async function insertRelationships(db: Db, rows: readonly Relationship[]): Promise<Relationship[]> {
   if (rows.length === 0) return [];
-  const { rows: inserted } = await sql<Relationship>`
+  // Only ids come back: the rows are ours already.
+  const { rows: inserted } = await sql<{ id: string }>`
     insert into relationships (id, type, source_id, target_id, created_at)
     select id, type, source_id, target_id, created_at
     from jsonb_to_recordset(${json(rows.map((r) => ({ ...edgeRow(r), id: r.id, created_at: r.createdAt })))})
       as v(id uuid, type text, source_id uuid, target_id uuid, created_at timestamptz)
     on conflict (type, source_id, target_id) do nothing
-    returning *`.execute(db);
-  return inserted;
+    returning id`.execute(db);
+  const written = new Set(inserted.map((r) => r.id));
+  return rows.filter((r) => written.has(r.id));
 }
 
 /**

@@ -241,6 +241,9 @@ class Reconciliation {
   /** CIs named by id in relationships, with their version for history. */
   named = new Map<string, { id: string; name: string; status: string; version: number }>();
   mergedKeys = new Map<Item, IdentityKey[]>();
+  /** Which CI holds each identity key looked up (absent: nobody), and which keys were looked up. */
+  readonly holders = new Map<string, string>();
+  readonly lookedUp = new Set<string>();
 
   constructor(
     private readonly scope: WriteScope,
@@ -307,7 +310,7 @@ class Reconciliation {
           return;
         }
       }
-      const schema = schemaOf(this.classes, data.class);
+      const schema = this.schemaOf(data.class);
       if (!schema) {
         this.issues.push({ path: `${prefix}.class`, message: `unknown CI class "${data.class}"` });
         if (r !== null) this.refs.set(r, null);
@@ -316,7 +319,7 @@ class Reconciliation {
       const before = this.issues.length;
       // Every attribute counts as present, so only the offered ones are checked here; whether required
       // ones are there is known once the item is matched (or not).
-      const present = Object.fromEntries([...schema.attributes.keys()].map((k) => [k, true]));
+      const present = this.allPresent(schema);
       const checked = validateAttributes(
         schema,
         data.attributes,
@@ -375,6 +378,22 @@ class Reconciliation {
     });
   }
 
+  readonly #schemas = new Map<string, ClassSchema | null>();
+  schemaOf(name: string): ClassSchema | null {
+    if (!this.#schemas.has(name)) this.#schemas.set(name, schemaOf(this.classes, name));
+    return this.#schemas.get(name)!;
+  }
+
+  readonly #present = new Map<ClassSchema, AttributeValues>();
+  allPresent(schema: ClassSchema): AttributeValues {
+    let present = this.#present.get(schema);
+    if (!present) {
+      present = Object.fromEntries([...schema.attributes.keys()].map((k) => [k, true]));
+      this.#present.set(schema, present);
+    }
+    return present;
+  }
+
   conflict(item: Item, c: Omit<ReconcileConflict, 'list' | 'index' | 'ref'>, skip = true): void {
     this.conflicts.push({ list: 'cis', index: item.index, ref: item.ref, ...c });
     if (skip) item.skipped = true;
@@ -382,11 +401,12 @@ class Reconciliation {
 
   /** Finds each item's CI by its identity keys, merges, and checks the result. */
   async match(): Promise<void> {
-    const holders = new Map<string, string>();
+    const holders = this.holders;
     const allKeys = new Map<string, IdentityKey>();
     for (const item of this.items) for (const k of item.keys) allKeys.set(keyOf(k), k);
     for (const h of await bulk.findIdentityHolders(this.db, [...allKeys.values()]))
       holders.set(keyOf(h), h.ciId);
+    for (const k of allKeys.keys()) this.lookedUp.add(k);
 
     const targets = new Map<Item, string | null>();
     for (const item of this.items) {
@@ -492,7 +512,7 @@ class Reconciliation {
         return;
       }
     }
-    const schema = schemaOf(this.classes, className);
+    const schema = this.schemaOf(className);
     if (!schema) throw new Error(`CI ${current.id} has class ${className}, which is not defined`);
 
     const sources = { ...current.attributeSources };
@@ -593,9 +613,10 @@ class Reconciliation {
     for (const item of live) {
       const keys = identityKeys(item.finalSchema!, item.next!.name, item.next!.attributes);
       merged.set(item, keys);
-      for (const k of keys) lookup.set(keyOf(k), k);
+      for (const k of keys) if (!this.lookedUp.has(keyOf(k))) lookup.set(keyOf(k), k);
     }
-    const holders = new Map<string, string>();
+    // Only keys the merge produced beyond those looked up already (new values of a matched CI).
+    const holders = this.holders;
     for (const h of await bulk.findIdentityHolders(this.db, [...lookup.values()]))
       holders.set(keyOf(h), h.ciId);
 
@@ -692,8 +713,15 @@ class Reconciliation {
       const k = `${r.type}\u0000${r.sourceId}\u0000${r.targetId}`;
       if (!unique.has(k)) unique.set(k, r);
     }
+    // An edge touching a CI created now can't exist yet: look up only those between existing CIs.
+    const created = new Set(
+      this.items.filter((i) => !i.skipped && i.next && !i.current).map((i) => i.next!.id),
+    );
+    const candidates = [...unique.values()].filter(
+      (r) => !created.has(r.sourceId) && !created.has(r.targetId),
+    );
     const existing = new Set(
-      (await bulk.findRelationships(this.db, [...unique.values()])).map(
+      (await bulk.findRelationships(this.db, candidates)).map(
         (r) => `${r.type}\u0000${r.sourceId}\u0000${r.targetId}`,
       ),
     );
