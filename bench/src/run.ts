@@ -5,7 +5,17 @@ import { readdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadTarget, type RunSample, type Scenario, type Target, verifyTarget } from './harness.js';
+import {
+  type AnyScenario,
+  type BatchScenario,
+  type BatchSide,
+  isBatch,
+  loadTarget,
+  type RunSample,
+  type Scenario,
+  type Target,
+  verifyTarget,
+} from './harness.js';
 
 export interface BenchOptions {
   /** Seconds per measured run. */
@@ -15,6 +25,8 @@ export interface BenchOptions {
   /** Measured runs per side. */
   readonly rounds: number;
   readonly connections: number;
+  /** Smoke sizes: batch scenarios work on small data (`--quick`). */
+  readonly quick?: boolean;
   /** Scenario names to run; all when absent. */
   readonly filter?: readonly string[];
   /** Progress lines; default: standard error. */
@@ -22,7 +34,13 @@ export interface BenchOptions {
 }
 
 export const defaultOptions: BenchOptions = { duration: 5, warmup: 2, rounds: 3, connections: 10 };
-export const quickOptions: BenchOptions = { duration: 1, warmup: 0.5, rounds: 1, connections: 10 };
+export const quickOptions: BenchOptions = {
+  duration: 1,
+  warmup: 0.5,
+  rounds: 1,
+  connections: 10,
+  quick: true,
+};
 
 export interface SideReport {
   readonly label: string;
@@ -35,12 +53,24 @@ export interface SideReport {
   readonly p99: number;
 }
 
+/** One side of a batch scenario: seconds per round and the median throughput. */
+export interface BatchSideReport {
+  readonly label: string;
+  readonly description: string;
+  readonly rows: number;
+  readonly seconds: number[];
+  /** rows ÷ the median seconds. */
+  readonly rowsPerSecond: number;
+}
+
 export interface ScenarioReport {
   readonly name: string;
   readonly description: string;
   readonly baseline?: SideReport;
   readonly subject?: SideReport;
-  /** subject req/s ÷ baseline req/s: the median over rounds, and the lowest and highest round. */
+  /** Batch scenarios report these instead of `baseline`/`subject`. */
+  readonly batch?: { readonly baseline: BatchSideReport; readonly subject: BatchSideReport };
+  /** subject ÷ baseline throughput: the median over rounds, and the lowest and highest round. */
   readonly ratio?: {
     readonly median: number;
     readonly min: number;
@@ -59,18 +89,25 @@ export interface BenchReport {
 
 const scenarioDir = new URL('./scenarios/', import.meta.url);
 
-export async function loadScenarios(): Promise<Scenario[]> {
+export async function loadScenarios(): Promise<AnyScenario[]> {
   const files = (await readdir(scenarioDir))
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.d.ts'))
     // By name without the extension, so `hello` runs before `hello-token`.
     .sort((a, b) => a.slice(0, -3).localeCompare(b.slice(0, -3)));
-  const scenarios: Scenario[] = [];
+  const scenarios: AnyScenario[] = [];
   for (const file of files) {
-    const module = (await import(new URL(file, scenarioDir).href)) as { default?: Scenario };
-    if (!module.default?.name || typeof module.default.setup !== 'function') {
-      throw new Error(`scenarios/${file} must default-export { name, description, setup() }`);
+    const module = (await import(new URL(file, scenarioDir).href)) as {
+      default?: AnyScenario | AnyScenario[];
+    };
+    const exported = Array.isArray(module.default) ? module.default : [module.default];
+    for (const scenario of exported) {
+      if (!scenario?.name || typeof scenario.setup !== 'function') {
+        throw new Error(
+          `scenarios/${file} must default-export { name, description, setup() } (or a list of them)`,
+        );
+      }
+      scenarios.push(scenario);
     }
-    scenarios.push(module.default);
   }
   return scenarios;
 }
@@ -87,7 +124,11 @@ export async function runBenchmarks(options: BenchOptions): Promise<BenchReport>
   for (const scenario of selected) {
     log(`${scenario.name}: starting targets`);
     try {
-      scenarios.push(await runScenario(scenario, options, log));
+      scenarios.push(
+        isBatch(scenario)
+          ? await runBatchScenario(scenario, options, log)
+          : await runScenario(scenario, options, log),
+      );
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       log(`${scenario.name}: FAILED: ${message}`);
@@ -144,6 +185,55 @@ async function runScenario(
   }
 }
 
+/**
+ * Times each side once per round on fresh state, alternating which goes first, after one warm-up run
+ * each on small data (so the JIT has compiled the hot paths); the ratio is per round, then the median.
+ */
+async function runBatchScenario(
+  scenario: BatchScenario,
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<ScenarioReport> {
+  const instance = await scenario.setup({ quick: Boolean(options.quick) });
+  try {
+    const sides = [instance.baseline, instance.subject] as const;
+    if (options.warmup > 0) {
+      log(`${scenario.name}: warm-up`);
+      for (const s of sides) await s.run(true);
+    }
+    const seconds: [number[], number[]] = [[], []];
+    for (let round = 0; round < options.rounds; round++) {
+      const order: (0 | 1)[] = round % 2 === 0 ? [0, 1] : [1, 0];
+      for (const index of order) seconds[index].push(await sides[index].run(false));
+      const [b, s] = [seconds[0].at(-1)!, seconds[1].at(-1)!];
+      log(
+        `${scenario.name}: round ${round + 1}/${options.rounds}: baseline ${b.toFixed(2)} s, ` +
+          `subject ${s.toFixed(2)} s, ratio ${(b / s).toFixed(3)}`,
+      );
+    }
+    // Same rows on both sides: the throughput ratio is baseline seconds ÷ subject seconds.
+    const ratios = seconds[1].map((s, i) => seconds[0][i]! / s);
+    return {
+      name: scenario.name,
+      description: scenario.description,
+      batch: { baseline: batchSide(sides[0], seconds[0]), subject: batchSide(sides[1], seconds[1]) },
+      ratio: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), rounds: ratios },
+    };
+  } finally {
+    await instance.teardown();
+  }
+}
+
+function batchSide(side: BatchSide, seconds: number[]): BatchSideReport {
+  return {
+    label: side.label,
+    description: side.description,
+    rows: side.rows,
+    seconds,
+    rowsPerSecond: side.rows / median(seconds),
+  };
+}
+
 function side(target: Target, runs: RunSample[]): SideReport {
   return {
     label: target.label,
@@ -180,6 +270,10 @@ export function formatReport(report: BenchReport): string {
   }
   for (const s of report.scenarios) {
     lines.push('', `${s.name}: ${s.description}`);
+    if (s.batch && s.ratio && !s.error) {
+      lines.push(...formatBatch(s.batch, s.ratio, rounds));
+      continue;
+    }
     if (s.error || !s.baseline || !s.subject || !s.ratio) {
       lines.push(`  FAILED: ${s.error ?? 'no result'}`);
       continue;
@@ -214,6 +308,31 @@ export function formatReport(report: BenchReport): string {
     );
   }
   return lines.join('\n');
+}
+
+function formatBatch(
+  batch: NonNullable<ScenarioReport['batch']>,
+  ratio: NonNullable<ScenarioReport['ratio']>,
+  rounds: number,
+): string[] {
+  const rows = [
+    ['', 'side', 'rows/s', 'seconds per round'],
+    ...(['baseline', 'subject'] as const).map((key) => {
+      const x = batch[key];
+      return [key, x.label, fmt(x.rowsPerSecond), x.seconds.map((t) => t.toFixed(2)).join(' ')];
+    }),
+  ];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const lines = rows.map((row) =>
+    `  ${row.map((cell, c) => (c === 2 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ')}`.trimEnd(),
+  );
+  lines.push(`  baseline: ${batch.baseline.description}`, `  subject:  ${batch.subject.description}`);
+  const spread =
+    rounds > 1
+      ? `, rounds ${ratio.min.toFixed(3)}–${ratio.max.toFixed(3)} (±${pct((ratio.max - ratio.min) / 2 / ratio.median)})`
+      : '';
+  lines.push(`  ratio subject/baseline rows/s: ${ratio.median.toFixed(3)}${spread}`);
+  return lines;
 }
 
 // autocannon records whole milliseconds.
@@ -267,6 +386,7 @@ export async function main(argv: string[]): Promise<number> {
     rounds: number('--rounds', values.rounds ?? env.BENCH_ROUNDS, base.rounds, true),
     warmup: number('--warmup', values.warmup, base.warmup, false),
     connections: number('--connections', values.connections ?? env.BENCH_CONNECTIONS, base.connections, true),
+    quick: Boolean(values.quick),
     ...(values.filter ? { filter: values.filter.split(',').map((s) => s.trim()) } : {}),
   };
   if (options.duration <= 0) throw new Error('--duration must be more than 0');
