@@ -1,4 +1,5 @@
-// Each package README's first TypeScript snippet is run as written, so the docs cannot rot.
+// Each package README's first TypeScript snippet is run as written, so the docs cannot rot; so is every
+// later one fenced as ```ts runnable (a complete program).
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,11 +13,12 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 // Inside the workspace, so the snippets' imports resolve as a user's would.
 const scratch = path.join(root, 'test', '.readme-snippets');
 
-async function firstSnippet(readme: string): Promise<string> {
+/** The README's runnable snippets: the first ```ts block, and every later ```ts runnable one. */
+async function snippets(readme: string): Promise<string[]> {
   const text = await readFile(path.join(root, readme), 'utf8');
-  const match = /```ts\n([\s\S]*?)```/.exec(text);
-  if (!match?.[1]) throw new Error(`${readme} has no \`\`\`ts snippet`);
-  return match[1];
+  const blocks = [...text.matchAll(/```ts( runnable)?\n([\s\S]*?)```/g)];
+  if (blocks.length === 0) throw new Error(`${readme} has no \`\`\`ts snippet`);
+  return [blocks[0]![2]!, ...blocks.slice(1).flatMap((m) => (m[1] ? [m[2]!] : []))];
 }
 
 interface Run {
@@ -30,9 +32,12 @@ async function runSnippet(
   readme: string,
   env: Record<string, string> = {},
   until?: (output: string) => boolean,
+  index = 0,
 ): Promise<Run> {
-  const file = path.join(scratch, `${readme.replaceAll('/', '_')}.ts`);
-  await writeFile(file, await firstSnippet(readme));
+  const file = path.join(scratch, `${readme.replaceAll('/', '_')}-${index}.ts`);
+  const code = (await snippets(readme))[index];
+  if (code === undefined) throw new Error(`${readme} has no runnable snippet ${index}`);
+  await writeFile(file, code);
   const child = spawn(process.execPath, ['--conditions=@opsgraph/source', '--import', 'tsx', file], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
@@ -78,6 +83,15 @@ describe('README snippets run as written', () => {
   it('packages/core', async () => {
     const run = await runSnippet('packages/core/README.md');
     expect(run, run.output).toMatchObject({ code: 0 });
+  });
+
+  it('packages/core: its later complete programs', async () => {
+    const count = (await snippets('packages/core/README.md')).length;
+    expect(count).toBeGreaterThan(1);
+    for (let index = 1; index < count; index++) {
+      const run = await runSnippet('packages/core/README.md', {}, undefined, index);
+      expect(run, run.output).toMatchObject({ code: 0 });
+    }
   });
 
   it('packages/server: serves until SIGINT, then closes cleanly', async () => {

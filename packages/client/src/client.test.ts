@@ -6,6 +6,7 @@ import { WebSocket } from 'ws';
 import {
   ActivityStreamDocument,
   ApiTokensDocument,
+  type CiChangeEvent,
   CiClassesDocument,
   CreateCiDocument,
   createOpsGraphClient,
@@ -138,6 +139,55 @@ describe('@opsgraph/client against a real server', () => {
     })();
     expect(error).toBeInstanceOf(OpsGraphClientError);
     expect((error as OpsGraphClientError).code).toBe('CONFLICT');
+  });
+
+  it('lists CIs in an order, with their classes, page after page', async () => {
+    for (const name of ['order-b', 'order-a', 'order-c']) {
+      await og.cmdb.create({ class: 'linux_server', name, tags: ['client-order'] }, { actor });
+    }
+    const page = async (after: string | null) =>
+      (
+        await client.request(ListCisDocument, {
+          first: 2,
+          after,
+          filter: { class: 'server', tag: 'client-order' },
+          orderBy: { field: 'NAME', direction: 'DESC' },
+        })
+      ).cis;
+    const names: string[] = [];
+    let after: string | null = null;
+    do {
+      const cis = await page(after);
+      names.push(...cis.edges.map((e) => `${e.node.name} (${e.node.ciClass.label})`));
+      after = cis.pageInfo.hasNextPage ? (cis.pageInfo.endCursor ?? null) : null;
+    } while (after);
+    expect(names).toEqual(['order-c (Linux server)', 'order-b (Linux server)', 'order-a (Linux server)']);
+  });
+
+  it('followCiChanges follows the changes of a class with cmdb:read only, from now on', async () => {
+    const { secret } = await og.access.createToken(
+      { name: 'ci-reader', permissions: ['cmdb:read'] },
+      { actor },
+    );
+    const reader = createOpsGraphClient({ url, token: secret, webSocketImpl: CountingWebSocket });
+    const opened = socketsOpened;
+    const stream = reader.followCiChanges({ filter: { class: 'server', tag: 'client-follow' } });
+    const pending: CiChangeEvent[] = [];
+    void stream.next().then((first) => pending.push(first.value!));
+    // The stream has fixed its starting point once its socket opens.
+    await waitFor(() => socketsOpened > opened);
+    const ci = await og.cmdb.create(
+      { class: 'linux_server', name: 'follow-me', tags: ['client-follow'] },
+      { actor },
+    );
+    await og.cmdb.create({ class: 'database', name: 'not-me', tags: ['client-follow'] }, { actor });
+    await og.cmdb.update(ci.id, { version: 1, environment: 'prod' }, { actor });
+    await waitFor(() => pending.length === 1);
+    await pullUntil(stream, pending, (items) => items.length >= 2);
+    await reader.close();
+    expect(pending.map((c) => `${c.kind} ${c.ci.name}`)).toEqual(['CREATED follow-me', 'UPDATED follow-me']);
+    expect(pending[1]?.changes).toEqual([{ field: 'environment', before: null, after: 'prod' }]);
+    expect(pending[1]!.seq).toBeGreaterThan(pending[0]!.seq);
   });
 
   it('throws OpsGraphClientError with the code of a GraphQL error', async () => {

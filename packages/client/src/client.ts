@@ -16,10 +16,17 @@ import {
   ActivityHeadDocument,
   ActivityStreamDocument,
   type ActivityStreamSubscription,
+  CiChangedDocument,
+  type CiChangedFilter,
+  CiChangedHeadDocument,
+  type CiChangedSubscription,
 } from './generated/graphql.js';
 
 /** An event of the activity stream, as `followActivity` yields it. */
 export type ActivityStreamEvent = NonNullable<ActivityStreamSubscription['activity']> & { seq: number };
+
+/** A change of a CI, as `followCiChanges` yields it. */
+export type CiChangeEvent = CiChangedSubscription['ciChanged'];
 
 export interface OpsGraphClientOptions {
   /** The HTTP URL of the API, e.g. `http://localhost:4000/graphql`. */
@@ -58,6 +65,14 @@ export interface FollowActivityOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface FollowCiChangesOptions {
+  /** Which CIs: `ids`, `class` (and the classes below it), `tag`; every given part must hold. */
+  readonly filter?: CiChangedFilter;
+  /** Start after this sequence number (e.g. the last one you stored); default: from now on. */
+  readonly after?: number;
+  readonly signal?: AbortSignal;
+}
+
 /** Variables are optional when the operation has no required variable. */
 type Args<TVars, TOptions> =
   Record<string, never> extends TVars
@@ -84,6 +99,11 @@ export interface OpsGraphClient {
    * the last sequence number seen, so it yields every event once, in order, with none missing.
    */
   followActivity(options?: FollowActivityOptions): AsyncIterableIterator<ActivityStreamEvent>;
+  /**
+   * Changes of the CIs matching `filter` (needs only cmdb:read), resumable like `followActivity`: after
+   * a lost connection it subscribes again after the last sequence number seen.
+   */
+  followCiChanges(options?: FollowCiChangesOptions): AsyncIterableIterator<CiChangeEvent>;
   /** Ends every subscription and closes the sockets. */
   close(): Promise<void>;
 }
@@ -263,15 +283,26 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
     return channel;
   }
 
-  function followActivity(follow: FollowActivityOptions = {}): AsyncIterableIterator<ActivityStreamEvent> {
-    const { query, operationName } = prepare(ActivityStreamDocument);
+  /** What a resumable stream is made of: its subscription, its variables, its event, its head query. */
+  interface Resumable<TEvent extends { seq: number }> {
+    readonly document: DocumentNode;
+    readonly variables: Record<string, unknown>;
+    readonly event: (data: unknown) => TEvent | null | undefined;
+    readonly head: (signal: AbortSignal | undefined) => Promise<number>;
+  }
+
+  function followResumable<TEvent extends { seq: number }>(
+    stream: Resumable<TEvent>,
+    follow: { readonly after?: number | undefined; readonly signal?: AbortSignal | undefined },
+  ): AsyncIterableIterator<TEvent> {
+    const { query, operationName } = prepare(stream.document);
     let lastSeq = follow.after;
     let failures = 0;
     let ws: WsClient | undefined;
     let dispose: (() => void) | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const channel: Channel<ActivityStreamEvent> = track(
-      new Channel<ActivityStreamEvent>(() => {
+    const channel: Channel<TEvent> = track(
+      new Channel<TEvent>(() => {
         open.delete(channel as Channel<unknown>);
         clearTimeout(timer);
         dispose?.();
@@ -289,9 +320,9 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
     // sequence number seen. The variables object is also kept current, in case graphql-ws re-sends it.
     const attempt = () => {
       if (channel.closed || !ws) return;
-      const variables: { after?: number; types?: string[] } = {
+      const variables: Record<string, unknown> = {
+        ...stream.variables,
         ...(lastSeq !== undefined ? { after: lastSeq } : {}),
-        ...(follow.types ? { types: [...follow.types] } : {}),
       };
       let ended = false;
       dispose = ws.subscribe(
@@ -299,12 +330,12 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
         {
           next: (result) => {
             if (result.errors?.length) return channel.fail(toClientError(result.errors));
-            const event = (result.data as ActivityStreamSubscription | null | undefined)?.activity;
+            const event = stream.event(result.data);
             if (!event || typeof event.seq !== 'number') return;
             if (lastSeq !== undefined && event.seq <= lastSeq) return; // seen before a reconnect
             lastSeq = event.seq;
             variables.after = event.seq;
-            channel.push(event as ActivityStreamEvent);
+            channel.push(event);
           },
           error: (reason) => {
             if (ended || channel.closed) return;
@@ -328,8 +359,8 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
     // resumes from there instead of from "now" again, so nothing in between is missed.
     const head =
       lastSeq === undefined
-        ? request(ActivityHeadDocument, {}, follow.signal ? { signal: follow.signal } : {}).then((r) => {
-            lastSeq = r.activityHead;
+        ? stream.head(follow.signal).then((seq) => {
+            lastSeq = seq;
           })
         : Promise.resolve();
     head
@@ -349,10 +380,39 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
     return channel;
   }
 
+  const signalOption = (signal: AbortSignal | undefined) => (signal ? { signal } : {});
+
+  function followActivity(follow: FollowActivityOptions = {}): AsyncIterableIterator<ActivityStreamEvent> {
+    return followResumable<ActivityStreamEvent>(
+      {
+        document: ActivityStreamDocument,
+        variables: follow.types ? { types: [...follow.types] } : {},
+        event: (data) =>
+          (data as ActivityStreamSubscription | null | undefined)?.activity as ActivityStreamEvent,
+        head: (signal) => request(ActivityHeadDocument, {}, signalOption(signal)).then((r) => r.activityHead),
+      },
+      follow,
+    );
+  }
+
+  function followCiChanges(follow: FollowCiChangesOptions = {}): AsyncIterableIterator<CiChangeEvent> {
+    return followResumable<CiChangeEvent>(
+      {
+        document: CiChangedDocument,
+        variables: follow.filter ? { filter: follow.filter } : {},
+        event: (data) => (data as CiChangedSubscription | null | undefined)?.ciChanged,
+        head: (signal) =>
+          request(CiChangedHeadDocument, {}, signalOption(signal)).then((r) => r.ciChangedHead),
+      },
+      follow,
+    );
+  }
+
   return {
     request: request as OpsGraphClient['request'],
     subscribe: subscribe as OpsGraphClient['subscribe'],
     followActivity,
+    followCiChanges,
     async close() {
       closed = true;
       for (const channel of [...open]) await channel.return();

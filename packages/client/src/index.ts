@@ -1,8 +1,10 @@
 // The public face of @opsgraph/client.
 export {
   type ActivityStreamEvent,
+  type CiChangeEvent,
   createOpsGraphClient,
   type FollowActivityOptions,
+  type FollowCiChangesOptions,
   type OpsGraphClient,
   type OpsGraphClientOptions,
   type RequestOptions,

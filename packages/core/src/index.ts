@@ -11,12 +11,23 @@ export {
   identityKeys,
   validateAttributes,
 } from './cmdb/attributes.js';
+export {
+  type CiChange,
+  type CiChangeFilter,
+  type CiChangeKind,
+  ciChangeKinds,
+  type FollowCiChangesOptions,
+} from './cmdb/changes.js';
 export type {
+  AttributeFilter,
   Ci,
   CiClass,
   CiClassDefinition,
   CiFilter,
   CiHistoryEntry,
+  CiOrder,
+  CiOrderField,
+  CiPageRequest,
   CiState,
   CiStatus,
   ClassDefinitionInput,
@@ -25,6 +36,7 @@ export type {
   CreateCiInput,
   FieldChange,
   HistoryKind,
+  OrderDirection,
   Page,
   PageRequest,
   Propagation,
@@ -35,7 +47,14 @@ export type {
   SourceDefinitionInput,
   UpdateCiInput,
 } from './cmdb/model.js';
-export { ciStatuses, historyKinds, MANUAL_SOURCE, propagations } from './cmdb/model.js';
+export {
+  ciOrderFields,
+  ciStatuses,
+  historyKinds,
+  MANUAL_SOURCE,
+  orderDirections,
+  propagations,
+} from './cmdb/model.js';
 export {
   type CiField,
   ciFields,
@@ -73,6 +92,7 @@ export {
   migrate,
   migrationStatus,
 } from './db/migrator.js';
+export { type QueryEvent, QueryLog } from './db/query-log.js';
 export { ActivityService, type FollowOptions } from './kernel/activity.js';
 export type { ActivityQuery } from './kernel/activity-store.js';
 export {

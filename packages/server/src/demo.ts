@@ -2,7 +2,10 @@ import { type OpsGraph, systemActor } from '@opsgraph/core';
 
 const actor = systemActor('demo-seed');
 
-/** A small estate to explore: a business service, its application, database and servers. */
+/**
+ * A small estate to explore: a business service, its applications, a database and servers, related so
+ * impact analysis has something to say (the web tier is a cluster of three needing two).
+ */
 export async function seedDemo(og: OpsGraph): Promise<{ created: number }> {
   const existing = await og.cmdb.list({ tag: 'demo' }, { first: 1 });
   if (existing.edges.length > 0) return { created: 0 };
@@ -17,8 +20,24 @@ export async function seedDemo(og: OpsGraph): Promise<{ created: number }> {
     { class: 'linux_server', name: 'web-03', attributes: { hostname: 'web-03', domain: 'shop.example' } },
     { class: 'linux_server', name: 'db-01', attributes: { hostname: 'db-01', domain: 'shop.example' } },
   ];
+  const relationships = [
+    ['Online Shop', 'depends_on', 'shop-frontend'],
+    ['Online Shop', 'depends_on', 'checkout-api'],
+    ['shop-frontend', 'runs_on', 'web-cluster'],
+    ['checkout-api', 'runs_on', 'web-cluster'],
+    ['checkout-api', 'depends_on', 'orders-db'],
+    ['orders-db', 'runs_on', 'db-01'],
+    ['web-01', 'member_of', 'web-cluster'],
+    ['web-02', 'member_of', 'web-cluster'],
+    ['web-03', 'member_of', 'web-cluster'],
+  ] as const;
   await og.transaction(async (tx) => {
-    for (const item of items) await tx.cmdb.create({ ...item, tags: ['demo'] }, { actor });
+    const ids = new Map<string, string>();
+    for (const item of items)
+      ids.set(item.name, (await tx.cmdb.create({ ...item, tags: ['demo'] }, { actor })).id);
+    for (const [source, type, target] of relationships) {
+      await tx.cmdb.relate({ type, sourceId: ids.get(source)!, targetId: ids.get(target)! }, { actor });
+    }
   });
   return { created: items.length };
 }

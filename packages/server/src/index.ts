@@ -6,6 +6,7 @@ export { createBuilder, type OpsGraphBuilder, type OpsGraphSchemaTypes } from '.
 export type { GraphQLContext } from './context.js';
 export { createDemoToken, seedDemo } from './demo.js';
 export { DEFAULT_LIMITS, LIMIT_EXCEEDED, type OperationLimits } from './limits.js';
+export type { OperationQueries } from './query-count.js';
 export { mutationErrors } from './schema/errors.js';
 export { buildSchema } from './schema/index.js';
 export { createOpsGraphServer, type OpsGraphServer, type OpsGraphServerOptions } from './server.js';

@@ -29,7 +29,7 @@ describe('operation limits', () => {
   it('has serious defaults', () => {
     expect(DEFAULT_LIMITS).toEqual({
       maxDepth: 12,
-      maxCost: 5000,
+      maxCost: 10_000,
       maxAliases: 15,
       maxTokens: 1000,
       maxDirectives: 50,
@@ -63,12 +63,13 @@ describe('operation limits', () => {
     expect(aliased.body.errors).toEqual([limitError('maxAliases', 1)]);
   });
 
-  it('refuses a costly operation (a large page of CIs with every field)', async () => {
-    const fields = 'id name class status environment tags version createdAt updatedAt retiredAt attributes';
+  it('refuses a costly operation (a large page of CIs with every field and their relationships)', async () => {
+    const fields =
+      'id name class status environment tags version createdAt updatedAt retiredAt attributes relationships { type source { name } target { name } }';
     const page = (first: number) => `{ cis(first: ${first}) { edges { node { ${fields} } } } }`;
     expect((await t.gql(page(100), undefined, t.tokens.reader)).body.errors).toBeUndefined();
     const { body } = await t.gql(page(500), undefined, t.tokens.reader);
-    expect(body.errors).toEqual([limitError('maxCost', 5000)]);
+    expect(body.errors).toEqual([limitError('maxCost', 10_000)]);
     expect(body.errors?.[0]?.message).toMatch(/smaller pages/);
   });
 

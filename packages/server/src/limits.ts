@@ -20,7 +20,8 @@ export interface OperationLimits {
   readonly maxDepth?: number;
   /**
    * Estimated cost: each object field 2, each scalar 1, children weigh 1.5× per level, a literal
-   * `first`/`last` multiplies its selection. Default 5000 (about a page of 100 CIs with every field).
+   * `first`/`last` multiplies its selection. Default 10,000: a page of 100 CIs with their classes and
+   * relationships (about 8,000) passes; a page of 500 with relationships does not.
    */
   readonly maxCost?: number;
   /** Aliased fields per operation. Default 15. */
@@ -33,7 +34,7 @@ export interface OperationLimits {
 
 export const DEFAULT_LIMITS: Required<OperationLimits> = Object.freeze({
   maxDepth: 12,
-  maxCost: 5000,
+  maxCost: 10_000,
   maxAliases: 15,
   maxTokens: 1000,
   maxDirectives: 50,

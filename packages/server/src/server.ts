@@ -7,7 +7,9 @@ import { WebSocketServer } from 'ws';
 import { type Authenticate, bearerTokenAuth, isInvalidCredentials, resolveActor } from './auth.js';
 import type { GraphQLContext } from './context.js';
 import { createMaskError } from './errors.js';
+import { useFreshCachesPerEvent } from './fresh-context.js';
 import { type OperationLimits, resolveLimits, useOperationProtections } from './limits.js';
+import { type OperationQueries, useQueryCount } from './query-count.js';
 import { buildSchema } from './schema/index.js';
 import { attachWebSocket } from './ws.js';
 
@@ -28,6 +30,11 @@ export interface OpsGraphServerOptions {
    * directives 50 unless set here. An operation over a limit is refused with `LIMIT_EXCEEDED`.
    */
   readonly limits?: OperationLimits;
+  /**
+   * Called after each query or mutation with the SQL statements its execution ran (e.g. for metrics,
+   * or a test that a page costs a constant number of queries). Counted too when the log level is debug.
+   */
+  readonly onOperationQueries?: (report: OperationQueries) => void;
 }
 
 export interface OpsGraphServer {
@@ -72,7 +79,14 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
       requestId: request.headers.get('x-request-id') ?? crypto.randomUUID(),
     }),
     // Envelop hooks: they run for HTTP, SSE and the WebSocket's onSubscribe alike.
-    plugins: [useOperationProtections({ limits, development })],
+    plugins: [
+      useOperationProtections({ limits, development }),
+      useFreshCachesPerEvent(),
+      // Only when someone will read the count: measuring puts each execution in an async context.
+      ...(options.onOperationQueries || logger.isLevelEnabled('debug')
+        ? [useQueryCount(og, logger, options.onOperationQueries)]
+        : []),
+    ],
   });
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {

@@ -282,6 +282,23 @@ describe.each(testBackends())('CI classes, attributes and identifiers on %s', (b
       expect(replacement.attributes.mac_address).toBe('aa:aa:aa:aa:aa:01');
     });
 
+    it('lets only one of several concurrent creates take an identity', async () => {
+      const results = await Promise.allSettled(
+        [1, 2, 3, 4].map((i) =>
+          og.cmdb.create(
+            { class: 'server', name: `race-${i}`, attributes: { serial_number: 'RACE-1' } },
+            { actor },
+          ),
+        ),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const r of results.filter((r) => r.status === 'rejected')) {
+        expect(r.reason).toBeInstanceOf(ValidationError);
+        expect((r.reason as ValidationError).field).toBe('attributes.serial_number');
+      }
+      expect((await og.cmdb.list({ search: 'race-' })).edges).toHaveLength(1);
+    });
+
     it('lets a CI change its identifier, freeing the old value', async () => {
       const ci = await og.cmdb.create(
         { class: 'server', name: 'rename-1', attributes: { hostname: 'old', domain: 'x.example' } },
@@ -296,6 +313,17 @@ describe.each(testBackends())('CI classes, attributes and identifiers on %s', (b
   });
 
   describe('classes at runtime', () => {
+    /** Each definition is refused with an issue at its path. */
+    const expectRefusedAt = async (cases: [Parameters<typeof og.cmdb.defineClass>[0], string][]) => {
+      for (const [input, path] of cases) {
+        const issues = await issuesOf(og.cmdb.defineClass(input, { actor }));
+        expect(
+          issues.map((i) => i.path),
+          JSON.stringify(input),
+        ).toContain(path);
+      }
+    };
+
     it('needs cmdb:admin', async () => {
       await expect(
         og.cmdb.defineClass({ name: 'nope', label: 'Nope' }, { actor: writer }),
@@ -326,13 +354,7 @@ describe.each(testBackends())('CI classes, attributes and identifiers on %s', (b
         ],
         [{ name: 'server', label: 'Mine' }, 'name'],
       ];
-      for (const [input, path] of cases) {
-        const issues = await issuesOf(og.cmdb.defineClass(input, { actor }));
-        expect(
-          issues.map((i) => i.path),
-          JSON.stringify(input),
-        ).toContain(path);
-      }
+      await expectRefusedAt(cases);
       expect((await og.cmdb.classes()).map((c) => c.name)).not.toContain('e1');
     });
 
@@ -349,6 +371,8 @@ describe.each(testBackends())('CI classes, attributes and identifiers on %s', (b
       };
       const cls = await og.cmdb.defineClass(def, { actor });
       expect(cls).toMatchObject({ name: 'certificate', owner: 'runtime', identifiers: [['fingerprint']] });
+      const [audit] = await og.activity.list({ subject: { type: 'ci_class', id: 'certificate' } });
+      expect(audit).toMatchObject({ type: 'ci.class_defined', payload: { created: true } });
       await og.cmdb.create(
         { class: 'certificate', name: 'shop cert', attributes: { fingerprint: 'AB:CD' } },
         { actor },
@@ -392,13 +416,7 @@ describe.each(testBackends())('CI classes, attributes and identifiers on %s', (b
         [{ ...def, identifiers: [] }, 'identifiers'],
         [{ ...def, parent: 'application' }, 'parent'],
       ];
-      for (const [input, path] of cases) {
-        const issues = await issuesOf(og.cmdb.defineClass(input, { actor }));
-        expect(
-          issues.map((i) => i.path),
-          JSON.stringify(input),
-        ).toContain(path);
-      }
+      await expectRefusedAt(cases);
     });
 
     it('defines relationship types at runtime, usable in relate', async () => {

@@ -229,6 +229,10 @@ declare module '../kernel/events.js' {
     'ci.retired': { ci: Ci };
     'ci.related': { relationship: Relationship };
     'ci.unrelated': { relationship: Relationship };
+    /** The CMDB's own model changed at runtime: audited like data. */
+    'ci.class_defined': { ciClass: CiClass; created: boolean };
+    'ci.relationship_type_defined': { relationshipType: RelationshipType };
+    'ci.source_defined': { source: CmdbSource };
   }
 }
 
@@ -270,19 +274,66 @@ export const updateCiInput = z.strictObject({
 });
 export type UpdateCiInput = z.input<typeof updateCiInput>;
 
+/** The CI's attribute `name` equals `value` (JSON equality; `null` matches an attribute set to null). */
+export interface AttributeFilter {
+  readonly name: string;
+  readonly value: unknown;
+}
+
 export interface CiFilter {
+  /** The class or any class below it (`server` lists `linux_server` CIs); unknown: `ValidationError` on `filter.class`. */
   readonly class?: string;
   readonly status?: CiStatus;
   readonly tag?: string;
+  /** Every one must hold. */
+  readonly attributes?: readonly AttributeFilter[];
   /** Case-insensitive substring of the name. */
   readonly search?: string;
-  /** Retired CIs are left out unless asked for. */
+  /** Retired CIs are left out unless asked for (or `status: 'retired'` is). */
   readonly includeRetired?: boolean;
+}
+
+const filterText = z.string().max(200, 'must be at most 200 characters');
+export const ciFilterInput = z.strictObject({
+  class: filterText.min(1, 'must name a CI class').optional(),
+  status: z.enum(ciStatuses).optional(),
+  tag: filterText.min(1, 'must not be empty').optional(),
+  attributes: z
+    .array(
+      z.strictObject({
+        name: filterText.min(1, 'must name an attribute'),
+        // A missing value would turn into `{}`, which every CI contains: refuse it rather than match all.
+        value: z
+          .unknown()
+          .refine((v) => v !== undefined, 'must be given (null matches an attribute set to null)'),
+      }),
+    )
+    .max(20, 'at most 20 attribute filters')
+    .optional(),
+  search: filterText.optional(),
+  includeRetired: z.boolean().optional(),
+});
+
+/** What a CI list can be ordered by; ties are broken by id, in the same direction. */
+export const ciOrderFields = ['name', 'createdAt', 'updatedAt', 'class', 'status'] as const;
+export type CiOrderField = (typeof ciOrderFields)[number];
+export const orderDirections = ['asc', 'desc'] as const;
+export type OrderDirection = (typeof orderDirections)[number];
+
+export interface CiOrder {
+  readonly field: CiOrderField;
+  /** Default `asc`. `status` orders by lifecycle: planned, installed, operational, maintenance, retired. */
+  readonly direction?: OrderDirection;
 }
 
 export interface PageRequest {
   readonly first?: number;
   readonly after?: string | null;
+}
+
+/** A page of CIs; a cursor only continues the order it was made under. Default order: name ascending. */
+export interface CiPageRequest extends PageRequest {
+  readonly orderBy?: CiOrder;
 }
 
 /** A page of a keyset-paginated list; every edge carries the cursor to continue after it. */

@@ -1,7 +1,7 @@
 import { assertCan, permissions, type ReadOptions, type WriteOptions } from '../kernel/actor.js';
 import { ConflictError, NotFoundError, ValidationError, type ValidationIssue } from '../kernel/errors.js';
 import type { Kernel } from '../kernel/kernel.js';
-import { decodeCursor, encodeCursor, pageSize } from '../kernel/pagination.js';
+import { pageSize } from '../kernel/pagination.js';
 import { parseInput } from '../kernel/validation.js';
 import {
   type ClassSchema,
@@ -10,13 +10,22 @@ import {
   NAME_IDENTIFIER,
   validateAttributes,
 } from './attributes.js';
+import {
+  type CiChange,
+  type CiChangeFilter,
+  ciChangeEventTypes,
+  type FollowCiChangesOptions,
+  followCiChanges,
+} from './changes.js';
 import { checkClassDefinition, descendants, schemaOf } from './classes.js';
 import { fieldChanges, historyRow, replay, toEntry } from './history.js';
+import { findClassesByName, listCis } from './listing.js';
 import {
   type Ci,
   type CiClass,
   type CiFilter,
   type CiHistoryEntry,
+  type CiPageRequest,
   type CiState,
   type ClassDefinitionInput,
   type CmdbSource,
@@ -26,7 +35,6 @@ import {
   createCiInput,
   MANUAL_SOURCE,
   type Page,
-  type PageRequest,
   type RelateInput,
   type Relationship,
   type RelationshipType,
@@ -66,20 +74,35 @@ export class CmdbService {
     return ids.map((id) => byId.get(id) ?? null);
   }
 
-  async list(filter: CiFilter = {}, page: PageRequest = {}, options: ReadOptions = {}): Promise<Page<Ci>> {
+  /**
+   * A page of CIs matching `filter`, ordered by `page.orderBy` (default: name ascending), ties by id.
+   * Continue with `after: page.endCursor` under the same order; a cursor of another order is refused.
+   */
+  async list(filter: CiFilter = {}, page: CiPageRequest = {}, options: ReadOptions = {}): Promise<Page<Ci>> {
     this.#canRead(options);
-    const size = pageSize(page.first);
-    let after: { name: string; id: string } | null = null;
-    if (page.after) {
-      const [name, id] = decodeCursor(page.after);
-      // A cursor comes back from the client: check it fully, or a forged one reaches SQL as a bad uuid.
-      if (typeof name !== 'string' || typeof id !== 'string' || !isUuid(id))
-        throw ValidationError.field('after', 'is not a CI cursor');
-      after = { name, id };
-    }
-    const rows = await store.listCis(this.kernel.db, filter, size + 1, after);
-    const edges = rows.slice(0, size).map((node) => ({ cursor: encodeCursor([node.name, node.id]), node }));
-    return { edges, hasNextPage: rows.length > size, endCursor: edges[edges.length - 1]?.cursor ?? null };
+    return listCis(this.kernel.db, filter, page);
+  }
+
+  /** Loads classes by name in one query, in the order of `names` (null where unknown): a DataLoader batch. */
+  async classesByName(names: readonly string[], options: ReadOptions = {}): Promise<(CiClass | null)[]> {
+    this.#canRead(options);
+    const byName = new Map((await findClassesByName(this.kernel.db, names)).map((c) => [c.name, c]));
+    return names.map((name) => byName.get(name) ?? null);
+  }
+
+  /** The seq of the newest CI change: `follow` after it to miss nothing from now on. */
+  async changesHead(options: ReadOptions = {}): Promise<number> {
+    this.#canRead(options);
+    return this.kernel.services.activity.latestSeq({ types: ciChangeEventTypes });
+  }
+
+  /**
+   * Changes of CIs matching `filter` after `options.after` (default: from now on), in commit order:
+   * the backlog first, then live ones. The actor's cmdb:read is checked again on every event.
+   */
+  follow(filter: CiChangeFilter = {}, options: FollowCiChangesOptions = {}): AsyncIterableIterator<CiChange> {
+    this.#canRead(options);
+    return followCiChanges(this.kernel, filter, options);
   }
 
   async classes(options: ReadOptions = {}): Promise<CiClass[]> {
@@ -100,7 +123,7 @@ export class CmdbService {
   async defineClass(input: ClassDefinitionInput, { actor }: WriteOptions): Promise<CiClass> {
     assertCan(actor, permissions.cmdbAdmin);
     const def = parseInput(classDefinitionInput, input);
-    return this.kernel.write(actor, async ({ db }) => {
+    return this.kernel.write(actor, async ({ db, emit }) => {
       // One definer at a time: two could otherwise each pass the checks against the other's old state.
       await store.lockRegistry(db, 'classes');
       const classes = await store.loadClassIndex(db);
@@ -114,7 +137,9 @@ export class CmdbService {
       const issues = checkClassDefinition(classes, def, existing, hasCis);
       if (issues.length > 0) throw new ValidationError(issues);
       await store.upsertClasses(db, RUNTIME_OWNER, [def]);
-      return (await store.findClass(db, def.name))!;
+      const ciClass = (await store.findClass(db, def.name))!;
+      emit('ci.class_defined', { type: 'ci_class', id: def.name }, { ciClass, created: !existing });
+      return ciClass;
     });
   }
 
@@ -125,14 +150,16 @@ export class CmdbService {
   ): Promise<RelationshipType> {
     assertCan(actor, permissions.cmdbAdmin);
     const def = parseInput(relationshipTypeInput, input);
-    return this.kernel.write(actor, async ({ db }) => {
+    return this.kernel.write(actor, async ({ db, emit }) => {
       const [clash] = await store.upsertRelationshipTypes(db, RUNTIME_OWNER, [def]);
       if (clash)
         throw ValidationError.field(
           'name',
           `relationship type ${def.name} belongs to ${clash.owner} and can't be changed here`,
         );
-      return (await store.findRelationshipType(db, def.name))!;
+      const relationshipType = (await store.findRelationshipType(db, def.name))!;
+      emit('ci.relationship_type_defined', { type: 'relationship_type', id: def.name }, { relationshipType });
+      return relationshipType;
     });
   }
 
@@ -140,9 +167,11 @@ export class CmdbService {
   async defineSource(input: SourceDefinitionInput, { actor }: WriteOptions): Promise<CmdbSource> {
     assertCan(actor, permissions.cmdbAdmin);
     const def = parseInput(sourceDefinitionInput, input);
-    return this.kernel.write(actor, ({ db, now }) =>
-      store.upsertSource(db, { ...def, label: def.label ?? def.name }, now),
-    );
+    return this.kernel.write(actor, async ({ db, now, emit }) => {
+      const source = await store.upsertSource(db, { ...def, label: def.label ?? def.name }, now);
+      emit('ci.source_defined', { type: 'ci_source', id: def.name }, { source });
+      return source;
+    });
   }
 
   async sources(options: ReadOptions = {}): Promise<CmdbSource[]> {

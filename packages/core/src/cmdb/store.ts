@@ -7,7 +7,6 @@ import type {
   Ci,
   CiClass,
   CiClassDefinition,
-  CiFilter,
   CiHistoryTable,
   CiTable,
   CmdbSource,
@@ -87,27 +86,6 @@ export async function updateCiIfVersion(
     .where('version', '=', version)
     .returningAll()
     .executeTakeFirst();
-}
-
-/** Keyset page ordered by (name, id). */
-export async function listCis(
-  db: Db,
-  filter: CiFilter,
-  limit: number,
-  after: { name: string; id: string } | null,
-): Promise<Ci[]> {
-  let q = db.selectFrom('cis').selectAll().orderBy('name').orderBy('id').limit(limit);
-  if (filter.class) q = q.where('class', '=', filter.class);
-  if (filter.status) q = q.where('status', '=', filter.status);
-  else if (!filter.includeRetired) q = q.where('status', '!=', 'retired');
-  if (filter.tag) q = q.where((eb) => eb(eb.val(filter.tag), '=', eb.fn.any('tags')));
-  if (filter.search) q = q.where('name', 'ilike', `%${filter.search.replace(/[\\%_]/g, '\\$&')}%`);
-  if (after) {
-    q = q.where((eb) =>
-      eb.or([eb('name', '>', after.name), eb.and([eb('name', '=', after.name), eb('id', '>', after.id)])]),
-    );
-  }
-  return q.execute();
 }
 
 /**

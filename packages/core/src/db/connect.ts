@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { Logger } from '../kernel/logger.js';
 import type { Database } from './database.js';
 import { PGlitePool } from './pglite-pool.js';
+import { QueryLog } from './query-log.js';
 
 export type Dialect = 'pglite' | 'postgres';
 
@@ -17,6 +18,8 @@ export interface DatabaseHandle {
   readonly dialect: Dialect;
   /** The target without credentials, for logs. */
   readonly description: string;
+  /** Every statement run through `db`: observe it, or count what a piece of work costs. */
+  readonly queries: QueryLog;
   /** Subscribes to a NOTIFY channel. Resolves once listening; returns the unsubscribe function. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   /** A Kysely on a dedicated connection with a lock timeout, for migrations. */
@@ -72,12 +75,15 @@ async function connectPGlite(target: string, options: ConnectOptions): Promise<D
     );
   }
   const pool = new PGlitePool(pglite);
+  const queries = new QueryLog();
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
     plugins: [new CamelCasePlugin({ maintainNestedObjectKeys: true })],
+    log: queries.record,
   });
   return {
     db,
+    queries,
     dialect: 'pglite',
     description: dataDir ? `pglite://${dataDir}` : 'pglite://memory',
     listen: async (channel, onNotify) => {
@@ -107,13 +113,16 @@ async function connectPostgres(target: string, options: ConnectOptions): Promise
   const pool = new pg.Pool({ connectionString: target, max: options.poolSize ?? 10, types: pgTypes() });
   // An idle client that loses its server emits 'error' on the pool: log it instead of crashing.
   pool.on('error', (error) => options.logger?.warn({ err: error }, 'idle PostgreSQL connection failed'));
+  const queries = new QueryLog();
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
     plugins: [new CamelCasePlugin({ maintainNestedObjectKeys: true })],
+    log: queries.record,
   });
   const listeners = new Set<pg.Client>();
   return {
     db,
+    queries,
     dialect: 'postgres',
     description: redact(target),
     listen: async (channel, onNotify) => {

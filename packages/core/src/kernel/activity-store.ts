@@ -107,11 +107,11 @@ export async function listActivity(db: Kysely<Database>, query: ActivityQuery): 
   return (await q.execute()).map(toDomainEvent);
 }
 
-export async function latestSeq(db: Kysely<Database>): Promise<number> {
-  const row = await db
-    .selectFrom('activity')
-    .select((eb) => eb.fn.max('seq').as('seq'))
-    .executeTakeFirst();
+/** The seq of the newest event (of `types`, when given); 0 when there is none. */
+export async function latestSeq(db: Kysely<Database>, types?: readonly string[]): Promise<number> {
+  let q = db.selectFrom('activity').select((eb) => eb.fn.max('seq').as('seq'));
+  if (types?.length) q = q.where('type', 'in', types);
+  const row = await q.executeTakeFirst();
   return Number(row?.seq ?? 0);
 }
 

@@ -26,9 +26,10 @@ export class ActivityService {
     return actor ? events.filter((event) => can(actor, readPermissionOf(event.type))) : events;
   }
 
-  async latestSeq(options: ReadOptions = {}): Promise<number> {
+  /** The seq of the newest event (of `types`, when given): follow `after` it to miss nothing from now on. */
+  async latestSeq(options: ReadOptions & { readonly types?: readonly string[] } = {}): Promise<number> {
     if (options.actor) assertCan(options.actor, permissions.activityRead);
-    return latestSeq(this.kernel.db);
+    return latestSeq(this.kernel.db, options.types);
   }
 
   /** Calls `handler` with each committed event of `type` ('*' for all) published by this process. */

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { accessMigrations } from '../access/migrations.js';
 import { AccessService } from '../access/service.js';
 import { checkClassDefinition, descendants } from '../cmdb/classes.js';
+import { listingMigrations } from '../cmdb/listing-migrations.js';
 import { cmdbMigrations } from '../cmdb/migrations.js';
 import { classDefinitionInput, relationshipTypeInput } from '../cmdb/model.js';
 import { CmdbService } from '../cmdb/service.js';
@@ -15,6 +16,7 @@ import {
   migrate,
   migrationStatus,
 } from '../db/migrator.js';
+import type { QueryLog } from '../db/query-log.js';
 import { ActivityService } from './activity.js';
 import { ACTIVITY_CHANNEL } from './activity-store.js';
 import { pluginActor } from './actor.js';
@@ -53,6 +55,8 @@ export interface OpsGraph extends CoreServices {
   readonly kernel: Kernel;
   readonly db: Kysely<Database>;
   readonly dialect: Dialect;
+  /** Every SQL statement this instance runs: `queries.on(listener)`, `queries.measure(fn)`. */
+  readonly queries: QueryLog;
   readonly clock: Clock;
   readonly logger: Logger;
   /** The loaded plugins, in dependency order. */
@@ -70,7 +74,7 @@ export interface OpsGraph extends CoreServices {
 
 export const coreMigrations: MigrationSet = {
   owner: 'core',
-  migrations: { ...kernelMigrations, ...cmdbMigrations, ...accessMigrations },
+  migrations: { ...kernelMigrations, ...cmdbMigrations, ...listingMigrations, ...accessMigrations },
 };
 
 const buildCore = (kernel: Kernel): CoreServices => ({
@@ -168,6 +172,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     kernel,
     db: handle.db,
     dialect: handle.dialect,
+    queries: handle.queries,
     clock: shared.clock,
     logger,
     pluginList: plugins,

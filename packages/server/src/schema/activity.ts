@@ -1,10 +1,9 @@
 import { type AnyDomainEvent, permissions } from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
+import { actorRefType } from './actor.js';
 
-export function addActivity(builder: OpsGraphBuilder): void {
-  const ActorRef = builder.objectRef<AnyDomainEvent['actor']>('ActorRef').implement({
-    fields: (t) => ({ kind: t.exposeString('kind'), id: t.exposeString('id'), name: t.exposeString('name') }),
-  });
+export function addActivity(builder: OpsGraphBuilder) {
+  const ActorRef = actorRefType(builder);
 
   const ActivityEvent = builder.objectRef<AnyDomainEvent>('ActivityEvent').implement({
     description:
@@ -61,4 +60,5 @@ export function addActivity(builder: OpsGraphBuilder): void {
       resolve: (event) => event,
     }),
   );
+  return { ActorRef };
 }

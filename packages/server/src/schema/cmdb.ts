@@ -30,7 +30,16 @@ export function addCmdb(builder: OpsGraphBuilder) {
       name: t.exposeString('name'),
       status: t.field({ type: CiStatus, resolve: (ci) => ci.status }),
       environment: t.exposeString('environment', { nullable: true }),
+      ownerGroup: t.exposeString('ownerGroup', {
+        nullable: true,
+        description: 'The group answerable for it.',
+      }),
       attributes: t.field({ type: 'JSON', resolve: (ci) => ci.attributes }),
+      attributeSources: t.field({
+        type: 'JSON',
+        description: 'Which source last set each attribute (`manual` for API edits).',
+        resolve: (ci) => ci.attributeSources,
+      }),
       tags: t.exposeStringList('tags'),
       version: t.exposeInt('version', {
         description: 'Send it back with an update: a stale one is refused.',
@@ -41,16 +50,6 @@ export function addCmdb(builder: OpsGraphBuilder) {
     }),
   });
 
-  const CiFilter = builder.inputType('CIFilter', {
-    fields: (t) => ({
-      class: t.string(),
-      status: t.field({ type: CiStatus }),
-      tag: t.string(),
-      search: t.string({ description: 'Case-insensitive part of the name.' }),
-      includeRetired: t.boolean(),
-    }),
-  });
-
   builder.queryFields((t) => ({
     ci: t.field({
       type: CI,
@@ -58,32 +57,6 @@ export function addCmdb(builder: OpsGraphBuilder) {
       authScopes: { permission: permissions.cmdbRead },
       args: { id: t.arg.id({ required: true }) },
       resolve: (_root, { id }, { og }) => og.cmdb.get(String(id)),
-    }),
-    cis: t.connection({
-      type: CI,
-      authScopes: { permission: permissions.cmdbRead },
-      args: { filter: t.arg({ type: CiFilter }) },
-      resolve: async (_root, { filter, first, after }, { og }) => {
-        const page = await og.cmdb.list(
-          {
-            class: filter?.class ?? undefined,
-            status: filter?.status ?? undefined,
-            tag: filter?.tag ?? undefined,
-            search: filter?.search ?? undefined,
-            includeRetired: filter?.includeRetired ?? undefined,
-          },
-          { first: first ?? undefined, after: after ?? null },
-        );
-        return {
-          edges: page.edges,
-          pageInfo: {
-            hasNextPage: page.hasNextPage,
-            hasPreviousPage: Boolean(after),
-            startCursor: page.edges[0]?.cursor ?? null,
-            endCursor: page.endCursor,
-          },
-        };
-      },
     }),
     ciClasses: t.field({
       type: [CiClassRef],
@@ -98,7 +71,8 @@ export function addCmdb(builder: OpsGraphBuilder) {
       name: t.string({ required: true }),
       status: t.field({ type: CiStatus }),
       environment: t.string(),
-      attributes: t.field({ type: 'JSON' }),
+      ownerGroup: t.string(),
+      attributes: t.field({ type: 'JSON', description: "Checked against the class's typed attributes." }),
       tags: t.stringList(),
     }),
   });
@@ -108,7 +82,8 @@ export function addCmdb(builder: OpsGraphBuilder) {
       name: t.string(),
       status: t.field({ type: CiStatus }),
       environment: t.string(),
-      attributes: t.field({ type: 'JSON' }),
+      ownerGroup: t.string(),
+      attributes: t.field({ type: 'JSON', description: 'Merged into the CI’s; `null` removes one.' }),
       tags: t.stringList(),
     }),
   });
@@ -126,6 +101,7 @@ export function addCmdb(builder: OpsGraphBuilder) {
             name: input.name,
             ...(input.status ? { status: input.status } : {}),
             ...(input.environment != null ? { environment: input.environment } : {}),
+            ...(input.ownerGroup != null ? { ownerGroup: input.ownerGroup } : {}),
             ...(input.attributes != null ? { attributes: input.attributes as Record<string, unknown> } : {}),
             ...(input.tags ? { tags: input.tags } : {}),
           },
@@ -145,6 +121,7 @@ export function addCmdb(builder: OpsGraphBuilder) {
             ...(input.name != null ? { name: input.name } : {}),
             ...(input.status ? { status: input.status } : {}),
             ...(input.environment !== undefined ? { environment: input.environment } : {}),
+            ...(input.ownerGroup !== undefined ? { ownerGroup: input.ownerGroup } : {}),
             ...(input.attributes != null ? { attributes: input.attributes as Record<string, unknown> } : {}),
             ...(input.tags ? { tags: input.tags } : {}),
           },
@@ -159,5 +136,5 @@ export function addCmdb(builder: OpsGraphBuilder) {
       resolve: (_root, { id, version }, { og, actor }) => og.cmdb.retire(String(id), version, { actor }),
     }),
   }));
-  return { CI };
+  return { CI, CIClass: CiClassRef, CIStatus: CiStatus };
 }

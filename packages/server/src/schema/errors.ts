@@ -50,3 +50,9 @@ export function addErrorTypes(builder: OpsGraphBuilder): void {
     fields: (t) => ({ permission: t.exposeString('permission') }),
   });
 }
+
+/** GraphQL sends `null` for an omitted optional input; the SDK's inputs want it left out. */
+export const defined = <T extends object>(value: T) =>
+  Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], null>;
+  };

@@ -4,7 +4,11 @@ import '../augment.js';
 import { createBuilder } from '../builder.js';
 import { addAccess } from './access.js';
 import { addActivity } from './activity.js';
+import { addCiChanged } from './ci-changed.js';
+import { addCiListing } from './ci-listing.js';
 import { addCmdb } from './cmdb.js';
+import { addCmdbClasses } from './cmdb-classes.js';
+import { addCmdbHistory } from './cmdb-history.js';
 import { addErrorTypes } from './errors.js';
 import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
@@ -18,11 +22,16 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   builder.subscriptionType({});
   addScalars(builder);
   addErrorTypes(builder);
-  const { CI } = addCmdb(builder);
-  addRelationships(builder, CI);
+  const cmdb = addCmdb(builder);
+  const { CI } = cmdb;
+  addCiListing(builder, cmdb);
+  addCmdbClasses(builder, { CiClass: cmdb.CIClass });
+  addCmdbHistory(builder, CI);
+  const { Relationship } = addRelationships(builder, CI);
   addReconcile(builder, CI);
   addAccess(builder);
-  addActivity(builder);
+  const { ActorRef } = addActivity(builder);
+  addCiChanged(builder, { CI, Relationship, ActorRef });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);

@@ -1,11 +1,11 @@
 import { permissions, propagations, type Relationship, type RelationshipType } from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
 import type { addCmdb } from './cmdb.js';
-import { mutationErrors } from './errors.js';
+import { defined, mutationErrors } from './errors.js';
 
 type CiRef = ReturnType<typeof addCmdb>['CI'];
 
-export function addRelationships(builder: OpsGraphBuilder, CI: CiRef): void {
+export function addRelationships(builder: OpsGraphBuilder, CI: CiRef) {
   const Propagation = builder.enumType('Propagation', {
     description: 'Which end a failure reaches: for `a depends_on b`, b failing hurts a (to_source).',
     values: propagations,
@@ -62,7 +62,25 @@ export function addRelationships(builder: OpsGraphBuilder, CI: CiRef): void {
     }),
   });
 
+  const RelationshipTypeInput = builder.inputType('DefineRelationshipTypeInput', {
+    fields: (t) => ({
+      name: t.string({ required: true, description: 'snake_case, e.g. backs_up' }),
+      label: t.string({ required: true }),
+      inverseLabel: t.string(),
+      propagation: t.field({ type: Propagation, required: true }),
+      acyclic: t.boolean({ description: 'Refuse relationships closing a cycle of this type.' }),
+    }),
+  });
+
   builder.mutationFields((t) => ({
+    defineRelationshipType: t.field({
+      type: RelationshipTypeRef,
+      description: 'Defines a relationship type, or changes one defined this way.',
+      errors: { types: mutationErrors },
+      authScopes: { permission: permissions.cmdbAdmin },
+      args: { input: t.arg({ type: RelationshipTypeInput, required: true }) },
+      resolve: (_root, { input }, { og, actor }) => og.cmdb.defineRelationshipType(defined(input), { actor }),
+    }),
     relateCIs: t.field({
       type: RelationshipRef,
       errors: { types: mutationErrors },
@@ -82,4 +100,5 @@ export function addRelationships(builder: OpsGraphBuilder, CI: CiRef): void {
       resolve: (_root, { id }, { og, actor }) => og.cmdb.unrelate(String(id), { actor }),
     }),
   }));
+  return { Relationship: RelationshipRef };
 }

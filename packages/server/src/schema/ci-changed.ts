@@ -1,0 +1,136 @@
+import { type CiChange, type FieldChange, permissions, ValidationError } from '@opsgraph/core';
+import type { OpsGraphBuilder } from '../builder.js';
+import type { addActivity } from './activity.js';
+import type { addCmdb } from './cmdb.js';
+import type { addRelationships } from './relationships.js';
+
+type Refs = Pick<ReturnType<typeof addCmdb>, 'CI'> &
+  ReturnType<typeof addRelationships> &
+  ReturnType<typeof addActivity>;
+
+/** The error a change stream ended with, delivered as its last item so the resolver can report it. */
+class StreamFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * Turns an error thrown by a stream into a last item. A subscription whose source throws makes
+ * graphql-ws close the whole socket (4500) and every other subscription on it; an item that the
+ * resolver throws on is one error result for this subscription only, which then completes.
+ */
+function endWithFailure<T>(source: AsyncIterableIterator<T>): AsyncIterableIterator<T | StreamFailure> {
+  let failed = false;
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      if (failed) return { done: true, value: undefined };
+      try {
+        return await source.next();
+      } catch (error) {
+        failed = true;
+        return { done: false, value: new StreamFailure(error) };
+      }
+    },
+    async return() {
+      await source.return?.();
+      return { done: true, value: undefined };
+    },
+  };
+}
+
+/** `subscription ciChanged(filter, after)` and `query ciChangedHead`. */
+export function addCiChanged(builder: OpsGraphBuilder, { CI, Relationship, ActorRef }: Refs): void {
+  const Kind = builder.enumType('CIChangeKind', {
+    values: {
+      CREATED: { value: 'created' },
+      UPDATED: { value: 'updated' },
+      RETIRED: { value: 'retired' },
+      RELATED: { value: 'related' },
+      UNRELATED: { value: 'unrelated' },
+    } as const,
+  });
+
+  const ChangedField = builder.objectRef<FieldChange>('CIChangedField').implement({
+    description: 'One field an update changed.',
+    fields: (t) => ({
+      field: t.exposeString('field'),
+      before: t.field({ type: 'JSON', nullable: true, resolve: (c) => c.before }),
+      after: t.field({ type: 'JSON', nullable: true, resolve: (c) => c.after }),
+    }),
+  });
+
+  const Change = builder.objectRef<CiChange>('CIChange').implement({
+    description: 'A change of a CI. `seq` increases in commit order: resume with `ciChanged(after: seq)`.',
+    fields: (t) => ({
+      seq: t.field({ type: 'Seq', resolve: (c) => c.seq }),
+      kind: t.field({ type: Kind, resolve: (c) => c.kind }),
+      ci: t.field({
+        type: CI,
+        description:
+          'The CI as the change left it; for RELATED/UNRELATED, the end that matched the filter (the source when both do), as it is now.',
+        resolve: (c) => c.ci,
+      }),
+      changes: t.field({
+        type: [ChangedField],
+        nullable: true,
+        description: 'What an update changed; null for other kinds.',
+        resolve: (c) => (c.changes ? [...c.changes] : null),
+      }),
+      relationship: t.field({
+        type: Relationship,
+        nullable: true,
+        description: 'The relationship made or removed; null for other kinds.',
+        resolve: (c) => c.relationship,
+      }),
+      actor: t.field({ type: ActorRef, resolve: (c) => c.actor }),
+      occurredAt: t.field({ type: 'DateTime', resolve: (c) => c.occurredAt }),
+    }),
+  });
+
+  const Filter = builder.inputType('CIChangedFilter', {
+    description: 'Which CIs to follow; every given part must hold.',
+    fields: (t) => ({
+      ids: t.idList(),
+      class: t.string({ description: 'The class or any class below it.' }),
+      tag: t.string(),
+    }),
+  });
+
+  builder.queryField('ciChangedHead', (t) =>
+    t.field({
+      type: 'Seq',
+      description: 'The seq of the newest CI change (0 when none): subscribe `after` it to miss nothing.',
+      authScopes: { permission: permissions.cmdbRead },
+      resolve: (_root, _args, { og, actor }) => og.cmdb.changesHead({ actor }),
+    }),
+  );
+
+  builder.subscriptionField('ciChanged', (t) =>
+    t.field({
+      type: Change,
+      description:
+        'Changes of the CIs matching `filter` after `after` (default: from now on): first those you missed, then live ones, in order, none twice. cmdb:read is checked on every change.',
+      authScopes: { permission: permissions.cmdbRead },
+      args: { filter: t.arg({ type: Filter }), after: t.arg({ type: 'Seq' }) },
+      subscribe: async (_root, { filter, after }, { og, actor }) => {
+        const wanted = {
+          ...(filter?.ids ? { ids: filter.ids.map(String) } : {}),
+          ...(filter?.class != null ? { class: filter.class } : {}),
+          ...(filter?.tag != null ? { tag: filter.tag } : {}),
+        };
+        // Refused here, before the stream starts, rather than as its first item.
+        if (wanted.class && !(await og.cmdb.classesByName([wanted.class], { actor }))[0])
+          throw ValidationError.field('filter.class', `unknown CI class "${wanted.class}"`);
+        // The starting point is fixed before the subscription answers, so nothing after it is missed.
+        const from = after ?? (await og.cmdb.changesHead({ actor }));
+        return endWithFailure(og.cmdb.follow(wanted, { after: from, actor }));
+      },
+      resolve: (item) => {
+        if (item instanceof StreamFailure) throw item.error;
+        return item;
+      },
+    }),
+  );
+}
