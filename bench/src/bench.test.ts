@@ -24,6 +24,27 @@ describe('benchmark runner', () => {
     expect(formatReport(report)).toContain('ratio subject/baseline');
   }, 120_000);
 
+  it('measures the reconcile scenarios on small data (--quick) on both backends', async () => {
+    const report = await runBenchmarks({
+      duration: 0.1,
+      warmup: 0,
+      rounds: 1,
+      connections: 1,
+      quick: true,
+      filter: ['reconcile-pglite', 'reconcile-postgres'],
+      log: () => {},
+    });
+    expect(report.scenarios.map((s) => [s.name, s.error])).toEqual([
+      ['reconcile-pglite', undefined],
+      ['reconcile-postgres', undefined],
+    ]);
+    for (const s of report.scenarios) {
+      expect(s.batch?.subject.seconds).toHaveLength(1);
+      expect(Number.isFinite(s.ratio?.median) && s.ratio!.median > 0).toBe(true);
+    }
+    expect(formatReport(report)).toContain('ratio subject/baseline rows/s');
+  }, 240_000);
+
   it('refuses an unknown scenario name', async () => {
     await expect(
       runBenchmarks({ duration: 0.1, warmup: 0, rounds: 1, connections: 1, filter: ['nope'], log: () => {} }),

@@ -52,8 +52,40 @@ export interface Measurement {
   readonly data: unknown;
 }
 
-export const isMeasured = (scenario: Scenario | MeasuredScenario): scenario is MeasuredScenario =>
+export const isMeasured = (scenario: AnyScenario): scenario is MeasuredScenario =>
   typeof (scenario as MeasuredScenario).measure === 'function';
+
+/**
+ * A scenario that measures work done in this process rather than HTTP load, e.g. a bulk import: each
+ * side runs once per round (after a warm-up run on smaller data) and is timed; the ratio is the
+ * subject's rows per second over the baseline's.
+ */
+export interface BatchScenario {
+  readonly kind: 'batch';
+  readonly name: string;
+  readonly description: string;
+  setup(options: { quick: boolean }): Promise<BatchInstance>;
+}
+
+export interface BatchInstance {
+  readonly baseline: BatchSide;
+  readonly subject: BatchSide;
+  teardown(): Promise<void>;
+}
+
+export interface BatchSide {
+  readonly label: string;
+  readonly description: string;
+  /** Rows one run handles: the throughput is rows ÷ seconds. */
+  readonly rows: number;
+  /** Does the work once on fresh state and returns the seconds it took; `warmup`: the small data. */
+  run(warmup: boolean): Promise<number>;
+}
+
+/** A module in `scenarios/` default-exports one scenario or a list of them. */
+export type AnyScenario = Scenario | MeasuredScenario | BatchScenario;
+
+export const isBatch = (s: AnyScenario): s is BatchScenario => (s as BatchScenario).kind === 'batch';
 
 /** One measured run of one target. */
 export interface RunSample {

@@ -6,9 +6,12 @@ import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
+  type AnyScenario,
+  type BatchScenario,
+  type BatchSide,
+  isBatch,
   isMeasured,
   loadTarget,
-  type MeasuredScenario,
   type Measurement,
   type RunSample,
   type Scenario,
@@ -24,16 +27,22 @@ export interface BenchOptions {
   /** Measured runs per side. */
   readonly rounds: number;
   readonly connections: number;
+  /** Smoke run (`--quick`): batch and measured scenarios work on small data. */
+  readonly quick?: boolean;
   /** Scenario names to run; all when absent. */
   readonly filter?: readonly string[];
-  /** Smoke run: measured scenarios use small data. */
-  readonly quick?: boolean;
   /** Progress lines; default: standard error. */
   readonly log?: (line: string) => void;
 }
 
 export const defaultOptions: BenchOptions = { duration: 5, warmup: 2, rounds: 3, connections: 10 };
-export const quickOptions: BenchOptions = { duration: 1, warmup: 0.5, rounds: 1, connections: 10 };
+export const quickOptions: BenchOptions = {
+  duration: 1,
+  warmup: 0.5,
+  rounds: 1,
+  connections: 10,
+  quick: true,
+};
 
 export interface SideReport {
   readonly label: string;
@@ -46,12 +55,24 @@ export interface SideReport {
   readonly p99: number;
 }
 
+/** One side of a batch scenario: seconds per round and the median throughput. */
+export interface BatchSideReport {
+  readonly label: string;
+  readonly description: string;
+  readonly rows: number;
+  readonly seconds: number[];
+  /** rows ÷ the median seconds. */
+  readonly rowsPerSecond: number;
+}
+
 export interface ScenarioReport {
   readonly name: string;
   readonly description: string;
   readonly baseline?: SideReport;
   readonly subject?: SideReport;
-  /** subject req/s ÷ baseline req/s: the median over rounds, and the lowest and highest round. */
+  /** Batch scenarios report these instead of `baseline`/`subject`. */
+  readonly batch?: { readonly baseline: BatchSideReport; readonly subject: BatchSideReport };
+  /** subject ÷ baseline throughput: the median over rounds, and the lowest and highest round. */
   readonly ratio?: {
     readonly median: number;
     readonly min: number;
@@ -72,20 +93,25 @@ export interface BenchReport {
 
 const scenarioDir = new URL('./scenarios/', import.meta.url);
 
-export async function loadScenarios(): Promise<(Scenario | MeasuredScenario)[]> {
+export async function loadScenarios(): Promise<AnyScenario[]> {
   const files = (await readdir(scenarioDir))
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.d.ts'))
     // By name without the extension, so `hello` runs before `hello-token`.
     .sort((a, b) => a.slice(0, -3).localeCompare(b.slice(0, -3)));
-  const scenarios: (Scenario | MeasuredScenario)[] = [];
+  const scenarios: AnyScenario[] = [];
   for (const file of files) {
     const module = (await import(new URL(file, scenarioDir).href)) as {
-      default?: Scenario | MeasuredScenario;
+      default?: AnyScenario | AnyScenario[];
     };
-    if (!module.default?.name || !('setup' in module.default || isMeasured(module.default))) {
-      throw new Error(`scenarios/${file} must default-export { name, description, setup() or measure() }`);
+    const exported = Array.isArray(module.default) ? module.default : [module.default];
+    for (const scenario of exported) {
+      if (!scenario?.name || !(isMeasured(scenario) || typeof scenario.setup === 'function')) {
+        throw new Error(
+          `scenarios/${file} must default-export { name, description, setup() or measure() } (or a list of them)`,
+        );
+      }
+      scenarios.push(scenario);
     }
-    scenarios.push(module.default);
   }
   return scenarios;
 }
@@ -109,7 +135,9 @@ export async function runBenchmarks(options: BenchOptions): Promise<BenchReport>
               description: scenario.description,
               measurement: await scenario.measure({ quick: options.quick ?? false, log }),
             }
-          : await runScenario(scenario, options, log),
+          : isBatch(scenario)
+            ? await runBatchScenario(scenario, options, log)
+            : await runScenario(scenario, options, log),
       );
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -167,6 +195,55 @@ async function runScenario(
   }
 }
 
+/**
+ * Times each side once per round on fresh state, alternating which goes first, after one warm-up run
+ * each on small data (so the JIT has compiled the hot paths); the ratio is per round, then the median.
+ */
+async function runBatchScenario(
+  scenario: BatchScenario,
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<ScenarioReport> {
+  const instance = await scenario.setup({ quick: Boolean(options.quick) });
+  try {
+    const sides = [instance.baseline, instance.subject] as const;
+    if (options.warmup > 0) {
+      log(`${scenario.name}: warm-up`);
+      for (const s of sides) await s.run(true);
+    }
+    const seconds: [number[], number[]] = [[], []];
+    for (let round = 0; round < options.rounds; round++) {
+      const order: (0 | 1)[] = round % 2 === 0 ? [0, 1] : [1, 0];
+      for (const index of order) seconds[index].push(await sides[index].run(false));
+      const [b, s] = [seconds[0].at(-1)!, seconds[1].at(-1)!];
+      log(
+        `${scenario.name}: round ${round + 1}/${options.rounds}: baseline ${b.toFixed(2)} s, ` +
+          `subject ${s.toFixed(2)} s, ratio ${(b / s).toFixed(3)}`,
+      );
+    }
+    // Same rows on both sides: the throughput ratio is baseline seconds ÷ subject seconds.
+    const ratios = seconds[1].map((s, i) => seconds[0][i]! / s);
+    return {
+      name: scenario.name,
+      description: scenario.description,
+      batch: { baseline: batchSide(sides[0], seconds[0]), subject: batchSide(sides[1], seconds[1]) },
+      ratio: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), rounds: ratios },
+    };
+  } finally {
+    await instance.teardown();
+  }
+}
+
+function batchSide(side: BatchSide, seconds: number[]): BatchSideReport {
+  return {
+    label: side.label,
+    description: side.description,
+    rows: side.rows,
+    seconds,
+    rowsPerSecond: side.rows / median(seconds),
+  };
+}
+
 function side(target: Target, runs: RunSample[]): SideReport {
   return {
     label: target.label,
@@ -207,6 +284,10 @@ export function formatReport(report: BenchReport): string {
       lines.push(...s.measurement.lines.map((line) => `  ${line}`));
       continue;
     }
+    if (s.batch && s.ratio && !s.error) {
+      lines.push(...formatBatch(s.batch, s.ratio, rounds));
+      continue;
+    }
     if (s.error || !s.baseline || !s.subject || !s.ratio) {
       lines.push(`  FAILED: ${s.error ?? 'no result'}`);
       continue;
@@ -241,6 +322,31 @@ export function formatReport(report: BenchReport): string {
     );
   }
   return lines.join('\n');
+}
+
+function formatBatch(
+  batch: NonNullable<ScenarioReport['batch']>,
+  ratio: NonNullable<ScenarioReport['ratio']>,
+  rounds: number,
+): string[] {
+  const rows = [
+    ['', 'side', 'rows/s', 'seconds per round'],
+    ...(['baseline', 'subject'] as const).map((key) => {
+      const x = batch[key];
+      return [key, x.label, fmt(x.rowsPerSecond), x.seconds.map((t) => t.toFixed(2)).join(' ')];
+    }),
+  ];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const lines = rows.map((row) =>
+    `  ${row.map((cell, c) => (c === 2 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ')}`.trimEnd(),
+  );
+  lines.push(`  baseline: ${batch.baseline.description}`, `  subject:  ${batch.subject.description}`);
+  const spread =
+    rounds > 1
+      ? `, rounds ${ratio.min.toFixed(3)}–${ratio.max.toFixed(3)} (±${pct((ratio.max - ratio.min) / 2 / ratio.median)})`
+      : '';
+  lines.push(`  ratio subject/baseline rows/s: ${ratio.median.toFixed(3)}${spread}`);
+  return lines;
 }
 
 // autocannon records whole milliseconds.

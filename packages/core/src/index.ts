@@ -55,6 +55,25 @@ export {
   orderDirections,
   propagations,
 } from './cmdb/model.js';
+export {
+  type CiField,
+  ciFields,
+  conflictKinds,
+  fieldSourceKey,
+  itemOutcomes,
+  MAX_RECONCILE_CIS,
+  MAX_RECONCILE_RELATIONSHIPS,
+  type ReconcileConflict,
+  type ReconcileConflictKind,
+  type ReconcileEnd,
+  type ReconcileItemInput,
+  type ReconcileOptions,
+  type ReconcileOutcome,
+  type ReconcilePayload,
+  type ReconcileProgress,
+  type ReconcileRelationshipInput,
+  type ReconcileReport,
+} from './cmdb/reconcile.js';
 export { CmdbService, RUNTIME_OWNER } from './cmdb/service.js';
 export {
   type ConnectOptions,

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { createLogger, createOpsGraph, DEFAULT_DATABASE, type OpsGraph, redact } from '@opsgraph/core';
 import { createDemoToken, seedDemo } from './demo.js';
+import { runImport } from './import.js';
 import { createOpsGraphServer } from './server.js';
 
 const usage = `Usage: opsgraph <command> [options]
@@ -11,6 +12,10 @@ Commands:
                                --demo: migrate, load demo data, print a demo token, enable GraphiQL.
   migrate                      Apply pending database migrations (core, then plugins).
   seed --demo                  Load the demo data.
+  import <file> --source <name> [--json]
+                               Reconcile a discovery feed: <file>.json is a reconcile payload
+                               ({ cis, relationships }), <file>.csv one CI a row. --json prints the
+                               whole report. Exits 1 naming each field at fault on bad input.
 
 Environment:
   DATABASE_URL   postgres://user:pass@host/db, or pglite://<dir>; default ${DEFAULT_DATABASE}
@@ -24,6 +29,8 @@ async function main(argv: string[]): Promise<number> {
     options: {
       demo: { type: 'boolean' },
       migrate: { type: 'boolean' },
+      source: { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -32,7 +39,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return command || values.help ? 0 : 1;
   }
-  const logger = createLogger();
+  // An import's output is its report (maybe JSON on stdout): keep info logs out of it unless asked for.
+  const logger = createLogger(command === 'import' && !process.env.LOG_LEVEL ? { level: 'warn' } : {});
   const database = process.env.DATABASE_URL || DEFAULT_DATABASE;
   const open = () => createOpsGraph({ database, logger });
 
@@ -63,6 +71,20 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'import': {
+      const file = positionals[1];
+      if (!file || !values.source) {
+        console.error(`import needs a file and --source <name>.\n\n${usage}`);
+        return 1;
+      }
+      const og = await open();
+      try {
+        await ready(og);
+        return await runImport(og, file, { source: values.source, json: Boolean(values.json) });
+      } finally {
+        await og.close();
+      }
+    }
     case 'serve':
       await serve(await open(), { demo: Boolean(values.demo), migrate: Boolean(values.migrate), database });
       return 0;
@@ -72,16 +94,26 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function serve(og: OpsGraph, options: { demo: boolean; migrate: boolean; database: string }) {
-  // One embedded process owns its PGlite directory, so migrating at start is safe there; with
-  // PostgreSQL, replicas share the database and migration is an explicit step.
-  if (options.demo || options.migrate || og.dialect === 'pglite') await og.migrate();
+/**
+ * One embedded process owns its PGlite directory, so migrating at start is safe there; with
+ * PostgreSQL, replicas share the database and migration is an explicit step.
+ */
+async function ready(og: OpsGraph, migrate = false): Promise<void> {
+  if (migrate || og.dialect === 'pglite') await og.migrate();
   const pending = (await og.migrationStatus()).filter((s) => s.pending.length > 0);
   if (pending.length > 0) {
-    await og.close();
     throw new Error(
       `The database needs migrations (${pending.map((p) => `${p.owner}: ${p.pending.join(', ')}`).join('; ')}). Run \`opsgraph migrate\` first, or serve with --migrate.`,
     );
+  }
+}
+
+async function serve(og: OpsGraph, options: { demo: boolean; migrate: boolean; database: string }) {
+  try {
+    await ready(og, options.demo || options.migrate);
+  } catch (error) {
+    await og.close();
+    throw error;
   }
   let token: string | undefined;
   if (options.demo) {

@@ -84,7 +84,17 @@ const schemas: Record<AttributeType, (a: AttributeDefinition) => z.ZodType> = {
   json: () => z.json('must be a JSON value'),
 };
 
-export const valueSchema = (a: AttributeDefinition): z.ZodType => schemas[a.type](a);
+// Building a zod schema costs far more than running it: bulk writes check thousands of values a class.
+const built = new WeakMap<AttributeDefinition, z.ZodType>();
+
+export function valueSchema(a: AttributeDefinition): z.ZodType {
+  let schema = built.get(a);
+  if (!schema) {
+    schema = schemas[a.type](a);
+    built.set(a, schema);
+  }
+  return schema;
+}
 
 export interface ClassSchema {
   readonly className: string;

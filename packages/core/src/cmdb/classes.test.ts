@@ -442,9 +442,10 @@ describe.each(testBackends())('CI classes, attributes and identifiers on %s', (b
         { class: 'server', name: 'src-1', attributes: { os: 'linux' } },
         { actor, source: 'scanner' },
       );
-      expect(ci.attributeSources).toEqual({ os: 'scanner' });
+      // CI fields are tracked too, under `$<field>` (reconciliation's precedence reads them).
+      expect(ci.attributeSources).toEqual({ os: 'scanner', $name: 'scanner' });
       const updated = await og.cmdb.update(ci.id, { version: 1, attributes: { cpu_count: 2 } }, { actor });
-      expect(updated.attributeSources).toEqual({ os: 'scanner', cpu_count: 'manual' });
+      expect(updated.attributeSources).toEqual({ os: 'scanner', cpu_count: 'manual', $name: 'scanner' });
       const issues = await refusedWithoutWriting(() =>
         og.cmdb.create({ class: 'server', name: 'src-2' }, { actor, source: 'ghost' }),
       );

@@ -46,6 +46,14 @@ import {
   type UpdateCiInput,
   updateCiInput,
 } from './model.js';
+import {
+  ciFields,
+  fieldSourceKey,
+  type ReconcileOptions,
+  type ReconcilePayload,
+  type ReconcileReport,
+  reconcile,
+} from './reconcile.js';
 import * as store from './store.js';
 
 /** Configuration items: the CMDB's records of what exists and how it is configured. */
@@ -189,7 +197,15 @@ export class CmdbService {
         environment: data.environment ?? null,
         ownerGroup: data.ownerGroup ?? null,
         attributes,
-        attributeSources: Object.fromEntries(Object.keys(attributes).map((k) => [k, from])),
+        // Which source set what, for reconciliation's precedence: the attributes and the fields given.
+        attributeSources: {
+          ...Object.fromEntries(Object.keys(attributes).map((k) => [k, from])),
+          ...Object.fromEntries(
+            ciFields
+              .filter((f) => f === 'name' || (input as Record<string, unknown>)[f] != null)
+              .map((f) => [fieldSourceKey(f), from]),
+          ),
+        },
         tags: data.tags,
         createdAt: now,
         updatedAt: now,
@@ -231,10 +247,14 @@ export class CmdbService {
       if (changes.length === 0) return current;
       const attributeSources = { ...current.attributeSources };
       for (const c of changes) {
-        if (!c.field.startsWith('attributes.')) continue;
-        const name = c.field.slice('attributes.'.length);
-        if (c.after === null) delete attributeSources[name];
-        else attributeSources[name] = from;
+        const key = c.field.startsWith('attributes.')
+          ? c.field.slice('attributes.'.length)
+          : (ciFields as readonly string[]).includes(c.field)
+            ? fieldSourceKey(c.field as (typeof ciFields)[number])
+            : undefined;
+        if (key === undefined) continue;
+        if (c.after === null) delete attributeSources[key];
+        else attributeSources[key] = from;
       }
       const updated = await store.updateCiIfVersion(db, id, version, {
         ...patch,
@@ -252,6 +272,26 @@ export class CmdbService {
       emit('ci.updated', { type: 'ci', id }, { ci: updated, changes });
       return updated;
     });
+  }
+
+  /**
+   * Reconciles a discovery feed: bulk-upserts CIs and relationships from a declared `source`, in one
+   * transaction.
+   * - Each item is matched to an existing CI by its class's identifier rules (scope: the class declaring
+   *   the rule, so a `linux_server` matches a `server` with the same hostname + domain). An item with no
+   *   identifier, with identifiers pointing at several CIs, or with the identity of an earlier item is
+   *   skipped and reported as a conflict; no two CIs ever get the same identifiers.
+   * - A matched item merges field by field: a source may change a field (attribute, or `name`, `status`,
+   *   `environment`, `ownerGroup`, `tags`) last set by a source of the same or lower priority, never a
+   *   higher one; a refused change is reported (value kept, value offered, source holding it) and the
+   *   rest of the item applies. A matched CI of a parent class takes the item's (more specific) class.
+   * - Relationships (ends: an item's `ref`, or `{ ciId }`) are created when missing, left when present.
+   * - Bad input (unknown class or type, wrong attribute, dangling ref, self-loop, missing or retired CI,
+   *   a cycle in an acyclic type) is one `ValidationError` listing every issue by path; nothing is written.
+   * - History and events as single writes; the same payload twice changes nothing the second time.
+   */
+  async reconcile(payload: ReconcilePayload, options: ReconcileOptions): Promise<ReconcileReport> {
+    return reconcile(this.kernel, payload, options);
   }
 
   /** Soft retirement: the CI and its history stay; it leaves default listings and frees its identity. */

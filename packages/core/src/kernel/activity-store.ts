@@ -27,6 +27,8 @@ export interface ActivityTable {
 export const ACTIVITY_CHANNEL = 'opsgraph_activity';
 /** Advisory lock (transaction scope) that makes seq order equal commit order. */
 const ACTIVITY_LOCK = 0x0a_c7_1e_75;
+/** Events a statement: bounds its size (a bulk write emits tens of thousands). */
+export const EVENTS_PER_STATEMENT = 1000;
 
 /**
  * Appends a transaction's events as its last step. The advisory lock is held from here to COMMIT, so
@@ -39,26 +41,50 @@ export async function appendEvents(
 ): Promise<AnyDomainEvent[]> {
   if (events.length === 0) return [];
   await sql`select pg_advisory_xact_lock(${ACTIVITY_LOCK})`.execute(trx);
-  const rows = await trx
-    .insertInto('activity')
-    .values(
-      events.map((e) => ({
-        id: crypto.randomUUID(),
-        type: e.type,
-        subjectType: e.subject?.type ?? null,
-        subjectId: e.subject?.id ?? null,
-        actorKind: e.actor.kind,
-        actorId: e.actor.id,
-        actorName: e.actor.name,
-        payload: JSON.stringify(e.payload ?? {}),
+  const appended: AnyDomainEvent[] = [];
+  for (let start = 0; start < events.length; start += EVENTS_PER_STATEMENT) {
+    const chunk = events
+      .slice(start, start + EVENTS_PER_STATEMENT)
+      .map((e, i) => ({ ...e, i, id: crypto.randomUUID() }));
+    // One jsonb parameter a chunk rather than 9 a row: no statement nears PostgreSQL's 65,535 bind
+    // parameters, and `order by i` hands out seqs in emit order. Only seq comes back: the rest we have.
+    const rows = chunk.map((e) => ({
+      i: e.i,
+      id: e.id,
+      type: e.type,
+      subject_type: e.subject?.type ?? null,
+      subject_id: e.subject?.id ?? null,
+      actor_kind: e.actor.kind,
+      actor_id: e.actor.id,
+      actor_name: e.actor.name,
+      payload: e.payload ?? {},
+      occurred_at: e.occurredAt,
+    }));
+    const { rows: inserted } = await sql<{ id: string; seq: number }>`
+      insert into activity (id, type, subject_type, subject_id, actor_kind, actor_id, actor_name, payload, occurred_at)
+      select id, type, subject_type, subject_id, actor_kind, actor_id, actor_name, payload, occurred_at
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(
+        i integer, id uuid, type text, subject_type text, subject_id text, actor_kind text, actor_id text,
+        actor_name text, payload jsonb, occurred_at timestamptz)
+      order by i
+      returning id, seq`.execute(trx);
+    const seqOf = new Map(inserted.map((r) => [r.id, Number(r.seq)]));
+    for (const e of chunk) {
+      appended.push({
+        seq: seqOf.get(e.id)!,
+        id: e.id,
+        type: e.type as DomainEventType,
+        subject: e.subject,
+        actor: { kind: e.actor.kind, id: e.actor.id, name: e.actor.name },
+        // Already JSON-shaped (dates as strings) by `emit`, as a reader of the table gets it.
+        payload: e.payload ?? {},
         occurredAt: e.occurredAt,
-      })),
-    )
-    .returningAll()
-    .execute();
-  const last = rows[rows.length - 1]!.seq;
+      } as AnyDomainEvent);
+    }
+  }
+  const last = appended[appended.length - 1]!.seq;
   await sql`select pg_notify(${ACTIVITY_CHANNEL}, ${String(last)})`.execute(trx);
-  return rows.map(toDomainEvent);
+  return appended;
 }
 
 export interface ActivityQuery {

@@ -10,6 +10,7 @@ import { addCmdb } from './cmdb.js';
 import { addCmdbClasses } from './cmdb-classes.js';
 import { addCmdbHistory } from './cmdb-history.js';
 import { addErrorTypes } from './errors.js';
+import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
 import { addScalars } from './scalars.js';
 import { addTopology } from './topology.js';
@@ -29,6 +30,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addCmdbHistory(builder, CI);
   const { Relationship } = addRelationships(builder, CI);
   addTopology(builder, CI, Relationship);
+  addReconcile(builder, CI);
   addAccess(builder);
   const { ActorRef } = addActivity(builder);
   addCiChanged(builder, { CI, Relationship, ActorRef });

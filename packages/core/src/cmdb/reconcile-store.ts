@@ -1,0 +1,278 @@
+// Set-based SQL for reconciliation. Each statement takes its rows as ONE jsonb parameter, unpacked with
+// jsonb_to_recordset: whatever the batch size, no statement comes near PostgreSQL's limit of 65,535 bind
+// parameters, both drivers (pg, PGlite) pass it the same way, and PostgreSQL parses one value instead of
+// thousands. Callers still chunk (ROWS_PER_STATEMENT) to bound statement size and to report progress.
+import { type Kysely, sql } from 'kysely';
+import type { Database } from '../db/database.js';
+import type { IdentityKey } from './attributes.js';
+import type { Ci, Relationship } from './model.js';
+import type { HistoryRow } from './store.js';
+
+type Db = Kysely<Database>;
+
+export const ROWS_PER_STATEMENT = 2000;
+
+/** Splits `rows` into statement-sized chunks. */
+export function chunks<T>(rows: readonly T[], size = ROWS_PER_STATEMENT): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
+}
+
+const json = (rows: unknown) => sql`${JSON.stringify(rows)}::jsonb`;
+
+/**
+ * Serialises reconciliations until commit: the second one matches against what the first created, so
+ * two feeds racing with the same new CIs create each once. (The ci_identities primary key backs this
+ * against single writes, which do not take the lock.)
+ */
+export async function lockReconciliation(db: Db): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtext('opsgraph.cmdb.reconcile'))`.execute(db);
+}
+
+/** Which CIs hold these identity keys, in one query per chunk. */
+export async function findIdentityHolders(
+  db: Db,
+  keys: readonly IdentityKey[],
+): Promise<(IdentityKey & { ciId: string })[]> {
+  const found: (IdentityKey & { ciId: string })[] = [];
+  for (const chunk of chunks(keys, ROWS_PER_STATEMENT * 5)) {
+    const { rows } = await sql<IdentityKey & { ciId: string }>`
+      select i.scope, i.rule, i.value, i.ci_id
+      from ci_identities i
+      join jsonb_to_recordset(${json(chunk)}) as k(scope text, rule text, value text)
+        using (scope, rule, value)`.execute(db);
+    found.push(...rows);
+  }
+  return found;
+}
+
+/** The identity claims the given CIs hold now. */
+export async function identitiesOf(
+  db: Db,
+  ciIds: readonly string[],
+): Promise<(IdentityKey & { ciId: string })[]> {
+  if (ciIds.length === 0) return [];
+  const { rows } = await sql<IdentityKey & { ciId: string }>`
+    select scope, rule, value, ci_id from ci_identities
+    where ci_id in (select jsonb_array_elements_text(${json(ciIds)})::uuid)`.execute(db);
+  return rows;
+}
+
+/**
+ * Reads CIs by id and locks them until commit, so a concurrent `update()` waits for this write (and
+ * then reports a stale version) instead of changing a CI between our read and our write.
+ */
+export async function findCisForUpdate(db: Db, ids: readonly string[]): Promise<Ci[]> {
+  const found: Ci[] = [];
+  for (const chunk of chunks(ids, ROWS_PER_STATEMENT * 5)) {
+    const { rows } = await sql<Ci>`
+      select * from cis
+      where id in (select jsonb_array_elements_text(${json(chunk)})::uuid)
+      order by id
+      for update`.execute(db);
+    found.push(...rows);
+  }
+  return found;
+}
+
+/** Status of CIs named by id in a relationship: only those found are returned. */
+export async function findCiStatuses(
+  db: Db,
+  ids: readonly string[],
+): Promise<{ id: string; name: string; status: string; version: number }[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await sql<{ id: string; name: string; status: string; version: number }>`
+    select id, name, status, version from cis
+    where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`.execute(db);
+  return rows;
+}
+
+export type NewCi = Omit<Ci, 'version'>;
+
+export async function insertCis(db: Db, cis: readonly NewCi[]): Promise<void> {
+  if (cis.length === 0) return;
+  await sql`
+    insert into cis (id, class, name, status, environment, owner_group, attributes, attribute_sources,
+                     tags, version, created_at, updated_at, retired_at)
+    select id, class, name, status, environment, owner_group, attributes, attribute_sources,
+           tags, 1, created_at, updated_at, null
+    from jsonb_to_recordset(${json(cis.map(ciRow))}) as v(
+      id uuid, class text, name text, status text, environment text, owner_group text,
+      attributes jsonb, attribute_sources jsonb, tags text[], created_at timestamptz, updated_at timestamptz)`.execute(
+    db,
+  );
+}
+
+const ciRow = (ci: NewCi) => ({
+  id: ci.id,
+  class: ci.class,
+  name: ci.name,
+  status: ci.status,
+  environment: ci.environment,
+  owner_group: ci.ownerGroup,
+  attributes: ci.attributes,
+  attribute_sources: ci.attributeSources,
+  tags: ci.tags,
+  created_at: ci.createdAt,
+  updated_at: ci.updatedAt,
+});
+
+/**
+ * Writes the new state of CIs read (and locked) at `version`. `bump` false records provenance only
+ * (which source holds a value), without a new version. Returns the rows written.
+ */
+export async function updateCis(db: Db, rows: readonly { ci: Ci; bump: boolean }[]): Promise<Ci[]> {
+  if (rows.length === 0) return [];
+  const values = rows.map(({ ci, bump }) => ({ ...ciRow(ci), version: ci.version, bump }));
+  const { rows: updated } = await sql<Ci>`
+    update cis set
+      class = v.class, name = v.name, status = v.status, environment = v.environment,
+      owner_group = v.owner_group, attributes = v.attributes, attribute_sources = v.attribute_sources,
+      tags = v.tags,
+      version = cis.version + case when v.bump then 1 else 0 end,
+      updated_at = case when v.bump then v.updated_at else cis.updated_at end
+    from jsonb_to_recordset(${json(values)}) as v(
+      id uuid, class text, name text, status text, environment text, owner_group text,
+      attributes jsonb, attribute_sources jsonb, tags text[], updated_at timestamptz,
+      version integer, bump boolean)
+    where cis.id = v.id and cis.version = v.version
+    returning cis.*`.execute(db);
+  return updated;
+}
+
+/** Drops the given claims (each only if still held by its CI). */
+export async function releaseClaims(
+  db: Db,
+  claims: readonly (IdentityKey & { ciId: string })[],
+): Promise<void> {
+  for (const chunk of chunks(claims, ROWS_PER_STATEMENT * 5)) {
+    await sql`
+      delete from ci_identities i
+      using jsonb_to_recordset(${json(chunk.map(claimRow))}) as k(scope text, rule text, value text, ci_id uuid)
+      where i.scope = k.scope and i.rule = k.rule and i.value = k.value and i.ci_id = k.ci_id`.execute(db);
+  }
+}
+
+/** Claims keys; returns those another CI holds (nothing is claimed for them). */
+export async function insertClaims(
+  db: Db,
+  claims: readonly (IdentityKey & { ciId: string })[],
+): Promise<(IdentityKey & { ciId: string })[]> {
+  const refused: (IdentityKey & { ciId: string })[] = [];
+  for (const chunk of chunks(claims, ROWS_PER_STATEMENT * 5)) {
+    const { rows } = await sql<IdentityKey>`
+      insert into ci_identities (scope, rule, value, ci_id)
+      select scope, rule, value, ci_id
+      from jsonb_to_recordset(${json(chunk.map(claimRow))}) as k(scope text, rule text, value text, ci_id uuid)
+      on conflict (scope, rule, value) do update set ci_id = excluded.ci_id
+        where ci_identities.ci_id = excluded.ci_id
+      returning scope, rule, value`.execute(db);
+    const claimed = new Set(rows.map((r) => `${r.scope}\u0000${r.rule}\u0000${r.value}`));
+    refused.push(...chunk.filter((c) => !claimed.has(`${c.scope}\u0000${c.rule}\u0000${c.value}`)));
+  }
+  return refused;
+}
+
+const claimRow = (c: IdentityKey & { ciId: string }) => ({
+  scope: c.scope,
+  rule: c.rule,
+  value: c.value,
+  ci_id: c.ciId,
+});
+
+export type EdgeKey = Pick<Relationship, 'type' | 'sourceId' | 'targetId'>;
+
+/** Which of these relationships exist already. */
+export async function findRelationships(db: Db, edges: readonly EdgeKey[]): Promise<Relationship[]> {
+  const found: Relationship[] = [];
+  for (const chunk of chunks(edges, ROWS_PER_STATEMENT * 5)) {
+    const { rows } = await sql<Relationship>`
+      select r.* from relationships r
+      join jsonb_to_recordset(${json(chunk.map(edgeRow))}) as k(type text, source_id uuid, target_id uuid)
+        on r.type = k.type and r.source_id = k.source_id and r.target_id = k.target_id`.execute(db);
+    found.push(...rows);
+  }
+  return found;
+}
+
+const edgeRow = (e: EdgeKey) => ({ type: e.type, source_id: e.sourceId, target_id: e.targetId });
+
+/** Inserts relationships; one that exists already (a concurrent `relate`) is skipped. Returns those written. */
+export async function insertRelationships(db: Db, rows: readonly Relationship[]): Promise<Relationship[]> {
+  if (rows.length === 0) return [];
+  // Only ids come back: the rows are ours already.
+  const { rows: inserted } = await sql<{ id: string }>`
+    insert into relationships (id, type, source_id, target_id, created_at)
+    select id, type, source_id, target_id, created_at
+    from jsonb_to_recordset(${json(rows.map((r) => ({ ...edgeRow(r), id: r.id, created_at: r.createdAt })))})
+      as v(id uuid, type text, source_id uuid, target_id uuid, created_at timestamptz)
+    on conflict (type, source_id, target_id) do nothing
+    returning id`.execute(db);
+  const written = new Set(inserted.map((r) => r.id));
+  return rows.filter((r) => written.has(r.id));
+}
+
+/**
+ * Indexes (in `edges`) of new relationships of an acyclic type that would close a cycle together with
+ * the existing relationships of that type and the other new ones: the walk starts at each new edge's
+ * target and follows both; reaching the edge's own source means a cycle. Recursive SQL, so the graph
+ * stays in the database.
+ */
+export async function closingCycles(
+  db: Db,
+  type: string,
+  edges: readonly { index: number; sourceId: string; targetId: string }[],
+): Promise<number[]> {
+  if (edges.length === 0) return [];
+  const values = edges.map((e) => ({ i: e.index, s: e.sourceId, t: e.targetId }));
+  const { rows } = await sql<{ i: number }>`
+    with recursive
+      ne(i, s, t) as (select i, s, t from jsonb_to_recordset(${json(values)}) as v(i integer, s uuid, t uuid)),
+      walk(i, id) as (
+        select i, t from ne
+        union
+        select w.i, e.t
+        from walk w
+        join (select source_id as s, target_id as t from relationships where type = ${type}
+              union all
+              select s, t from ne) e on e.s = w.id
+      )
+    select distinct ne.i from walk join ne on ne.i = walk.i and walk.id = ne.s
+    order by ne.i`.execute(db);
+  return rows.map((r) => Number(r.i));
+}
+
+/** Serialises writers of one relationship type until commit, so two can't close a cycle together. */
+export async function lockRelationshipTypes(db: Db, types: readonly string[]): Promise<void> {
+  // In a fixed order, so two writers locking several types can't deadlock.
+  for (const type of [...types].sort()) {
+    await sql`select pg_advisory_xact_lock(hashtext(${`opsgraph.relationships.${type}`}))`.execute(db);
+  }
+}
+
+export async function insertHistoryRows(db: Db, rows: readonly HistoryRow[]): Promise<void> {
+  for (const chunk of chunks(rows)) {
+    const values = chunk.map((r) => ({
+      ci_id: r.ciId,
+      related_ci_id: r.relatedCiId,
+      relationship_id: r.relationshipId,
+      kind: r.kind,
+      version: r.version,
+      actor_kind: r.actorKind,
+      actor_id: r.actorId,
+      actor_name: r.actorName,
+      source: r.source,
+      at: r.at,
+      changes: r.changes,
+    }));
+    await sql`
+      insert into ci_history (ci_id, related_ci_id, relationship_id, kind, version, actor_kind, actor_id,
+                              actor_name, source, at, changes)
+      select ci_id, related_ci_id, relationship_id, kind, version, actor_kind, actor_id, actor_name,
+             source, at, changes
+      from jsonb_to_recordset(${json(values)}) as v(
+        ci_id uuid, related_ci_id uuid, relationship_id uuid, kind text, version integer, actor_kind text,
+        actor_id text, actor_name text, source text, at timestamptz, changes jsonb)`.execute(db);
+  }
+}
