@@ -158,6 +158,10 @@ export async function reachFromEach(
   return result.rows;
 }
 
+/** `attributes.quorum` when it is a whole number, else 1. */
+const quorumOf = (attributes: RawBuilder<unknown>) =>
+  sql`case when ${attributes}->>'quorum' ~ '^[0-9]{1,9}$' then (${attributes}->>'quorum')::int else 1 end`;
+
 /** A CI a failure reaches, as the impact walk reports it (a CI may come twice: reached, then reached down). */
 export interface ImpactRow extends ReachedRow {
   /** Reached along a chain of down CIs that crosses no cluster membership. */
@@ -172,6 +176,7 @@ export interface ImpactRow extends ReachedRow {
  * decides that), and otherwise (from a degraded CI, or as a cluster's member) reached degraded. The
  * first level to reach a CI gives its depth and path; a CI first reached degraded is walked again if a
  * down chain reaches it later, so `down` wins whatever the lengths (each CI is walked at most twice).
+ * The same query then judges the clusters it reached against their quorum, given its down CIs.
  */
 export async function impactWalk(
   db: Db,
@@ -217,8 +222,7 @@ export async function impactWalk(
             ) x
         ) n
        where b.depth < ${options.maxDepth} and n.ids is not null
-    )
-    ,
+    ),
     reached as (
       select b.depth, r.id, r.pred_id, r.rel_id, r.down, r.name, r.class, r.status
         from bfs b
@@ -243,10 +247,6 @@ export async function impactWalk(
      order by x.depth`.execute(db);
   return result.rows;
 }
-
-/** `attributes.quorum` when it is a whole number, else 1. */
-const quorumOf = (attributes: RawBuilder<unknown>) =>
-  sql`case when ${attributes}->>'quorum' ~ '^[0-9]{1,9}$' then (${attributes}->>'quorum')::int else 1 end`;
 
 /**
  * Those of `clusters` that have a member in `down` and fewer than quorum members up
