@@ -28,7 +28,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addCmdbClasses(builder, { CiClass: cmdb.CIClass });
   addCmdbHistory(builder, CI);
   const { Relationship } = addRelationships(builder, CI);
-  addReconcile(builder, CI);
+  addReconcile(builder, cmdb);
   addAccess(builder);
   const { ActorRef } = addActivity(builder);
   addCiChanged(builder, { CI, Relationship, ActorRef });
