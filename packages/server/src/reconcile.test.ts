@@ -114,6 +114,7 @@ describe('reconcileCIs over GraphQL', () => {
       cis: [
         { ref: 'x', class: 'toaster', name: 'x' },
         { class: 'server', name: 'y', attributes: { cpu_count: 'many', hostname: 'y', domain: 'd' } },
+        { class: 'application', name: 'z', status: 'retired' },
       ],
       relationships: [
         { type: 'depends_on', source: { ref: 'x' }, target: { ref: 'missing' } },
@@ -125,6 +126,7 @@ describe('reconcileCIs over GraphQL', () => {
       [
         'cis.0.class',
         'cis.1.attributes.cpu_count',
+        'cis.2.status',
         'relationships.0.target',
         'relationships.1.source',
       ].sort(),

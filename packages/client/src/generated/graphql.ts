@@ -159,8 +159,8 @@ export type ReconcileCiInput = {
   ownerGroup?: string | null | undefined;
   /** Names the item inside the payload, for relationships and the report. */
   ref?: string | null | undefined;
-  /** planned, installed, operational or maintenance; absent: unchanged. */
-  status?: string | null | undefined;
+  /** Not `retired` (retire CIs one by one); absent: unchanged. */
+  status?: CiStatus | null | undefined;
   tags?: Array<string> | null | undefined;
 };
 

@@ -30,7 +30,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addCmdbHistory(builder, CI);
   const { Relationship } = addRelationships(builder, CI);
   addTopology(builder, CI, Relationship);
-  addReconcile(builder, CI);
+  addReconcile(builder, cmdb);
   addAccess(builder);
   const { ActorRef } = addActivity(builder);
   addCiChanged(builder, { CI, Relationship, ActorRef });

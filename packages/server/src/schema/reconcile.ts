@@ -10,11 +10,11 @@ import type { OpsGraphBuilder } from '../builder.js';
 import type { addCmdb } from './cmdb.js';
 import { mutationErrors } from './errors.js';
 
-type CiRef = ReturnType<typeof addCmdb>['CI'];
+type Cmdb = Pick<ReturnType<typeof addCmdb>, 'CI' | 'CIStatus'>;
 type ReportItem = ReconcileReport['items'][number];
 
 /** `reconcileCIs`: a discovery feed's CIs and relationships in one mutation (see `og.cmdb.reconcile`). */
-export function addReconcile(builder: OpsGraphBuilder, CI: CiRef): void {
+export function addReconcile(builder: OpsGraphBuilder, { CI, CIStatus }: Cmdb): void {
   const Outcome = builder.enumType('ReconcileOutcome', { values: itemOutcomes });
   const ConflictKind = builder.enumType('ReconcileConflictKind', { values: conflictKinds });
   const ConflictList = builder.enumType('ReconcileList', { values: ['cis', 'relationships'] as const });
@@ -83,7 +83,10 @@ export function addReconcile(builder: OpsGraphBuilder, CI: CiRef): void {
       ref: t.string({ description: 'Names the item inside the payload, for relationships and the report.' }),
       class: t.string({ required: true }),
       name: t.string({ required: true }),
-      status: t.string({ description: 'planned, installed, operational or maintenance; absent: unchanged.' }),
+      status: t.field({
+        type: CIStatus,
+        description: 'Not `retired` (retire CIs one by one); absent: unchanged.',
+      }),
       environment: t.string(),
       ownerGroup: t.string(),
       tags: t.stringList(),
@@ -131,7 +134,7 @@ export function addReconcile(builder: OpsGraphBuilder, CI: CiRef): void {
               ...(c.ref != null ? { ref: c.ref } : {}),
               class: c.class,
               name: c.name,
-              ...(c.status != null ? { status: c.status as 'operational' } : {}),
+              ...(c.status != null ? { status: c.status } : {}),
               ...(c.environment !== undefined ? { environment: c.environment } : {}),
               ...(c.ownerGroup !== undefined ? { ownerGroup: c.ownerGroup } : {}),
               ...(c.tags != null ? { tags: c.tags } : {}),
