@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '../db/database.js';
+import { abortableIterator } from '../kernel/abortable.js';
 import { type ActorRef, can, permissions, type ReadOptions } from '../kernel/actor.js';
 import { ForbiddenError, ValidationError } from '../kernel/errors.js';
 import type { AnyDomainEvent, DomainEventType, Jsonified } from '../kernel/events.js';
@@ -69,24 +70,7 @@ export function followCiChanges(
     filter.class ? ClassTree.load(kernel.db, filter.class) : null,
   ]);
   start.catch(() => {}); // reported by the first next(); unhandled until then otherwise
-  // return() must stop a generator parked in the activity wait: abort it first (as activity.follow does).
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  options.signal?.addEventListener('abort', stop, { once: true });
-  if (options.signal?.aborted) stop();
-  const inner = changes(kernel, filter, options, start, controller.signal);
-  return {
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-    next: () => inner.next(),
-    return: async () => {
-      stop();
-      options.signal?.removeEventListener('abort', stop);
-      await inner.return(undefined);
-      return { done: true, value: undefined };
-    },
-  };
+  return abortableIterator(options.signal, (signal) => changes(kernel, filter, options, start, signal));
 }
 
 async function* changes(

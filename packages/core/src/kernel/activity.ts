@@ -1,3 +1,4 @@
+import { abortableIterator } from './abortable.js';
 import { type ActivityQuery, latestSeq, listActivity } from './activity-store.js';
 import { assertCan, can, permissions, type ReadOptions, readPermissionOf } from './actor.js';
 import type { AnyDomainEvent, DomainEvent, DomainEventType } from './events.js';
@@ -49,25 +50,7 @@ export class ActivityService {
    */
   follow(options: FollowOptions = {}): AsyncIterableIterator<AnyDomainEvent> {
     if (options.actor) assertCan(options.actor, permissions.activityRead);
-    // return() (a `break`, a closed subscription) must stop a generator parked in a wait, which a
-    // plain async generator only notices at its next yield: abort the wait first.
-    const controller = new AbortController();
-    const stop = () => controller.abort();
-    options.signal?.addEventListener('abort', stop, { once: true });
-    if (options.signal?.aborted) stop();
-    const inner = this.#follow({ ...options, signal: controller.signal });
-    return {
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-      next: () => inner.next(),
-      return: async () => {
-        stop();
-        options.signal?.removeEventListener('abort', stop);
-        await inner.return(undefined);
-        return { done: true, value: undefined };
-      },
-    };
+    return abortableIterator(options.signal, (signal) => this.#follow({ ...options, signal }));
   }
 
   async *#follow(
