@@ -3,7 +3,7 @@ import { testBackends } from '@opsgraph/core/testing';
 import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearerTokenAuth } from './auth.js';
-import { collect, startTestServer, type TestServer } from './test-support.js';
+import { collect, readSseUntil, startTestServer, subscribeSse, type TestServer } from './test-support.js';
 
 const actor = systemActor('test');
 
@@ -173,37 +173,17 @@ describe.each(testBackends())('ciChanged on %s', (backend) => {
   });
 
   it('streams over SSE as well', async () => {
-    const controller = new AbortController();
-    const response = await fetch(t.url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'text/event-stream',
-        authorization: `Bearer ${t.tokens.reader}`,
-      },
-      body: JSON.stringify({ query: CHANGED, variables: { filter: { tag: 'sse' } } }),
-      signal: controller.signal,
+    const { response, close } = await subscribeSse(t.url, t.tokens.reader, {
+      query: CHANGED,
+      variables: { filter: { tag: 'sse' } },
     });
     expect(response.status).toBe(200);
     // The response has started: the subscription has fixed its starting point.
     const ci = await create('server', 'cc-sse', ['sse']);
-    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = '';
-    let change: any;
-    const deadline = Date.now() + 10_000;
-    while (!change && Date.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      for (const line of buffer.split('\n')) {
-        if (!line.startsWith('data:')) continue;
-        const result = JSON.parse(line.slice(5)) as Result;
-        if (result.data?.ciChanged?.ci.id === ci.id) change = result.data.ciChanged;
-      }
-      buffer = buffer.slice(buffer.lastIndexOf('\n') + 1);
-    }
-    controller.abort();
-    await reader.cancel().catch(() => {});
+    const change = await readSseUntil(response, (result) =>
+      result.data?.ciChanged?.ci.id === ci.id ? result.data.ciChanged : undefined,
+    );
+    close();
     expect(change).toMatchObject({ kind: 'CREATED', ci: { name: 'cc-sse', class: 'server' } });
   });
 });

@@ -108,3 +108,60 @@ export function collect(
   );
   return { done, stop: () => stop() };
 }
+
+type SseResult = ExecutionResult<Record<string, any>>;
+
+/** POSTs a subscription asking for Server-Sent Events; `close()` aborts the request. */
+export async function subscribeSse(
+  url: string,
+  token: string,
+  payload: { query: string; variables?: Record<string, unknown> },
+): Promise<{ response: Response; close: () => void }> {
+  const controller = new AbortController();
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'text/event-stream',
+      authorization: `Bearer ${token}`,
+    },
+    body: JSON.stringify(payload),
+    signal: controller.signal,
+  });
+  return { response, close: () => controller.abort() };
+}
+
+/**
+ * Reads the results an SSE response carries until `pick` returns a value for one (or `ms` pass), then
+ * stops reading. A message's `data:` lines are joined, as the SSE format says.
+ */
+export async function readSseUntil<T>(
+  response: Response,
+  pick: (result: SseResult) => T | undefined,
+  ms = 10_000,
+): Promise<T | undefined> {
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  const deadline = Date.now() + ms;
+  try {
+    while (Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) return undefined;
+      buffer += value;
+      for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
+        const message = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = message
+          .split('\n')
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(5).trim())
+          .join('\n');
+        const picked = data ? pick(JSON.parse(data) as SseResult) : undefined;
+        if (picked !== undefined) return picked;
+      }
+    }
+    return undefined;
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}

@@ -1,6 +1,6 @@
 import { testBackends } from '@opsgraph/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect, startTestServer, type TestServer } from './test-support.js';
+import { collect, readSseUntil, startTestServer, subscribeSse, type TestServer } from './test-support.js';
 
 const ACTIVITY = /* GraphQL */ `
   subscription ($after: Seq) { activity(after: $after) { seq type subjectId } }
@@ -79,49 +79,20 @@ describe.each(testBackends())('WebSocket and SSE on %s', (backend) => {
   });
 
   it('streams the event of a mutation over SSE (POST, accept: text/event-stream)', async () => {
-    const controller = new AbortController();
-    const response = await fetch(t.url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'text/event-stream',
-        authorization: `Bearer ${t.tokens.writer}`,
-      },
-      body: JSON.stringify({ query: 'subscription { activity { seq type subjectId } }' }),
-      signal: controller.signal,
+    const { response, close } = await subscribeSse(t.url, t.tokens.writer, {
+      query: 'subscription { activity { seq type subjectId } }',
     });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
     // The response has started, so the subscription has fixed its starting point: mutate now.
     const id = await createCi(t, 'sse-01');
-    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = '';
     type ActivityEvent = { seq: number; type: string; subjectId: string };
-    let event: ActivityEvent | undefined;
-    const deadline = Date.now() + 10_000;
-    while (!event && Date.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      let end = buffer.indexOf('\n\n');
-      while (end !== -1) {
-        const message = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const data = message
-          .split('\n')
-          .filter((line) => line.startsWith('data:'))
-          .map((line) => line.slice(5).trim())
-          .join('\n');
-        if (data) {
-          const result = JSON.parse(data) as { data?: { activity?: ActivityEvent }; errors?: unknown };
-          expect(result.errors).toBeUndefined();
-          if (result.data?.activity?.subjectId === id) event = result.data.activity;
-        }
-        end = buffer.indexOf('\n\n');
-      }
-    }
-    controller.abort();
-    await reader.cancel().catch(() => {});
+    const event = await readSseUntil(response, (result) => {
+      expect(result.errors).toBeUndefined();
+      const activity = result.data?.activity as ActivityEvent | undefined;
+      return activity?.subjectId === id ? activity : undefined;
+    });
+    close();
     expect(event).toMatchObject({ type: 'ci.created', subjectId: id });
   });
 });
