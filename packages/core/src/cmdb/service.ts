@@ -211,7 +211,7 @@ export class CmdbService {
         updatedAt: now,
         retiredAt: null,
       });
-      await this.#claim(db, ci, identityKeys(schema, ci.name, ci.attributes), schema);
+      await this.#claim(db, ci, identityKeys(schema, ci.name, ci.attributes), schema, { isNew: true });
       await store.insertHistory(db, [historyRow('created', ci, actor, from, now, fieldChanges(null, ci))]);
       emit('ci.created', { type: 'ci', id: ci.id }, { ci });
       return ci;
@@ -422,8 +422,15 @@ export class CmdbService {
   }
 
   /** Claims a CI's identity keys (dropping ones it no longer has); another CI holding one is refused. */
-  async #claim(db: Kernel['db'], ci: Ci, keys: IdentityKey[], schema: ClassSchema): Promise<void> {
-    await store.releaseIdentities(db, ci.id, keys);
+  async #claim(
+    db: Kernel['db'],
+    ci: Ci,
+    keys: IdentityKey[],
+    schema: ClassSchema,
+    { isNew = false } = {},
+  ): Promise<void> {
+    // A new CI holds nothing yet: only a changed one has old claims to drop.
+    if (!isNew) await store.releaseIdentities(db, ci.id, keys);
     const [taken] = await store.claimIdentities(db, ci.id, keys);
     if (!taken) return;
     const holder = await store.findCi(db, taken.ciId);
