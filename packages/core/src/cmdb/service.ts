@@ -17,7 +17,7 @@ import {
   type FollowCiChangesOptions,
   followCiChanges,
 } from './changes.js';
-import { checkClassDefinition, descendants, schemaOf } from './classes.js';
+import { schemaOf } from './classes.js';
 import { fieldChanges, historyRow, replay, toEntry } from './history.js';
 import { findClassesByName, listCis } from './listing.js';
 import {
@@ -133,8 +133,7 @@ export class CmdbService {
           'name',
           `class ${def.name} belongs to ${existing.owner} and can't be changed here`,
         );
-      const hasCis = existing ? await store.anyCiOfClasses(db, descendants(classes, def.name)) : false;
-      const issues = checkClassDefinition(classes, def, existing, hasCis);
+      const issues = await store.reviewClassDefinition(db, classes, def);
       if (issues.length > 0) throw new ValidationError(issues);
       await store.upsertClasses(db, RUNTIME_OWNER, [def]);
       const ciClass = (await store.findClass(db, def.name))!;

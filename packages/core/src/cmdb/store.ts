@@ -1,8 +1,9 @@
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
+import type { ValidationIssue } from '../kernel/errors.js';
 import type { IdentityKey } from './attributes.js';
-import type { ClassIndex } from './classes.js';
+import { type ClassIndex, checkClassDefinition, descendants } from './classes.js';
 import type {
   Ci,
   CiClass,
@@ -44,6 +45,20 @@ export async function anyCiOfClasses(db: Db, classes: readonly string[]): Promis
     .limit(1)
     .executeTakeFirst();
   return row !== undefined;
+}
+
+/**
+ * What is wrong with a class definition against the hierarchy it joins and, when it replaces a class
+ * that has CIs (its own or its subclasses'), against their data.
+ */
+export async function reviewClassDefinition(
+  db: Db,
+  classes: ClassIndex,
+  def: CiClassDefinition,
+): Promise<ValidationIssue[]> {
+  const existing = classes.get(def.name);
+  const hasCis = existing ? await anyCiOfClasses(db, descendants(classes, def.name)) : false;
+  return checkClassDefinition(classes, def, existing, hasCis);
 }
 
 export async function insertCi(db: Db, ci: Omit<Ci, 'version'>): Promise<Ci> {

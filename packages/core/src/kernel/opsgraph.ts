@@ -1,12 +1,16 @@
 import type { Kysely } from 'kysely';
 import { accessMigrations } from '../access/migrations.js';
 import { AccessService } from '../access/service.js';
-import { checkClassDefinition, descendants } from '../cmdb/classes.js';
 import { listingMigrations } from '../cmdb/listing-migrations.js';
 import { cmdbMigrations } from '../cmdb/migrations.js';
 import { classDefinitionInput, relationshipTypeInput } from '../cmdb/model.js';
 import { CmdbService } from '../cmdb/service.js';
-import { anyCiOfClasses, loadClassIndex, upsertClasses, upsertRelationshipTypes } from '../cmdb/store.js';
+import {
+  loadClassIndex,
+  reviewClassDefinition,
+  upsertClasses,
+  upsertRelationshipTypes,
+} from '../cmdb/store.js';
 import { connectDatabase, type DatabaseHandle, type Dialect } from '../db/connect.js';
 import type { Database } from '../db/database.js';
 import {
@@ -256,8 +260,7 @@ async function checkPluginDefinitions(db: Kysely<Database>, plugin: OpsGraphPlug
     const existing = classes.get(def.name);
     // Someone else's class is reported as a clash by the caller, not checked here.
     if (existing && existing.owner !== plugin.name) continue;
-    const hasCis = existing ? await anyCiOfClasses(db, descendants(classes, def.name)) : false;
-    const issues = checkClassDefinition(classes, def, existing, hasCis);
+    const issues = await reviewClassDefinition(db, classes, def);
     if (issues.length > 0)
       fail(`CI class "${def.name}"`, new Error(issues.map((i) => `${i.path}: ${i.message}`).join('; ')));
     classes.set(def.name, {
