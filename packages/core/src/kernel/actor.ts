@@ -8,9 +8,32 @@ export interface Actor {
   readonly kind: 'user' | 'token' | 'system' | 'plugin' | 'anonymous';
   readonly id: string;
   readonly name: string;
-  /** Permission names such as `cmdb:write`; `*` grants everything. */
+  /**
+   * Permissions held everywhere, such as `cmdb:write`; `cmdb:*` grants every permission of an area,
+   * `*` grants everything.
+   */
   readonly permissions: readonly string[];
+  /**
+   * Permissions held only on some CIs (a grant scoped to a CI and what it contains, or to a business
+   * service and its dependencies), resolved against the CMDB when the actor was built.
+   */
+  readonly scopes?: readonly ActorScope[];
+  /** The user this actor acts for: the user itself, or the owner of a token. */
+  readonly userId?: string;
 }
+
+/** Permissions an actor holds on a set of CIs only. */
+export interface ActorScope {
+  /** The CI the grant names. */
+  readonly ciId: string;
+  /** `contains`: the CI and what it contains; `dependencies`: the CI and what it depends on. */
+  readonly mode: ScopeMode;
+  readonly permissions: readonly string[];
+  /** Every CI the scope covers, the named one included. */
+  readonly ciIds: ReadonlySet<string>;
+}
+
+export type ScopeMode = 'contains' | 'dependencies';
 
 /** The part of an actor stored with a record. */
 export interface ActorRef {
@@ -61,12 +84,51 @@ export const anonymousActor: Actor = Object.freeze({
   permissions: [],
 });
 
+/** Whether a held permission (maybe `*` or `area:*`) gives `permission`. */
+export function grantsPermission(held: readonly string[], permission: string): boolean {
+  if (held.includes('*') || held.includes(permission)) return true;
+  const colon = permission.indexOf(':');
+  return colon > 0 && held.includes(`${permission.slice(0, colon)}:*`);
+}
+
+/** Whether the actor holds `permission` everywhere (scoped grants do not count). */
 export function can(actor: Actor, permission: string): boolean {
-  return actor.permissions.includes('*') || actor.permissions.includes(permission);
+  return grantsPermission(actor.permissions, permission);
 }
 
 export function assertCan(actor: Actor, permission: string): void {
   if (!can(actor, permission)) throw new ForbiddenError(permission, actor.name);
+}
+
+/** Whether the actor holds `permission` on one CI: everywhere, or through a scope covering it. */
+export function canOn(actor: Actor, permission: string, ciId: string): boolean {
+  if (can(actor, permission)) return true;
+  return (actor.scopes ?? []).some((s) => s.ciIds.has(ciId) && grantsPermission(s.permissions, permission));
+}
+
+export function assertCanOn(actor: Actor, permission: string, ciId: string): void {
+  if (!canOn(actor, permission, ciId)) throw new ForbiddenError(permission, actor.name);
+}
+
+/**
+ * Where the actor holds `permission`: `'all'`, or the CIs its scopes cover (maybe none). Lists filter
+ * by it, so a scoped reader sees only its CIs.
+ */
+export function reachOf(actor: Actor, permission: string): 'all' | ReadonlySet<string> {
+  if (can(actor, permission)) return 'all';
+  const reached = new Set<string>();
+  for (const scope of actor.scopes ?? []) {
+    if (grantsPermission(scope.permissions, permission)) for (const id of scope.ciIds) reached.add(id);
+  }
+  return reached;
+}
+
+/** Whether the actor holds `permission` anywhere at all (everywhere or on some CIs). */
+export function canSomewhere(actor: Actor, permission: string): boolean {
+  return (
+    can(actor, permission) ||
+    (actor.scopes ?? []).some((s) => s.ciIds.size > 0 && grantsPermission(s.permissions, permission))
+  );
 }
 
 export const actorRef = (actor: Actor): ActorRef => ({ kind: actor.kind, id: actor.id, name: actor.name });
