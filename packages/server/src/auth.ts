@@ -21,8 +21,10 @@ export const bearerTokenAuth: Authenticate = async (request, og) => {
 
 /** Credentials were sent and are wrong: HTTP 401, WebSocket close 4403 (graphql-ws's Forbidden). */
 export class InvalidCredentials extends Error {
-  constructor() {
-    super('The credentials sent are not valid (unknown, revoked or expired token): send a valid API token');
+  constructor(
+    message = 'The credentials sent are not valid (unknown, revoked or expired token): send a valid API token',
+  ) {
+    super(message);
   }
 }
 

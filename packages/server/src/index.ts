@@ -5,6 +5,7 @@ export { type Authenticate, bearerTokenAuth, InvalidCredentials, isInvalidCreden
 export { createBuilder, type OpsGraphBuilder, type OpsGraphSchemaTypes } from './builder.js';
 export type { GraphQLContext } from './context.js';
 export { createDemoToken, seedDemo } from './demo.js';
+export { type JwtAuthOptions, jwtAuth } from './jwt.js';
 export { DEFAULT_LIMITS, LIMIT_EXCEEDED, type OperationLimits } from './limits.js';
 export type { OperationQueries } from './query-count.js';
 export { mutationErrors } from './schema/errors.js';
