@@ -156,7 +156,7 @@ export {
   type PluginEventHandlers,
   PluginLoadError,
 } from './kernel/plugins.js';
-export { CiReach, canSeeEvent, eventCiIds, type VisibleEvent } from './kernel/reach.js';
+export { CiReach, canOnEach, canSeeEvent, eventCiIds, type VisibleEvent } from './kernel/reach.js';
 export type { CoreServices, OpsGraphPlugins } from './kernel/registry.js';
 export { parseInput } from './kernel/validation.js';
 export type {

@@ -117,9 +117,18 @@ export function canSeeEvent(
   if (!actor) return true;
   const ciIds = eventCiIds(event);
   if (ciIds.length === 0) return can(actor, permission);
-  return ciIds.every((id) => onCi(actor, permission, id));
+  return canOnEach(actor, permission, ciIds);
 }
 
 /** `canOn`, for an id as given (a client may send upper case) or as the database spells it. */
 const onCi = (actor: Actor, permission: string, ciId: string): boolean =>
   canOn(actor, permission, ciId) || canOn(actor, permission, ciId.toLowerCase());
+
+/**
+ * Whether `actor` holds `permission` on each of `ciIds` (everywhere, or through scopes covering them):
+ * the check of one record that hangs on CIs, e.g. a relationship's two ends. Ids in any case.
+ */
+export function canOnEach(actor: Actor, permission: string, ciIds: Iterable<string>): boolean {
+  for (const id of ciIds) if (!onCi(actor, permission, id)) return false;
+  return true;
+}
