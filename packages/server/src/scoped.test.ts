@@ -3,7 +3,7 @@ import { scopedTestActor, testBackends } from '@opsgraph/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearerTokenAuth } from './auth.js';
 import type { OperationQueries } from './query-count.js';
-import { readSseUntil, startTestServer, subscribeSse, type TestServer } from './test-support.js';
+import { collect, readSseUntil, startTestServer, subscribeSse, type TestServer } from './test-support.js';
 
 const admin = systemActor('test');
 
@@ -254,6 +254,25 @@ describe.each(testBackends())('scoped authorization over GraphQL on %s', (backen
     expect(received).toEqual([
       { data: { ciChanged: { kind: 'UPDATED', ci: { name: 'app-a' }, relationship: null } } },
     ]);
+  });
+
+  it('filters each activity event over graphql-ws with the subscriber’s scopes', async () => {
+    const after = await t.og.activity.latestSeq();
+    const { done } = collect(
+      t.wsClient({ authorization: 'Bearer reader-a' }),
+      {
+        query: 'subscription ($after: Seq) { activity(after: $after) { type subjectId } }',
+        variables: { after },
+      },
+      (result) => result.data?.activity?.subjectId === ci['svc-a']!.id,
+    );
+    for (const name of ['svc-b', 'app-b', 'svc-a']) {
+      const current = (await t.og.cmdb.get(ci[name]!.id))!;
+      await t.og.cmdb.update(current.id, { version: current.version, tags: ['ws'] }, { actor: admin });
+    }
+    const { results, error } = await done;
+    expect(error).toBeUndefined();
+    expect(results).toEqual([{ data: { activity: { type: 'ci.updated', subjectId: ci['svc-a']!.id } } }]);
   });
 
   it('shows a scoped reader the activity of its CIs only', async () => {

@@ -264,13 +264,14 @@ export class TopologyService {
       );
     }
     // A retired root reaches nothing; the map still shows it.
-    const paths = pathsOf(rows);
+    // Paths are worked out only to leave out what a scoped caller may not see.
+    const paths = reach.all ? null : pathsOf(rows);
     const nodes: ServiceMapNode[] =
       rows.length === 0
         ? [{ ...root, depth: 0 }]
         : sortReached(
             rows
-              .filter((row) => reach.hasAll(paths.get(row.id)!))
+              .filter((row) => !paths || reach.hasAll(paths.get(row.id)!))
               .map((row) => ({ ...summary(row), depth: row.depth })),
           );
     const edges = (
