@@ -1,12 +1,13 @@
 import { permissions } from '@opsgraph/core';
-import { mutationErrors, type OpsGraphBuilder } from '@opsgraph/server';
+import { mutationErrors, type OpsGraphBuilder, onCis } from '@opsgraph/server';
 import type { Runbook } from './model.js';
 
 // GraphQL types and fields carry the plugin's prefix, so two plugins never collide.
 export function runbooksGraphql(builder: OpsGraphBuilder): void {
   const RunbookRef = builder.objectRef<Runbook>('RunbooksRunbook').implement({
     description: 'A runbook attached to a CI (from the runbooks example plugin).',
-    authScopes: { permission: permissions.cmdbRead },
+    // Readable by who may read its CI, however the query reached it.
+    authScopes: onCis<Runbook>(permissions.cmdbRead, (r) => r.ciId),
     fields: (t) => ({
       id: t.exposeID('id'),
       ciId: t.exposeID('ciId'),
@@ -21,7 +22,8 @@ export function runbooksGraphql(builder: OpsGraphBuilder): void {
     t.field({
       type: [RunbookRef],
       description: "A CI's runbooks, oldest first.",
-      authScopes: { permission: permissions.cmdbRead },
+      // Held on some CIs is enough to ask; the service checks this CI.
+      authScopes: { permissionSomewhere: permissions.cmdbRead },
       args: { ciId: t.arg.id({ required: true }), includeArchived: t.arg.boolean() },
       resolve: (_root, args, { og, actor }) =>
         og.plugins.runbooks.runbooks.forCi(String(args.ciId), {
@@ -43,7 +45,7 @@ export function runbooksGraphql(builder: OpsGraphBuilder): void {
     t.field({
       type: RunbookRef,
       errors: { types: mutationErrors },
-      authScopes: { permission: permissions.cmdbWrite },
+      authScopes: { permissionSomewhere: permissions.cmdbWrite },
       args: { input: t.arg({ type: AttachInput, required: true }) },
       resolve: (_root, { input }, { og, actor }) =>
         og.plugins.runbooks.runbooks.attach({ ...input, ciId: String(input.ciId) }, { actor }),

@@ -1,5 +1,5 @@
 import { type AnyDomainEvent, systemActor, ValidationError } from '@opsgraph/core';
-import { createTestOpsGraph, type TestOpsGraph, testBackends } from '@opsgraph/core/testing';
+import { createTestOpsGraph, scopedTestActor, type TestOpsGraph, testBackends } from '@opsgraph/core/testing';
 import { createOpsGraphServer } from '@opsgraph/server';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,34 @@ describe.each(testBackends())('runbooks example plugin on %s', (backend) => {
     });
     expect(await og.plugins.runbooks.runbooks.forCi(ci.id)).toEqual([]);
     expect(await og.plugins.runbooks.runbooks.forCi(ci.id, { includeArchived: true })).toHaveLength(1);
+  });
+
+  it('authorizes runbooks as their CI: a scoped actor reads and attaches on the CIs of its scope only', async () => {
+    const mine = await og.cmdb.create({ class: 'application', name: 'payroll' }, { actor });
+    const theirs = await og.cmdb.create({ class: 'application', name: 'hr' }, { actor });
+    const scoped = await scopedTestActor(og, 'payroll-team', [
+      { ciId: mine.id, mode: 'dependencies', permissions: ['cmdb:read', 'cmdb:write'] },
+    ]);
+    const runbooks = og.plugins.runbooks.runbooks;
+    const attached = await runbooks.attach(
+      { ciId: mine.id, title: 'Run payroll', url: 'https://x.example/p' },
+      { actor: scoped },
+    );
+    expect(await runbooks.forCi(mine.id, { actor: scoped })).toEqual([attached]);
+    await expect(runbooks.forCi(theirs.id, { actor: scoped })).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+      permission: 'cmdb:read',
+      field: 'ciId',
+    });
+    await expect(
+      runbooks.attach({ ciId: theirs.id, title: 'x', url: 'https://x.example/h' }, { actor: scoped }),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN', permission: 'cmdb:write', field: 'ciId' });
+    // Its events are about a CI: a scoped reader of the activity sees those of its CIs.
+    const events = await og.activity.list(
+      { types: ['runbooks.attached'], limit: 1000 },
+      { actor: { ...scoped, scopes: scoped.scopes!.map((s) => ({ ...s, permissions: ['*'] })) } },
+    );
+    expect(events.map((e) => e.subject?.id)).toEqual([mine.id]);
   });
 
   it('adds its GraphQL fields to the server schema', async () => {

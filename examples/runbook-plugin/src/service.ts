@@ -1,5 +1,5 @@
 import {
-  assertCan,
+  CiReach,
   type Kernel,
   NotFoundError,
   parseInput,
@@ -12,10 +12,15 @@ import { type AttachRunbookInput, attachRunbookInput, type Runbook, type Runbook
 export class RunbookService {
   constructor(private readonly kernel: Kernel) {}
 
-  /** Attaches a runbook to a CI; the CI must exist. One transaction: the row and its event. */
+  /**
+   * Attaches a runbook to a CI; the CI must exist. One transaction: the row and its event. Needs
+   * cmdb:write on that CI (everywhere, or through a scope covering it): records that hang on a CI are
+   * authorized as the CI is.
+   */
   async attach(input: AttachRunbookInput, { actor }: WriteOptions): Promise<Runbook> {
-    assertCan(actor, permissions.cmdbWrite);
+    const writable = CiReach.of(actor, permissions.cmdbWrite);
     const data = parseInput(attachRunbookInput, input);
+    writable.assert(data.ciId, 'ciId');
     return this.kernel.write(actor, async ({ db, now, emit, kernel }) => {
       const ci = await kernel.services.cmdb.get(data.ciId);
       if (!ci) throw new NotFoundError('CI', data.ciId, 'ciId');
@@ -36,9 +41,9 @@ export class RunbookService {
     });
   }
 
-  /** The CI's runbooks, oldest first; archived ones only when asked. */
+  /** The CI's runbooks, oldest first; archived ones only when asked. With an actor: cmdb:read on the CI. */
   async forCi(ciId: string, options: ReadOptions & { includeArchived?: boolean } = {}): Promise<Runbook[]> {
-    if (options.actor) assertCan(options.actor, permissions.cmdbRead);
+    CiReach.of(options.actor, permissions.cmdbRead).assert(ciId, 'ciId');
     let query = this.kernel.db
       .withTables<RunbookTables>()
       .selectFrom('runbooksRunbooks')

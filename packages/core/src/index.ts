@@ -93,7 +93,7 @@ export {
   migrationStatus,
 } from './db/migrator.js';
 export { type QueryEvent, QueryLog } from './db/query-log.js';
-export { ActivityService, type FollowOptions } from './kernel/activity.js';
+export { ActivityService, type FollowOptions, visibleTo } from './kernel/activity.js';
 export type { ActivityQuery } from './kernel/activity-store.js';
 export {
   type Actor,
@@ -156,6 +156,7 @@ export {
   type PluginEventHandlers,
   PluginLoadError,
 } from './kernel/plugins.js';
+export { CiReach, canOnEach, canSeeEvent, eventCiIds, type VisibleEvent } from './kernel/reach.js';
 export type { CoreServices, OpsGraphPlugins } from './kernel/registry.js';
 export { parseInput } from './kernel/validation.js';
 export type {

@@ -1,4 +1,4 @@
-import { type Actor, can, ForbiddenError } from '@opsgraph/core';
+import { type Actor, can, canOnEach, canSomewhere, ForbiddenError } from '@opsgraph/core';
 import SchemaBuilder from '@pothos/core';
 import DataloaderPlugin from '@pothos/plugin-dataloader';
 import ErrorsPlugin from '@pothos/plugin-errors';
@@ -11,8 +11,18 @@ export interface OpsGraphSchemaTypes {
   AuthScopes: {
     /** Any actor but anonymous. */
     authenticated: boolean;
-    /** The actor holds this permission (e.g. `cmdb:write`). */
+    /** The actor holds this permission everywhere (e.g. `cmdb:write` to create CIs). */
     permission: string;
+    /**
+     * The actor holds this permission everywhere or on some CIs (through scopes): for root fields whose
+     * SDK call then filters to, or checks, the CIs it may use.
+     */
+    permissionSomewhere: string;
+    /**
+     * The actor holds `permission` on this CI, or on each of these (everywhere, or through a scope
+     * covering them): for a CI, or a record hanging on CIs, however the query reached it.
+     */
+    ciPermission: CiPermission;
   };
   Scalars: {
     DateTime: { Input: Date; Output: Date | string };
@@ -24,6 +34,16 @@ export interface OpsGraphSchemaTypes {
   DefaultEdgesNullability: false;
   DefaultNodeNullability: false;
 }
+
+export interface CiPermission {
+  readonly permission: string;
+  readonly ciId: string | readonly string[];
+}
+
+/** `authScopes` of a type or field that hangs on CIs: `permission` on each of the CIs `ciIds` names. */
+export const onCis =
+  <T>(permission: string, ciIds: (value: T) => string | readonly string[]) =>
+  (value: T) => ({ ciPermission: { permission, ciId: ciIds(value) } });
 
 export type OpsGraphBuilder = PothosSchemaTypes.SchemaBuilder<
   PothosSchemaTypes.ExtendDefaultTypes<OpsGraphSchemaTypes>
@@ -39,7 +59,12 @@ export function createBuilder(): OpsGraphBuilder {
       authScopes: async (context) => ({
         authenticated: context.actor.kind !== 'anonymous',
         permission: (permission: string) => can(context.actor, permission),
+        permissionSomewhere: (permission: string) => canSomewhere(context.actor, permission),
+        ciPermission: ({ permission, ciId }: CiPermission) =>
+          canOnEach(context.actor, permission, typeof ciId === 'string' ? [ciId] : ciId),
       }),
+      // Scope results are cached per request by parameter: compare CI checks by value.
+      cacheKey: (value) => (typeof value === 'object' && value !== null ? JSON.stringify(value) : value),
       // Checked when a subscription starts; each event is filtered again by its resolver.
       authorizeOnSubscribe: true,
       // Say which permission was missing and what to do, not just "not authorized".
@@ -62,12 +87,27 @@ export function createBuilder(): OpsGraphBuilder {
   });
 }
 
-function missingPermission(failure: AuthFailure): string | undefined {
-  if (failure.kind === 'AuthScope' && failure.scope === 'permission') return String(failure.parameter);
-  if (failure.kind === 'AuthScope' && failure.scope === 'authenticated') return 'authenticated';
+interface Missing {
+  readonly permission: string;
+  /** The CIs it was needed on, when not everywhere. */
+  readonly on?: string;
+}
+
+function missingPermission(failure: AuthFailure, actor: Actor): Missing | undefined {
+  if (failure.kind === 'AuthScope') {
+    if (failure.scope === 'permission' || failure.scope === 'permissionSomewhere')
+      return { permission: String(failure.parameter) };
+    if (failure.scope === 'authenticated') return { permission: 'authenticated' };
+    if (failure.scope === 'ciPermission') {
+      const { permission, ciId } = failure.parameter as CiPermission;
+      const ids = typeof ciId === 'string' ? [ciId] : ciId;
+      const refused = ids.filter((id) => !canOnEach(actor, permission, [id]));
+      return { permission, on: `CI ${(refused.length > 0 ? refused : ids).join(', ')}` };
+    }
+  }
   if (failure.kind === 'AnyAuthScopes' || failure.kind === 'AllAuthScopes') {
     for (const inner of failure.failures) {
-      const found = missingPermission(inner);
+      const found = missingPermission(inner, actor);
       if (found) return found;
     }
   }
@@ -75,11 +115,14 @@ function missingPermission(failure: AuthFailure): string | undefined {
 }
 
 function refusal(actor: Actor, coordinate: string, failure: AuthFailure): Error {
-  const permission = missingPermission(failure) ?? 'unknown';
-  const error = new ForbiddenError(permission, actor.name);
+  const { permission, on } = missingPermission(failure, actor) ?? { permission: 'unknown' };
+  const error = new ForbiddenError(permission, actor.name, undefined, on);
+  const where = on ? ` on ${on}` : '';
   error.message =
     actor.kind === 'anonymous'
-      ? `${coordinate} needs ${permission === 'authenticated' ? 'an authenticated caller' : `the permission ${permission}`}: send an API token (Authorization: Bearer <token>)`
-      : `${coordinate}: ${actor.name} lacks the permission ${permission}; use a token that has it`;
+      ? `${coordinate} needs ${permission === 'authenticated' ? 'an authenticated caller' : `the permission ${permission}${where}`}: send an API token (Authorization: Bearer <token>)`
+      : on
+        ? `${coordinate}: ${actor.name} lacks the permission ${permission}${where}`
+        : `${coordinate}: ${actor.name} lacks the permission ${permission}; use a token that has it`;
   return error;
 }

@@ -2,7 +2,13 @@
 import './augment.js';
 
 export { type Authenticate, bearerTokenAuth, InvalidCredentials, isInvalidCredentials } from './auth.js';
-export { createBuilder, type OpsGraphBuilder, type OpsGraphSchemaTypes } from './builder.js';
+export {
+  type CiPermission,
+  createBuilder,
+  type OpsGraphBuilder,
+  type OpsGraphSchemaTypes,
+  onCis,
+} from './builder.js';
 export type { GraphQLContext } from './context.js';
 export { createDemoToken, seedDemo } from './demo.js';
 export { type JwtAuthOptions, jwtAuth } from './jwt.js';

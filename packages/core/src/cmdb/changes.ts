@@ -2,10 +2,11 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '../db/database.js';
 import { abortableIterator } from '../kernel/abortable.js';
-import { type ActorRef, can, permissions, type ReadOptions } from '../kernel/actor.js';
+import { type ActorRef, canSomewhere, permissions, type ReadOptions } from '../kernel/actor.js';
 import { ForbiddenError, ValidationError } from '../kernel/errors.js';
 import type { AnyDomainEvent, DomainEventType, Jsonified } from '../kernel/events.js';
 import type { Kernel } from '../kernel/kernel.js';
+import { canSeeEvent } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
 import type { Ci, FieldChange, Relationship } from './model.js';
 import { findCis } from './store.js';
@@ -89,9 +90,11 @@ async function* changes(
 
   const events = kernel.services.activity.follow({ after, types: ciChangeEventTypes, signal });
   for await (const event of events) {
-    // Checked on every event, not once: a subscriber whose permission goes stops receiving.
-    if (actor && !can(actor, permissions.cmdbRead))
+    // Checked on every event, not once: a subscriber whose permission goes stops receiving, and one
+    // holding it through scopes receives only the changes of CIs they cover (a relationship: both ends).
+    if (actor && !canSomewhere(actor, permissions.cmdbRead))
       throw new ForbiddenError(permissions.cmdbRead, actor.name);
+    if (!canSeeEvent(actor, event)) continue;
     const change = await toChange(kernel.db, event, matches);
     if (change) yield change;
   }

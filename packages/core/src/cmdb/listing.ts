@@ -2,6 +2,7 @@ import { type Expression, type Kysely, type RawBuilder, type SqlBool, sql } from
 import type { Database } from '../db/database.js';
 import { ValidationError } from '../kernel/errors.js';
 import { decodeCursor, encodeCursor, pageSize } from '../kernel/pagination.js';
+import type { CiReach } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
 import {
   type Ci,
@@ -104,8 +105,17 @@ const classAndBelow = (name: string) => sql<string>`(
   )
   select name from below)`;
 
-/** A keyset page of CIs: filtered, ordered by `page.orderBy` then id, after `page.after`. */
-export async function listCis(db: Db, filterInput: CiFilter, page: CiPageRequest): Promise<Page<Ci>> {
+/**
+ * A keyset page of CIs: filtered, ordered by `page.orderBy` then id, after `page.after`. With a `reach`
+ * that is not everywhere, only the CIs in it: one more condition in the same query, so the page size,
+ * the order and the cursors are those of the CIs the caller may see.
+ */
+export async function listCis(
+  db: Db,
+  filterInput: CiFilter,
+  page: CiPageRequest,
+  reach?: CiReach,
+): Promise<Page<Ci>> {
   const filter = parseInput(ciFilterInput, filterInput, 'filter');
   const order = parseOrder(page.orderBy);
   const size = pageSize(page.first);
@@ -124,6 +134,8 @@ export async function listCis(db: Db, filterInput: CiFilter, page: CiPageRequest
     .orderBy(spec.expr, direction)
     .orderBy('cis.id', direction)
     .limit(size + 1);
+  const inReach = reach?.where('cis.id');
+  if (inReach) q = q.where(inReach);
   if (filter.class) q = q.where(sql<SqlBool>`${sql.ref('cis.class')} in ${classAndBelow(filter.class)}`);
   if (filter.status) q = q.where('cis.status', '=', filter.status);
   else if (!filter.includeRetired) q = q.where('cis.status', '!=', 'retired');

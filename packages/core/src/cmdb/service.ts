@@ -1,7 +1,8 @@
-import { assertCan, permissions, type ReadOptions, type WriteOptions } from '../kernel/actor.js';
+import { type Actor, assertCan, permissions, type ReadOptions, type WriteOptions } from '../kernel/actor.js';
 import { ConflictError, NotFoundError, ValidationError, type ValidationIssue } from '../kernel/errors.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { pageSize } from '../kernel/pagination.js';
+import { CiReach } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
 import {
   type ClassSchema,
@@ -60,15 +61,22 @@ import * as store from './store.js';
 export class CmdbService {
   constructor(private readonly kernel: Kernel) {}
 
+  /**
+   * The CI, or null when there is none. With an actor, cmdb:read on this CI is needed (everywhere, or
+   * through a scope covering it); else ForbiddenError naming `id`, whether the CI exists or not.
+   */
   async get(id: string, options: ReadOptions = {}): Promise<Ci | null> {
-    this.#canRead(options);
+    this.#reach(options).assert(id);
     if (!isUuid(id)) return null;
     return (await store.findCi(this.kernel.db, id)) ?? null;
   }
 
-  /** Loads many CIs in one query, in the order of `ids` (null where missing): a DataLoader batch function. */
+  /**
+   * Loads many CIs in one query, in the order of `ids` (null where missing): a DataLoader batch function.
+   * With an actor, each must be readable (ForbiddenError naming `ids.<index>` of the first that is not).
+   */
   async getMany(ids: readonly string[], options: ReadOptions = {}): Promise<(Ci | null)[]> {
-    this.#canRead(options);
+    this.#reach(options).assertEach(ids, 'ids');
     const rows = await store.findCis(this.kernel.db, ids.filter(isUuid));
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id) ?? null);
@@ -77,42 +85,45 @@ export class CmdbService {
   /**
    * A page of CIs matching `filter`, ordered by `page.orderBy` (default: name ascending), ties by id.
    * Continue with `after: page.endCursor` under the same order; a cursor of another order is refused.
+   * With an actor holding cmdb:read only through scopes, only the CIs they cover are listed (filtered in
+   * the query, so pages and cursors work as usual).
    */
   async list(filter: CiFilter = {}, page: CiPageRequest = {}, options: ReadOptions = {}): Promise<Page<Ci>> {
-    this.#canRead(options);
-    return listCis(this.kernel.db, filter, page);
+    return listCis(this.kernel.db, filter, page, this.#reach(options));
   }
 
   /** Loads classes by name in one query, in the order of `names` (null where unknown): a DataLoader batch. */
   async classesByName(names: readonly string[], options: ReadOptions = {}): Promise<(CiClass | null)[]> {
-    this.#canRead(options);
+    this.#reach(options);
     const byName = new Map((await findClassesByName(this.kernel.db, names)).map((c) => [c.name, c]));
     return names.map((name) => byName.get(name) ?? null);
   }
 
   /** The seq of the newest CI change: `follow` after it to miss nothing from now on. */
   async changesHead(options: ReadOptions = {}): Promise<number> {
-    this.#canRead(options);
+    this.#reach(options);
     return this.kernel.services.activity.latestSeq({ types: ciChangeEventTypes });
   }
 
   /**
    * Changes of CIs matching `filter` after `options.after` (default: from now on), in commit order:
-   * the backlog first, then live ones. The actor's cmdb:read is checked again on every event.
+   * the backlog first, then live ones. With an actor, each change is checked as it comes: only changes
+   * of CIs it may read (for a relationship, both ends) are delivered, and losing cmdb:read altogether
+   * ends the stream with ForbiddenError.
    */
   follow(filter: CiChangeFilter = {}, options: FollowCiChangesOptions = {}): AsyncIterableIterator<CiChange> {
-    this.#canRead(options);
+    this.#reach(options);
     return followCiChanges(this.kernel, filter, options);
   }
 
   async classes(options: ReadOptions = {}): Promise<CiClass[]> {
-    this.#canRead(options);
+    this.#reach(options);
     return store.listClasses(this.kernel.db);
   }
 
   /** The attributes and identifier rules of a class, its ancestors' included; null when unknown. */
   async classSchema(name: string, options: ReadOptions = {}): Promise<ClassSchema | null> {
-    this.#canRead(options);
+    this.#reach(options);
     return schemaOf(await store.loadClassIndex(this.kernel.db), name);
   }
 
@@ -174,10 +185,14 @@ export class CmdbService {
   }
 
   async sources(options: ReadOptions = {}): Promise<CmdbSource[]> {
-    this.#canRead(options);
+    this.#reach(options);
     return store.listSources(this.kernel.db);
   }
 
+  /**
+   * Creates a CI. Needs cmdb:write everywhere: a scope covers CIs resolved when the actor was built, so
+   * a new CI is in nobody's scope yet (the same holds for reconcile and for defining classes).
+   */
   async create(input: CreateCiInput, { actor, source }: CmdbWriteOptions): Promise<Ci> {
     assertCan(actor, permissions.cmdbWrite);
     const data = parseInput(createCiInput, input);
@@ -219,10 +234,10 @@ export class CmdbService {
 
   /**
    * Changes a CI if it is still at `input.version`; else `ConflictError`. `attributes` merge into the CI's
-   * (`null` removes one).
+   * (`null` removes one). Needs cmdb:write on this CI (everywhere or through a scope).
    */
   async update(id: string, input: UpdateCiInput, { actor, source }: CmdbWriteOptions): Promise<Ci> {
-    assertCan(actor, permissions.cmdbWrite);
+    this.#writable(actor, id);
     const { version, attributes: attributePatch, ...patch } = parseInput(updateCiInput, input);
     return this.kernel.write(actor, async ({ db, now, emit }) => {
       const from = await this.#source(db, source);
@@ -293,9 +308,12 @@ export class CmdbService {
     return reconcile(this.kernel, payload, options);
   }
 
-  /** Soft retirement: the CI and its history stay; it leaves default listings and frees its identity. */
+  /**
+   * Soft retirement: the CI and its history stay; it leaves default listings and frees its identity.
+   * Needs cmdb:write on this CI.
+   */
   async retire(id: string, version: number, { actor, source }: CmdbWriteOptions): Promise<Ci> {
-    assertCan(actor, permissions.cmdbWrite);
+    this.#writable(actor, id);
     return this.kernel.write(actor, async ({ db, now, emit }) => {
       const from = await this.#source(db, source);
       const current = await this.#current(db, id);
@@ -320,50 +338,68 @@ export class CmdbService {
 
   /**
    * Every recorded change of a CI and of its relationships, newest first; page with `before` (a `seq`).
-   * Retired CIs keep theirs.
+   * Retired CIs keep theirs. With an actor: cmdb:read on this CI, and a relationship's entries are
+   * listed only when the actor may read its other end too.
    */
   async history(
     id: string,
     page: { first?: number; before?: number } = {},
     options: ReadOptions = {},
   ): Promise<CiHistoryEntry[]> {
-    this.#canRead(options);
+    const reach = this.#reach(options);
+    reach.assert(id);
     if (!isUuid(id)) return [];
     const rows = await store.historyOf(this.kernel.db, id.toLowerCase(), {
       limit: pageSize(page.first),
       ...(page.before !== undefined ? { before: page.before } : {}),
+      reach,
     });
     return rows.map(toEntry);
   }
 
-  /** What the CI looked like at `at` (fields, attributes, relationships); null if it did not exist yet. */
+  /**
+   * What the CI looked like at `at` (fields, attributes, relationships); null if it did not exist yet.
+   * With an actor: cmdb:read on this CI; relationships to CIs it may not read are left out.
+   */
   async stateAt(id: string, at: Date, options: ReadOptions = {}): Promise<CiState | null> {
-    this.#canRead(options);
+    const reach = this.#reach(options);
+    reach.assert(id);
     if (!isUuid(id)) return null;
     if (Number.isNaN(at.getTime())) throw ValidationError.field('at', 'is not a valid time');
-    const rows = await store.historyOf(this.kernel.db, id.toLowerCase(), { until: at });
+    const rows = await store.historyOf(this.kernel.db, id.toLowerCase(), { until: at, reach });
     return replay(id.toLowerCase(), at, rows);
   }
 
   async relationshipTypes(options: ReadOptions = {}): Promise<RelationshipType[]> {
-    this.#canRead(options);
+    this.#reach(options);
     return store.listRelationshipTypes(this.kernel.db);
   }
 
-  /** Every relationship touching each of `ciIds` (either end), in one query: a DataLoader batch function. */
+  /**
+   * Every relationship touching each of `ciIds` (either end), in one query: a DataLoader batch function.
+   * With an actor: cmdb:read on each of `ciIds` (ForbiddenError naming `ciIds.<index>`), and only the
+   * relationships whose both ends it may read.
+   */
   async relationshipsOf(ciIds: readonly string[], options: ReadOptions = {}): Promise<Relationship[][]> {
-    this.#canRead(options);
-    const rows = await store.relationshipsOf(this.kernel.db, ciIds.filter(isUuid));
+    const reach = this.#reach(options);
+    reach.assertEach(ciIds);
+    const rows = await store.relationshipsOf(this.kernel.db, ciIds.filter(isUuid), reach);
     return ciIds.map((id) => rows.filter((r) => r.sourceId === id || r.targetId === id));
   }
 
   /**
    * Relates two live CIs: `source <type> target`, e.g. `app depends_on db`. Refuses an unknown type, a
    * missing or retired CI, a self-loop, a duplicate, and a cycle in an acyclic type (`contains`).
+   * Needs cmdb:write on the source and, unless held everywhere, cmdb:read on the target.
    */
   async relate(input: RelateInput, { actor, source }: CmdbWriteOptions): Promise<Relationship> {
-    assertCan(actor, permissions.cmdbWrite);
+    const writable = CiReach.of(actor, permissions.cmdbWrite);
     const data = parseInput(relateInput, input);
+    // Who may write every CI may link any two; a scoped writer must also be able to see the target.
+    if (!writable.all) {
+      writable.assert(data.sourceId, 'sourceId');
+      CiReach.of(actor, permissions.cmdbRead).assert(data.targetId, 'targetId');
+    }
     if (data.sourceId.toLowerCase() === data.targetId.toLowerCase())
       throw ValidationError.field('targetId', 'a CI cannot be related to itself');
     return this.kernel.write(actor, async ({ db, now, emit }) => {
@@ -398,11 +434,20 @@ export class CmdbService {
     });
   }
 
-  /** Removes a relationship; the event keeps what it was. */
+  /**
+   * Removes a relationship; the event keeps what it was. Needs what relating it needs: cmdb:write on its
+   * source and, unless held everywhere, cmdb:read on its target (ForbiddenError naming `id`).
+   */
   async unrelate(id: string, { actor, source }: CmdbWriteOptions): Promise<Relationship> {
-    assertCan(actor, permissions.cmdbWrite);
+    const writable = CiReach.of(actor, permissions.cmdbWrite);
     return this.kernel.write(actor, async ({ db, now, emit }) => {
       const from = await this.#source(db, source);
+      if (!writable.all) {
+        const found = isUuid(id) ? await store.findRelationship(db, id) : undefined;
+        if (!found) throw new NotFoundError('relationship', id, 'id');
+        writable.assert(found.sourceId, 'id');
+        CiReach.of(actor, permissions.cmdbRead).assert(found.targetId, 'id');
+      }
       const relationship = isUuid(id) ? await store.deleteRelationship(db, id) : undefined;
       if (!relationship) throw new NotFoundError('relationship', id, 'id');
       const sourceCi = await this.#current(db, relationship.sourceId);
@@ -447,8 +492,14 @@ export class CmdbService {
     return ci;
   }
 
-  #canRead(options: ReadOptions): void {
-    if (options.actor) assertCan(options.actor, permissions.cmdbRead);
+  /** Where the caller may read CIs; refused when it holds cmdb:read nowhere. No actor: everywhere. */
+  #reach(options: ReadOptions): CiReach {
+    return CiReach.of(options.actor, permissions.cmdbRead);
+  }
+
+  /** Refuses a write to a CI the actor may not write (ForbiddenError naming `id`). */
+  #writable(actor: Actor, id: string): void {
+    CiReach.of(actor, permissions.cmdbWrite).assert(id);
   }
 }
 

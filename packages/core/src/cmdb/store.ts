@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { ValidationIssue } from '../kernel/errors.js';
+import type { CiReach } from '../kernel/reach.js';
 import type { IdentityKey } from './attributes.js';
 import { type ClassIndex, checkClassDefinition, descendants } from './classes.js';
 import type {
@@ -208,11 +209,22 @@ export async function insertHistory(db: Db, rows: readonly HistoryRow[]): Promis
 }
 
 /** A CI's own history and that of its relationships, newest first (or up to `until`, oldest first). */
-export function historyOf(db: Db, ciId: string, options: { before?: number; limit?: number; until?: Date }) {
+/**
+ * A CI's history rows (its own and its relationships'). With a `reach`, a relationship's rows only when
+ * both its ends are in reach (the CI itself is checked by the caller).
+ */
+export function historyOf(
+  db: Db,
+  ciId: string,
+  options: { before?: number; limit?: number; until?: Date; reach?: CiReach },
+) {
   let q = db
     .selectFrom('ciHistory')
     .selectAll()
     .where((eb) => eb.or([eb('ciId', '=', ciId), eb('relatedCiId', '=', ciId)]));
+  const source = options.reach?.where('ciHistory.ciId');
+  const target = options.reach?.where('ciHistory.relatedCiId');
+  if (source && target) q = q.where(source).where((eb) => eb.or([eb('relatedCiId', 'is', null), target]));
   if (options.before !== undefined) q = q.where('seq', '<', options.before);
   if (options.until !== undefined) q = q.where('at', '<=', options.until).orderBy('seq', 'asc');
   else q = q.orderBy('seq', 'desc');
@@ -268,16 +280,18 @@ export const findRelationshipBetween = (
     .executeTakeFirst();
 
 /** Every relationship touching any of `ciIds` (either end), in one query: a DataLoader batch. */
-export const relationshipsOf = (db: Db, ciIds: readonly string[]): Promise<Relationship[]> =>
-  ciIds.length === 0
-    ? Promise.resolve([])
-    : db
-        .selectFrom('relationships')
-        .selectAll()
-        .where((eb) => eb.or([eb('sourceId', 'in', ciIds), eb('targetId', 'in', ciIds)]))
-        .orderBy('createdAt')
-        .orderBy('id')
-        .execute();
+/** The relationships touching `ciIds`; with a `reach`, only those with both ends in it. */
+export function relationshipsOf(db: Db, ciIds: readonly string[], reach?: CiReach): Promise<Relationship[]> {
+  if (ciIds.length === 0) return Promise.resolve([]);
+  let q = db
+    .selectFrom('relationships')
+    .selectAll()
+    .where((eb) => eb.or([eb('sourceId', 'in', ciIds), eb('targetId', 'in', ciIds)]));
+  const source = reach?.where('relationships.sourceId');
+  const target = reach?.where('relationships.targetId');
+  if (source && target) q = q.where(source).where(target);
+  return q.orderBy('createdAt').orderBy('id').execute();
+}
 
 export const insertRelationship = (db: Db, relationship: Relationship): Promise<Relationship> =>
   db.insertInto('relationships').values(relationship).returningAll().executeTakeFirstOrThrow();

@@ -1,8 +1,10 @@
 import { abortableIterator } from './abortable.js';
 import { type ActivityQuery, latestSeq, listActivity } from './activity-store.js';
-import { assertCan, can, permissions, type ReadOptions, readPermissionOf } from './actor.js';
+import { type Actor, canSomewhere, permissions, type ReadOptions } from './actor.js';
+import { ForbiddenError } from './errors.js';
 import type { AnyDomainEvent, DomainEvent, DomainEventType } from './events.js';
 import type { Kernel } from './kernel.js';
+import { canSeeEvent } from './reach.js';
 
 export interface FollowOptions extends ActivityQuery, ReadOptions {
   /** Stops the stream. */
@@ -15,21 +17,24 @@ export interface FollowOptions extends ActivityQuery, ReadOptions {
 export class ActivityService {
   constructor(private readonly kernel: Kernel) {}
 
-  /** Events after `after` (default 0), oldest first. */
-  /** Events after `after` (default 0), oldest first; with an actor, only those it may see. */
+  /**
+   * Events after `after` (default 0), oldest first; with an actor, only those it may see (see
+   * `visibleTo`). The limit counts events read, so a page may hold fewer: continue after the last seq
+   * read, or follow.
+   */
   async list(query: ActivityQuery = {}, options: ReadOptions = {}): Promise<AnyDomainEvent[]> {
     const { actor } = options;
-    if (actor) assertCan(actor, permissions.activityRead);
+    gate(actor);
     const events = await listActivity(this.kernel.db, {
       ...query,
       limit: Math.min(query.limit ?? 100, 1000),
     });
-    return actor ? events.filter((event) => can(actor, readPermissionOf(event.type))) : events;
+    return actor ? events.filter((event) => visibleTo(actor, event)) : events;
   }
 
   /** The seq of the newest event (of `types`, when given): follow `after` it to miss nothing from now on. */
   async latestSeq(options: ReadOptions & { readonly types?: readonly string[] } = {}): Promise<number> {
-    if (options.actor) assertCan(options.actor, permissions.activityRead);
+    gate(options.actor);
     return latestSeq(this.kernel.db, options.types);
   }
 
@@ -49,7 +54,7 @@ export class ActivityService {
    * say "read again", so a missed notification delays an event but never loses it.
    */
   follow(options: FollowOptions = {}): AsyncIterableIterator<AnyDomainEvent> {
-    if (options.actor) assertCan(options.actor, permissions.activityRead);
+    gate(options.actor);
     return abortableIterator(options.signal, (signal) => this.#follow({ ...options, signal }));
   }
 
@@ -66,11 +71,26 @@ export class ActivityService {
       for (const event of events) {
         after = event.seq;
         if (signal.aborted) return;
-        if (actor && !can(actor, readPermissionOf(event.type))) continue;
+        if (actor && !visibleTo(actor, event)) continue;
         if (options.filter && !(await options.filter(event))) continue;
         yield event;
       }
       if (events.length < batch) await this.kernel.bus.waitForChange(seen, signal);
     }
   }
+}
+
+/** activity:read anywhere (everywhere, or through a scope) opens the stream; each event is then checked. */
+function gate(actor: Actor | undefined): void {
+  if (actor && !canSomewhere(actor, permissions.activityRead))
+    throw new ForbiddenError(permissions.activityRead, actor.name);
+}
+
+/**
+ * Whether an actor may see an event: activity:read and the event's read permission (`cmdb:read` for
+ * `ci.*`), each on every CI the event is about (its CI subject, a relationship's two ends), or
+ * everywhere when it is about no CI. See `canSeeEvent`.
+ */
+export function visibleTo(actor: Actor, event: AnyDomainEvent): boolean {
+  return canSeeEvent(actor, event) && canSeeEvent(actor, event, permissions.activityRead);
 }

@@ -76,8 +76,10 @@ export class ForbiddenError extends OpsGraphError {
     actorName: string,
     /** The input that asked for more than the actor holds, e.g. `permissions.1` of a new token. */
     field?: string,
+    /** What the permission was needed on, when not everywhere, e.g. `CI 5f0c…`. */
+    readonly on?: string,
   ) {
-    super(`${actorName} lacks the permission ${permission}`, field);
+    super(`${actorName} lacks the permission ${permission}${on ? ` on ${on}` : ''}`, field);
   }
 }
 

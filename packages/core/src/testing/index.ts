@@ -7,6 +7,7 @@ import type { OpsGraphPlugin } from '../kernel/plugins.js';
 import { type Backend, connectTestDatabase, createTestDatabase, ENV, testBackends } from './backends.js';
 
 export { findPostgresBinaries, type PostgresServer, startPostgresServer } from './postgres-server.js';
+export { resolveTestScope, scopedTestActor, type TestGrant } from './scopes.js';
 export { type Backend, connectTestDatabase, createTestDatabase, ENV, testBackends };
 
 export interface TestOpsGraphOptions {

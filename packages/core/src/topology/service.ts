@@ -1,7 +1,8 @@
 import type { Relationship } from '../cmdb/model.js';
-import { assertCan, permissions, type ReadOptions } from '../kernel/actor.js';
+import { permissions, type ReadOptions } from '../kernel/actor.js';
 import { NotFoundError, ValidationError } from '../kernel/errors.js';
 import type { Kernel } from '../kernel/kernel.js';
+import { CiReach } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
 import {
   type AffectedCi,
@@ -39,15 +40,20 @@ import * as store from './store.js';
  * For `app depends_on db` (`to_source`), the app is upstream of the database and the database
  * downstream of the app. `none` types are never followed. Retired CIs are outside the topology: they
  * are never reached, and a walk from one reaches nothing.
+ *
+ * With an actor holding cmdb:read only through scopes, every CI named in the call must be readable
+ * (else ForbiddenError naming the argument), and answers hold only readable CIs: walks run over the
+ * whole graph, then a reached CI is reported only when it and every CI on its path are readable (a path
+ * through a CI the actor may not read is not revealed, and neither is what lies only beyond it).
  */
 export class TopologyService {
   constructor(private readonly kernel: Kernel) {}
 
   /** The CIs a failure of `ciId` would reach (its dependents), nearest first; the CI itself is left out. */
   async upstream(ciId: string, query: TraversalQuery = {}, options: ReadOptions = {}): Promise<ReachedCi[]> {
-    this.#canRead(options);
-    const id = await this.#existing(ciId, 'ciId');
-    return (await this.#walkEach('upstream', [id], query))[0]!;
+    const reach = this.#reach(options);
+    const id = await this.#existing(ciId, 'ciId', reach);
+    return (await this.#walkEach('upstream', [id], query, reach))[0]!;
   }
 
   /** The CIs whose failure would reach `ciId` (its dependencies), nearest first; the CI itself is left out. */
@@ -56,19 +62,23 @@ export class TopologyService {
     query: TraversalQuery = {},
     options: ReadOptions = {},
   ): Promise<ReachedCi[]> {
-    this.#canRead(options);
-    const id = await this.#existing(ciId, 'ciId');
-    return (await this.#walkEach('downstream', [id], query))[0]!;
+    const reach = this.#reach(options);
+    const id = await this.#existing(ciId, 'ciId', reach);
+    return (await this.#walkEach('downstream', [id], query, reach))[0]!;
   }
 
-  /** `upstream` of each of `ciIds` in one query, in their order (empty for an unknown id): a DataLoader batch. */
+  /**
+   * `upstream` of each of `ciIds` in one query, in their order (empty for an unknown id): a DataLoader
+   * batch. With an actor, each must be readable (ForbiddenError naming `ciIds.<index>`).
+   */
   async upstreamOf(
     ciIds: readonly string[],
     query: TraversalQuery = {},
     options: ReadOptions = {},
   ): Promise<ReachedCi[][]> {
-    this.#canRead(options);
-    return this.#walkEach('upstream', ciIds, query);
+    const reach = this.#reach(options);
+    reach.assertEach(ciIds);
+    return this.#walkEach('upstream', ciIds, query, reach);
   }
 
   /** `downstream` of each of `ciIds` in one query, in their order: a DataLoader batch. */
@@ -77,14 +87,16 @@ export class TopologyService {
     query: TraversalQuery = {},
     options: ReadOptions = {},
   ): Promise<ReachedCi[][]> {
-    this.#canRead(options);
-    return this.#walkEach('downstream', ciIds, query);
+    const reach = this.#reach(options);
+    reach.assertEach(ciIds);
+    return this.#walkEach('downstream', ciIds, query, reach);
   }
 
   /**
    * The shortest dependency path from `fromId` to `toId`: `fromId` depends, directly or through others,
    * on `toId` (so `toId` is downstream of `fromId` and its failure reaches `fromId`). Null when there is
-   * none within `maxDepth`.
+   * none within `maxDepth`. With an actor: both ends must be readable, and a path through a CI it may
+   * not read is not revealed: the answer is null, as if there were none.
    */
   async path(
     fromId: string,
@@ -92,10 +104,12 @@ export class TopologyService {
     query: PathQuery = {},
     options: ReadOptions = {},
   ): Promise<DependencyPath | null> {
-    this.#canRead(options);
+    const reach = this.#reach(options);
     const { maxDepth, types } = parseInput(pathQuery, query);
     const from = this.#id(fromId, 'fromId');
     const to = this.#id(toId, 'toId');
+    reach.assert(from, 'fromId');
+    reach.assert(to, 'toId');
     const db = this.kernel.db;
     const found = await store.findSummaries(db, [from, to]);
     for (const [id, field] of [
@@ -115,6 +129,7 @@ export class TopologyService {
     if (!byId.has(to)) return null;
     const chain: store.ReachedRow[] = [];
     for (let row = byId.get(to); row; row = row.predId ? byId.get(row.predId) : undefined) chain.unshift(row);
+    if (!reach.hasAll(chain.map((row) => row.id))) return null;
     const relIds = chain.flatMap((row) => (row.relId ? [row.relId] : []));
     const relById = new Map((await store.findRelationships(db, relIds)).map((r) => [r.id, r]));
     return {
@@ -131,16 +146,19 @@ export class TopologyService {
    * Redundancy-aware: a CI of class `cluster` (or a subclass) with members (`member member_of cluster`)
    * and `attributes.quorum` (default 1) stays `degraded` while at least quorum members are up, and goes
    * `down` when fewer are. A degraded CI passes on only `degraded`; `down` wins where both arrive. States
-   * are judged within the `maxDepth` horizon. Retired CIs in `ciIds` are ignored.
+   * are judged within the `maxDepth` horizon. Retired CIs in `ciIds` are ignored. With an actor, each of
+   * `ciIds` must be readable; states are judged on the whole graph, and only readable CIs reached along
+   * readable paths are reported.
    */
   async impactOf(
     ciIds: string | readonly string[],
     query: ImpactQuery = {},
     options: ReadOptions = {},
   ): Promise<ImpactAnalysis> {
-    this.#canRead(options);
+    const reach = this.#reach(options);
     const { maxDepth } = parseInput(impactQuery, query);
     const ids = this.#ids(typeof ciIds === 'string' ? [ciIds] : ciIds);
+    reach.assertEach(ids);
     const { carrying, under } = await this.#catalog({});
     const clusterClasses = under(CLUSTER_CLASS);
     const rows = await store.impactWalk(this.kernel.db, ids, {
@@ -163,14 +181,16 @@ export class TopologyService {
     const services = under(BUSINESS_SERVICE_CLASS);
     const paths = pathsOf(first.values());
     const affected = sortReached(
-      [...first.values()].map(
-        (row): AffectedCi => ({
-          ...summary(row),
-          depth: row.depth,
-          path: paths.get(row.id)!,
-          state: down.has(row.id) ? 'down' : 'degraded',
-        }),
-      ),
+      [...first.values()]
+        .filter((row) => reach.hasAll(paths.get(row.id)!))
+        .map(
+          (row): AffectedCi => ({
+            ...summary(row),
+            depth: row.depth,
+            path: paths.get(row.id)!,
+            state: down.has(row.id) ? 'down' : 'degraded',
+          }),
+        ),
     );
     return { affected, services: affected.filter((ci) => services.has(ci.class)) };
   }
@@ -179,13 +199,15 @@ export class TopologyService {
    * Among failing CIs, those whose failure explains the others: each candidate lists the failing CIs its
    * failure reaches (through any CIs). A failing CI that another failing CI explains is not a candidate,
    * unless it explains that one too (a cycle: both are). A failing CI that nothing explains and that
-   * explains nothing is its own root cause. Sorted by how many they explain, then by name.
+   * explains nothing is its own root cause. Sorted by how many they explain, then by name. With an
+   * actor, each of `ciIds` must be readable (the answer names only them; chains between them may pass
+   * through any CIs, which are not named).
    */
   async rootCauseCandidates(
     ciIds: readonly string[],
     options: ReadOptions = {},
   ): Promise<RootCauseCandidate[]> {
-    this.#canRead(options);
+    this.#reach(options).assertEach(this.#ids(ciIds));
     const failing = (await this.#existingMany(ciIds)).filter((c) => c.status !== 'retired');
     const { carrying } = await this.#catalog({});
     const pairs = await store.reachAmong(
@@ -213,15 +235,18 @@ export class TopologyService {
    * The downstream subgraph of `rootId` (everything it needs, within `maxDepth`) as nodes, edges and
    * `content` rendered as JSON, a Mermaid flowchart or a Graphviz DOT digraph. Edges are the propagating
    * relationships between two of the nodes. A map beyond 5,000 CIs is refused: ask for less depth.
+   * With an actor: the root must be readable, and the map holds the readable CIs it reaches through
+   * readable CIs only.
    */
   async serviceMap(
     rootId: string,
     query: ServiceMapQuery = {},
     options: ReadOptions = {},
   ): Promise<ServiceMap> {
-    this.#canRead(options);
+    const reach = this.#reach(options);
     const { maxDepth, types, format } = parseInput(serviceMapQuery, query);
     const id = this.#id(rootId, 'rootId');
+    reach.assert(id, 'rootId');
     const db = this.kernel.db;
     const [root] = await store.findSummaries(db, [id]);
     if (!root) throw new NotFoundError('CI', id, 'rootId');
@@ -239,10 +264,16 @@ export class TopologyService {
       );
     }
     // A retired root reaches nothing; the map still shows it.
+    // Paths are worked out only to leave out what a scoped caller may not see.
+    const paths = reach.all ? null : pathsOf(rows);
     const nodes: ServiceMapNode[] =
       rows.length === 0
         ? [{ ...root, depth: 0 }]
-        : sortReached(rows.map((row) => ({ ...summary(row), depth: row.depth })));
+        : sortReached(
+            rows
+              .filter((row) => !paths || reach.hasAll(paths.get(row.id)!))
+              .map((row) => ({ ...summary(row), depth: row.depth })),
+          );
     const edges = (
       await store.edgesAmong(
         db,
@@ -285,6 +316,7 @@ export class TopologyService {
     direction: store.Direction,
     ciIds: readonly string[],
     query: TraversalQuery,
+    reach: CiReach,
   ): Promise<ReachedCi[][]> {
     const { maxDepth, classes, types } = parseInput(traversalQuery, query);
     const { carrying, under } = await this.#catalog({ classes, types });
@@ -306,7 +338,9 @@ export class TopologyService {
       const paths = pathsOf(reached);
       return sortReached(
         reached
-          .filter((row) => row.depth > 0 && (!wanted || wanted.has(row.class)))
+          .filter(
+            (row) => row.depth > 0 && (!wanted || wanted.has(row.class)) && reach.hasAll(paths.get(row.id)!),
+          )
           .map((row) => ({ ...summary(row), depth: row.depth, path: paths.get(row.id)! })),
       );
     });
@@ -361,8 +395,10 @@ export class TopologyService {
     return parseInput(ciId, value, field).toLowerCase();
   }
 
-  async #existing(value: string, field: string): Promise<string> {
+  /** A CI id, checked, readable by the caller (asked before existence), and existing. */
+  async #existing(value: string, field: string, reach: CiReach): Promise<string> {
     const id = this.#id(value, field);
+    reach.assert(id, field);
     const [found] = await store.findSummaries(this.kernel.db, [id]);
     if (!found) throw new NotFoundError('CI', id, field);
     return id;
@@ -383,8 +419,9 @@ export class TopologyService {
     return unique.map((id) => found.get(id)!);
   }
 
-  #canRead(options: ReadOptions): void {
-    if (options.actor) assertCan(options.actor, permissions.cmdbRead);
+  /** Where the caller may read CIs; refused when it holds cmdb:read nowhere. No actor: everywhere. */
+  #reach(options: ReadOptions): CiReach {
+    return CiReach.of(options.actor, permissions.cmdbRead);
   }
 }
 

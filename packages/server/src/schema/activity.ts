@@ -1,6 +1,17 @@
-import { type AnyDomainEvent, permissions } from '@opsgraph/core';
+import { type AnyDomainEvent, eventCiIds, permissions, readPermissionOf } from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
 import { actorRefType } from './actor.js';
+
+/**
+ * An event needs activity:read and its own read permission (`cmdb:read` for `ci.*`), each on every CI
+ * it is about, or everywhere when it is about none: as `og.activity` filters, checked again per event.
+ */
+function eventScopes(event: AnyDomainEvent) {
+  const ciIds = eventCiIds(event);
+  const on = (permission: string) =>
+    ciIds.length > 0 ? { ciPermission: { permission, ciId: ciIds } } : { permission };
+  return { $all: { ...on(readPermissionOf(event.type)), $all: on(permissions.activityRead) } };
+}
 
 export function addActivity(builder: OpsGraphBuilder) {
   const ActorRef = actorRefType(builder);
@@ -8,6 +19,7 @@ export function addActivity(builder: OpsGraphBuilder) {
   const ActivityEvent = builder.objectRef<AnyDomainEvent>('ActivityEvent').implement({
     description:
       'A committed domain event. `seq` increases in commit order: resume a stream with `after: seq`.',
+    authScopes: eventScopes,
     fields: (t) => ({
       seq: t.field({ type: 'Seq', resolve: (e) => e.seq }),
       id: t.exposeID('id'),
@@ -23,8 +35,9 @@ export function addActivity(builder: OpsGraphBuilder) {
   builder.queryField('activity', (t) =>
     t.field({
       type: [ActivityEvent],
-      description: 'Events after `after`, oldest first (at most `limit`, default 100, up to 1000).',
-      authScopes: { permission: permissions.activityRead },
+      description:
+        'Events after `after` that you may see, oldest first (of at most `limit` read, default 100, up to 1000).',
+      authScopes: { permissionSomewhere: permissions.activityRead },
       args: { after: t.arg({ type: 'Seq' }), limit: t.arg.int(), types: t.arg.stringList() },
       resolve: (_root, args, { og, actor }) =>
         og.activity.list(
@@ -39,7 +52,7 @@ export function addActivity(builder: OpsGraphBuilder) {
       type: 'Seq',
       description:
         'The seq of the latest committed event (0 when none): subscribe with `after` it to miss nothing.',
-      authScopes: { permission: permissions.activityRead },
+      authScopes: { permissionSomewhere: permissions.activityRead },
       resolve: (_root, _args, { og, actor }) => og.activity.latestSeq({ actor }),
     }),
   );
@@ -49,7 +62,7 @@ export function addActivity(builder: OpsGraphBuilder) {
       type: ActivityEvent,
       description:
         'Every committed event after `after` (default: from now on) that you may see: first those you missed, then live ones, in order, none twice.',
-      authScopes: { permission: permissions.activityRead },
+      authScopes: { permissionSomewhere: permissions.activityRead },
       args: { after: t.arg({ type: 'Seq' }), types: t.arg.stringList() },
       subscribe: async (_root, args, { og, actor }) =>
         og.activity.follow({

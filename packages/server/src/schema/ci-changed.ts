@@ -1,5 +1,5 @@
 import { type CiChange, type FieldChange, permissions, ValidationError } from '@opsgraph/core';
-import type { OpsGraphBuilder } from '../builder.js';
+import { type OpsGraphBuilder, onCis } from '../builder.js';
 import type { addActivity } from './activity.js';
 import type { addCmdb } from './cmdb.js';
 import type { addRelationships } from './relationships.js';
@@ -54,6 +54,8 @@ export function addCiChanged(builder: OpsGraphBuilder, { CI, Relationship, Actor
 
   const ChangedField = builder.objectRef<FieldChange>('CIChangedField').implement({
     description: 'One field an update changed.',
+    // Reached only through a change, which is checked on its CIs.
+    authScopes: { permissionSomewhere: permissions.cmdbRead },
     fields: (t) => ({
       field: t.exposeString('field'),
       before: t.field({ type: 'JSON', nullable: true, resolve: (c) => c.before }),
@@ -63,6 +65,10 @@ export function addCiChanged(builder: OpsGraphBuilder, { CI, Relationship, Actor
 
   const Change = builder.objectRef<CiChange>('CIChange').implement({
     description: 'A change of a CI. `seq` increases in commit order: resume with `ciChanged(after: seq)`.',
+    // The stream already delivers only changes of CIs the subscriber may read; checked again per event.
+    authScopes: onCis<CiChange>(permissions.cmdbRead, (c) =>
+      c.relationship ? [c.ci.id, c.relationship.sourceId, c.relationship.targetId] : c.ci.id,
+    ),
     fields: (t) => ({
       seq: t.field({ type: 'Seq', resolve: (c) => c.seq }),
       kind: t.field({ type: Kind, resolve: (c) => c.kind }),
@@ -102,7 +108,7 @@ export function addCiChanged(builder: OpsGraphBuilder, { CI, Relationship, Actor
     t.field({
       type: 'Seq',
       description: 'The seq of the newest CI change (0 when none): subscribe `after` it to miss nothing.',
-      authScopes: { permission: permissions.cmdbRead },
+      authScopes: { permissionSomewhere: permissions.cmdbRead },
       resolve: (_root, _args, { og, actor }) => og.cmdb.changesHead({ actor }),
     }),
   );
@@ -111,8 +117,8 @@ export function addCiChanged(builder: OpsGraphBuilder, { CI, Relationship, Actor
     t.field({
       type: Change,
       description:
-        'Changes of the CIs matching `filter` after `after` (default: from now on): first those you missed, then live ones, in order, none twice. cmdb:read is checked on every change.',
-      authScopes: { permission: permissions.cmdbRead },
+        'Changes of the CIs matching `filter` after `after` (default: from now on): first those you missed, then live ones, in order, none twice. cmdb:read is checked on every change: you receive those of the CIs you may read (a relationship: both ends).',
+      authScopes: { permissionSomewhere: permissions.cmdbRead },
       args: { filter: t.arg({ type: Filter }), after: t.arg({ type: 'Seq' }) },
       subscribe: async (_root, { filter, after }, { og, actor }) => {
         const wanted = {

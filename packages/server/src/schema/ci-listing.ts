@@ -1,6 +1,6 @@
 import { type CiClass, type CiOrderField, permissions, ValidationError } from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
-import type { addCmdb } from './cmdb.js';
+import { type addCmdb, readCi } from './cmdb.js';
 
 type CmdbRefs = ReturnType<typeof addCmdb>;
 
@@ -54,8 +54,8 @@ export function addCiListing(builder: OpsGraphBuilder, { CI, CIClass, CIStatus }
     t.connection({
       type: CI,
       description:
-        'CIs matching `filter`, a page at a time (forward only), ordered by `orderBy` (default NAME ASC).',
-      authScopes: { permission: permissions.cmdbRead },
+        'CIs matching `filter` that you may read, a page at a time (forward only), ordered by `orderBy` (default NAME ASC).',
+      authScopes: { permissionSomewhere: permissions.cmdbRead },
       args: { filter: t.arg({ type: CiFilter }), orderBy: t.arg({ type: CiOrder }) },
       resolve: async (_root, { filter, orderBy, first, after, last, before }, context) => {
         // Keyset pages go forward; saying so beats ignoring the arguments.
@@ -82,6 +82,7 @@ export function addCiListing(builder: OpsGraphBuilder, { CI, CIClass, CIStatus }
             after: after ?? null,
             ...(orderBy ? { orderBy: { field: orderBy.field, direction: orderBy.direction ?? 'asc' } } : {}),
           },
+          { actor: context.actor },
         );
         // The page's CIs are known now: a relationship end among them then costs no query.
         const loader = CI.getDataloader(context);
@@ -103,9 +104,9 @@ export function addCiListing(builder: OpsGraphBuilder, { CI, CIClass, CIStatus }
     t.loadable({
       type: CIClass,
       description: 'The class of this CI; a page of CIs loads its classes in one query.',
-      authScopes: { permission: permissions.cmdbRead },
-      load: async (names: string[], { og }) =>
-        (await og.cmdb.classesByName(names)).map(
+      authScopes: readCi,
+      load: async (names: string[], { og, actor }) =>
+        (await og.cmdb.classesByName(names, { actor })).map(
           (found, i): CiClass | Error => found ?? new Error(`CI class ${names[i]} was not found`),
         ),
       resolve: (ci) => ci.class,

@@ -11,7 +11,7 @@ export function addCmdbClasses(builder: OpsGraphBuilder, { CiClass }: { CiClass:
 
   const Attribute = builder.objectRef<AttributeDefinition>('AttributeDefinition').implement({
     description: 'A typed attribute of a CI class.',
-    authScopes: { permission: permissions.cmdbRead },
+    authScopes: { permissionSomewhere: permissions.cmdbRead },
     fields: (t) => ({
       name: t.exposeString('name'),
       type: t.field({ type: AttributeType, resolve: (a) => a.type }),
@@ -29,7 +29,7 @@ export function addCmdbClasses(builder: OpsGraphBuilder, { CiClass }: { CiClass:
 
   const IdentifierRule = builder.objectRef<{ fields: string[] }>('IdentifierRule').implement({
     description: 'Attributes (or `name`) whose values together identify a CI, e.g. hostname + domain.',
-    authScopes: { permission: permissions.cmdbRead },
+    authScopes: { permissionSomewhere: permissions.cmdbRead },
     fields: (t) => ({ fields: t.exposeStringList('fields') }),
   });
 
@@ -43,8 +43,8 @@ export function addCmdbClasses(builder: OpsGraphBuilder, { CiClass }: { CiClass:
     allAttributes: t.field({
       type: [Attribute],
       description: 'Every attribute a CI of this class has: its ancestors’ first.',
-      resolve: async (c, _args, { og }) => [
-        ...((await og.cmdb.classSchema(c.name))?.attributes.values() ?? []),
+      resolve: async (c, _args, { og, actor }) => [
+        ...((await og.cmdb.classSchema(c.name, { actor }))?.attributes.values() ?? []),
       ],
     }),
     identifiers: t.field({
@@ -57,7 +57,7 @@ export function addCmdbClasses(builder: OpsGraphBuilder, { CiClass }: { CiClass:
   const Source = builder.objectRef<CmdbSource>('CISource').implement({
     description:
       'A discovery source. Reconciliation lets it overwrite an attribute last set by a source of the same or lower priority only.',
-    authScopes: { permission: permissions.cmdbRead },
+    authScopes: { permissionSomewhere: permissions.cmdbRead },
     fields: (t) => ({
       name: t.exposeString('name'),
       label: t.exposeString('label'),
@@ -74,8 +74,8 @@ export function addCmdbClasses(builder: OpsGraphBuilder, { CiClass }: { CiClass:
     t.field({
       type: [Source],
       description: 'Sources by priority, highest first.',
-      authScopes: { permission: permissions.cmdbRead },
-      resolve: (_root, _args, { og }) => og.cmdb.sources(),
+      authScopes: { permissionSomewhere: permissions.cmdbRead },
+      resolve: (_root, _args, { og, actor }) => og.cmdb.sources({ actor }),
     }),
   );
 

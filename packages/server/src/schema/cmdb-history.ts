@@ -5,9 +5,9 @@ import {
   historyKinds,
   permissions,
 } from '@opsgraph/core';
-import type { OpsGraphBuilder } from '../builder.js';
+import { type OpsGraphBuilder, onCis } from '../builder.js';
 import { actorRefType } from './actor.js';
-import type { addCmdb } from './cmdb.js';
+import { type addCmdb, readCi } from './cmdb.js';
 
 type CiRef = ReturnType<typeof addCmdb>['CI'];
 type RelationshipRecord = NonNullable<CiHistoryEntry['relationship']>;
@@ -18,7 +18,8 @@ export function addCmdbHistory(builder: OpsGraphBuilder, CI: CiRef): void {
 
   const Change = builder.objectRef<FieldChange>('FieldChange').implement({
     description: 'One field before and after; attributes are `attributes.<name>`.',
-    authScopes: { permission: permissions.cmdbRead },
+    // Reached only through an entry or a state, which are checked on their CIs.
+    authScopes: { permissionSomewhere: permissions.cmdbRead },
     fields: (t) => ({
       field: t.exposeString('field'),
       before: t.field({ type: 'JSON', nullable: true, resolve: (c) => c.before ?? null }),
@@ -28,7 +29,7 @@ export function addCmdbHistory(builder: OpsGraphBuilder, CI: CiRef): void {
 
   const Record = builder.objectRef<RelationshipRecord>('RelationshipRecord').implement({
     description: 'A relationship as it was (it may since have been removed).',
-    authScopes: { permission: permissions.cmdbRead },
+    authScopes: onCis<RelationshipRecord>(permissions.cmdbRead, (r) => [r.sourceId, r.targetId]),
     fields: (t) => ({
       id: t.exposeID('id'),
       type: t.exposeString('type'),
@@ -38,7 +39,9 @@ export function addCmdbHistory(builder: OpsGraphBuilder, CI: CiRef): void {
   });
 
   const Entry = builder.objectRef<CiHistoryEntry>('CIHistoryEntry').implement({
-    authScopes: { permission: permissions.cmdbRead },
+    authScopes: onCis<CiHistoryEntry>(permissions.cmdbRead, (h) =>
+      h.relationship ? [h.ciId, h.relationship.sourceId, h.relationship.targetId] : h.ciId,
+    ),
     fields: (t) => ({
       seq: t.exposeInt('seq', { description: 'Order of entries; page with `before: seq`.' }),
       kind: t.field({ type: HistoryKind, resolve: (h) => h.kind }),
@@ -53,7 +56,7 @@ export function addCmdbHistory(builder: OpsGraphBuilder, CI: CiRef): void {
 
   const State = builder.objectRef<CiState>('CIState').implement({
     description: 'A CI as it was at `at`, rebuilt from its history.',
-    authScopes: { permission: permissions.cmdbRead },
+    authScopes: onCis<CiState>(permissions.cmdbRead, (s) => s.id),
     fields: (t) => ({
       id: t.exposeID('id'),
       at: t.field({ type: 'DateTime', resolve: (s) => s.at }),
@@ -72,25 +75,27 @@ export function addCmdbHistory(builder: OpsGraphBuilder, CI: CiRef): void {
   builder.objectFields(CI, (t) => ({
     history: t.field({
       type: [Entry],
-      description: 'Changes of this CI and of its relationships, newest first.',
-      authScopes: { permission: permissions.cmdbRead },
+      description:
+        'Changes of this CI and of its relationships (those whose other end you may read), newest first.',
+      authScopes: readCi,
       args: {
         first: t.arg.int({ description: 'At most this many (default 50, up to 500).' }),
         before: t.arg.int({ description: 'Continue before this `seq`.' }),
       },
-      resolve: (ci, { first, before }, { og }) =>
-        og.cmdb.history(ci.id, {
-          ...(first != null ? { first } : {}),
-          ...(before != null ? { before } : {}),
-        }),
+      resolve: (ci, { first, before }, { og, actor }) =>
+        og.cmdb.history(
+          ci.id,
+          { ...(first != null ? { first } : {}), ...(before != null ? { before } : {}) },
+          { actor },
+        ),
     }),
     stateAt: t.field({
       type: State,
       nullable: true,
       description: 'This CI as it was at `at`; null if it did not exist yet.',
-      authScopes: { permission: permissions.cmdbRead },
+      authScopes: readCi,
       args: { at: t.arg({ type: 'DateTime', required: true }) },
-      resolve: (ci, { at }, { og }) => og.cmdb.stateAt(ci.id, at),
+      resolve: (ci, { at }, { og, actor }) => og.cmdb.stateAt(ci.id, at, { actor }),
     }),
   }));
 }

@@ -1,12 +1,17 @@
-import { type Ci, type CiClass, ciStatuses, permissions } from '@opsgraph/core';
-import type { OpsGraphBuilder } from '../builder.js';
+import { type Ci, type CiClass, canOnEach, ciStatuses, ForbiddenError, permissions } from '@opsgraph/core';
+import { type OpsGraphBuilder, onCis } from '../builder.js';
 import { mutationErrors } from './errors.js';
+
+/** `authScopes` of a CI and of its fields: cmdb:read on that CI, however the query reached it. */
+export const readCi = onCis<Pick<Ci, 'id'>>(permissions.cmdbRead, (ci) => ci.id);
+const readSomewhere = { permissionSomewhere: permissions.cmdbRead };
 
 export function addCmdb(builder: OpsGraphBuilder) {
   const CiStatus = builder.enumType('CIStatus', { values: ciStatuses });
 
   const CiClassRef = builder.objectRef<CiClass>('CIClass').implement({
-    authScopes: { permission: permissions.cmdbRead },
+    // Classes describe the CMDB, not a CI: whoever reads some CIs reads them.
+    authScopes: readSomewhere,
     fields: (t) => ({
       name: t.exposeString('name'),
       label: t.exposeString('label'),
@@ -18,10 +23,20 @@ export function addCmdb(builder: OpsGraphBuilder) {
   // Loadable: any field returning CIs by id batches them into one query per request.
   const CI = builder.loadableObject('CI', {
     description: 'A configuration item.',
-    authScopes: { permission: permissions.cmdbRead },
-    load: async (ids: string[], context) => {
-      const rows = await context.og.cmdb.getMany(ids);
-      return rows.map((row, i) => row ?? new Error(`CI ${ids[i]} was not found`));
+    // Checked on the CI itself, so a CI reached through any path (a relationship, a topology answer, a
+    // change) is refused to an actor that may not read it.
+    authScopes: readCi,
+    // Per request (and per subscription event): a loader never hands one actor's CIs to another. A CI
+    // the actor may not read is not even loaded.
+    load: async (ids: string[], { og, actor }) => {
+      const readable = ids.filter((id) => canOnEach(actor, permissions.cmdbRead, [id]));
+      const rows = readable.length > 0 ? await og.cmdb.getMany(readable, { actor }) : [];
+      const byId = new Map(readable.map((id, i) => [id, rows[i]]));
+      return ids.map((id) =>
+        !byId.has(id)
+          ? new ForbiddenError(permissions.cmdbRead, actor.name, undefined, `CI ${id}`)
+          : (byId.get(id) ?? new Error(`CI ${id} was not found`)),
+      );
     },
     sort: (ci: Ci) => ci.id,
     fields: (t) => ({
@@ -54,14 +69,15 @@ export function addCmdb(builder: OpsGraphBuilder) {
     ci: t.field({
       type: CI,
       nullable: true,
-      authScopes: { permission: permissions.cmdbRead },
+      description: 'The CI; FORBIDDEN (field `id`) when you may not read it, whether it exists or not.',
+      authScopes: readSomewhere,
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, { id }, { og }) => og.cmdb.get(String(id)),
+      resolve: (_root, { id }, { og, actor }) => og.cmdb.get(String(id), { actor }),
     }),
     ciClasses: t.field({
       type: [CiClassRef],
-      authScopes: { permission: permissions.cmdbRead },
-      resolve: (_root, _args, { og }) => og.cmdb.classes(),
+      authScopes: readSomewhere,
+      resolve: (_root, _args, { og, actor }) => og.cmdb.classes({ actor }),
     }),
   }));
 
@@ -91,6 +107,7 @@ export function addCmdb(builder: OpsGraphBuilder) {
   builder.mutationFields((t) => ({
     createCI: t.field({
       type: CI,
+      description: 'Needs cmdb:write everywhere: a new CI is in no scope yet.',
       errors: { types: mutationErrors },
       authScopes: { permission: permissions.cmdbWrite },
       args: { input: t.arg({ type: CreateCiInput, required: true }) },
@@ -110,8 +127,9 @@ export function addCmdb(builder: OpsGraphBuilder) {
     }),
     updateCI: t.field({
       type: CI,
+      description: 'Needs cmdb:write on this CI (everywhere or through a scope).',
       errors: { types: mutationErrors },
-      authScopes: { permission: permissions.cmdbWrite },
+      authScopes: { permissionSomewhere: permissions.cmdbWrite },
       args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateCiInput, required: true }) },
       resolve: (_root, { id, input }, { og, actor }) =>
         og.cmdb.update(
@@ -130,8 +148,9 @@ export function addCmdb(builder: OpsGraphBuilder) {
     }),
     retireCI: t.field({
       type: CI,
+      description: 'Needs cmdb:write on this CI (everywhere or through a scope).',
       errors: { types: mutationErrors },
-      authScopes: { permission: permissions.cmdbWrite },
+      authScopes: { permissionSomewhere: permissions.cmdbWrite },
       args: { id: t.arg.id({ required: true }), version: t.arg.int({ required: true }) },
       resolve: (_root, { id, version }, { og, actor }) => og.cmdb.retire(String(id), version, { actor }),
     }),

@@ -1,6 +1,6 @@
 import { permissions, propagations, type Relationship, type RelationshipType } from '@opsgraph/core';
-import type { OpsGraphBuilder } from '../builder.js';
-import type { addCmdb } from './cmdb.js';
+import { type OpsGraphBuilder, onCis } from '../builder.js';
+import { type addCmdb, readCi } from './cmdb.js';
 import { defined, mutationErrors } from './errors.js';
 
 type CiRef = ReturnType<typeof addCmdb>['CI'];
@@ -12,7 +12,7 @@ export function addRelationships(builder: OpsGraphBuilder, CI: CiRef) {
   });
 
   const RelationshipTypeRef = builder.objectRef<RelationshipType>('RelationshipType').implement({
-    authScopes: { permission: permissions.cmdbRead },
+    authScopes: { permissionSomewhere: permissions.cmdbRead },
     fields: (t) => ({
       name: t.exposeString('name'),
       label: t.exposeString('label'),
@@ -25,7 +25,8 @@ export function addRelationships(builder: OpsGraphBuilder, CI: CiRef) {
 
   const RelationshipRef = builder.objectRef<Relationship>('Relationship').implement({
     description: '`source <type> target`, e.g. an application `depends_on` a database.',
-    authScopes: { permission: permissions.cmdbRead },
+    // Readable only by who may read both ends.
+    authScopes: onCis<Relationship>(permissions.cmdbRead, (r) => [r.sourceId, r.targetId]),
     fields: (t) => ({
       id: t.exposeID('id'),
       type: t.exposeString('type'),
@@ -39,9 +40,10 @@ export function addRelationships(builder: OpsGraphBuilder, CI: CiRef) {
   builder.objectField(CI, 'relationships', (t) =>
     t.loadableList({
       type: RelationshipRef,
-      description: 'Relationships with this CI at either end, oldest first (same time: by id).',
-      authScopes: { permission: permissions.cmdbRead },
-      load: (ids: string[], { og }) => og.cmdb.relationshipsOf(ids),
+      description:
+        'Relationships with this CI at either end whose other end you may read too, oldest first (same time: by id).',
+      authScopes: readCi,
+      load: (ids: string[], { og, actor }) => og.cmdb.relationshipsOf(ids, { actor }),
       resolve: (ci) => ci.id,
     }),
   );
@@ -49,8 +51,8 @@ export function addRelationships(builder: OpsGraphBuilder, CI: CiRef) {
   builder.queryField('relationshipTypes', (t) =>
     t.field({
       type: [RelationshipTypeRef],
-      authScopes: { permission: permissions.cmdbRead },
-      resolve: (_root, _args, { og }) => og.cmdb.relationshipTypes(),
+      authScopes: { permissionSomewhere: permissions.cmdbRead },
+      resolve: (_root, _args, { og, actor }) => og.cmdb.relationshipTypes({ actor }),
     }),
   );
 
@@ -83,8 +85,9 @@ export function addRelationships(builder: OpsGraphBuilder, CI: CiRef) {
     }),
     relateCIs: t.field({
       type: RelationshipRef,
+      description: 'Needs cmdb:write on the source and cmdb:read on the target.',
       errors: { types: mutationErrors },
-      authScopes: { permission: permissions.cmdbWrite },
+      authScopes: { permissionSomewhere: permissions.cmdbWrite },
       args: { input: t.arg({ type: RelateInput, required: true }) },
       resolve: (_root, { input }, { og, actor }) =>
         og.cmdb.relate(
@@ -94,8 +97,9 @@ export function addRelationships(builder: OpsGraphBuilder, CI: CiRef) {
     }),
     unrelateCIs: t.field({
       type: RelationshipRef,
+      description: 'Needs cmdb:write on the source and cmdb:read on the target.',
       errors: { types: mutationErrors },
-      authScopes: { permission: permissions.cmdbWrite },
+      authScopes: { permissionSomewhere: permissions.cmdbWrite },
       args: { id: t.arg.id({ required: true }) },
       resolve: (_root, { id }, { og, actor }) => og.cmdb.unrelate(String(id), { actor }),
     }),

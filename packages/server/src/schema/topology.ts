@@ -1,6 +1,7 @@
 import {
   type AffectedCi,
   type DependencyPath,
+  ForbiddenError,
   isOpsGraphError,
   NotFoundError,
   permissions,
@@ -12,14 +13,16 @@ import {
   serviceMapFormats,
   ValidationError,
 } from '@opsgraph/core';
-import type { OpsGraphBuilder } from '../builder.js';
-import type { addCmdb } from './cmdb.js';
+import { type OpsGraphBuilder, onCis } from '../builder.js';
+import { type addCmdb, readCi } from './cmdb.js';
 import type { addRelationships } from './relationships.js';
 
 type CiRef = ReturnType<typeof addCmdb>['CI'];
 type RelationshipRef = ReturnType<typeof addRelationships>['Relationship'];
 
-const read = { permission: permissions.cmdbRead };
+// The SDK answers with what the actor may read; each result type is checked on its CIs again.
+const read = { permissionSomewhere: permissions.cmdbRead };
+const readPath = onCis<{ path: readonly string[] }>(permissions.cmdbRead, (r) => r.path);
 
 /** Core names its inputs as its own API does (`maxDepth`, `fromId`); answer with the argument's name. */
 async function asArgs<T>(names: Record<string, string>, run: () => Promise<T>): Promise<T> {
@@ -39,6 +42,12 @@ async function asArgs<T>(names: Record<string, string>, run: () => Promise<T>): 
       const { entity, id } = error as NotFoundError;
       throw new NotFoundError(entity, id, rename(error.field));
     }
+    if (isOpsGraphError(error) && error.code === 'FORBIDDEN' && error.field) {
+      const { permission, on, message } = error as ForbiddenError;
+      const renamed = new ForbiddenError(permission, '', rename(error.field), on);
+      renamed.message = message;
+      throw renamed;
+    }
     throw error;
   }
 }
@@ -54,7 +63,7 @@ export function addTopology(builder: OpsGraphBuilder, CI: CiRef, Relationship: R
   // Every CI below loads through the CI DataLoader: a whole answer costs one query for its CIs.
   const ReachedCI = builder.objectRef<ReachedCi>('ReachedCI').implement({
     description: 'A CI a traversal reached: its shortest depth and one shortest path from the start.',
-    authScopes: read,
+    authScopes: readPath,
     fields: (t) => ({
       ci: t.field({ type: CI, resolve: (r) => r.id }),
       depth: t.exposeInt('depth', { description: 'Relationships from the start on a shortest path.' }),
@@ -67,7 +76,7 @@ export function addTopology(builder: OpsGraphBuilder, CI: CiRef, Relationship: R
 
   const AffectedCI = builder.objectRef<AffectedCi>('AffectedCI').implement({
     description: 'A CI a failure reaches.',
-    authScopes: read,
+    authScopes: readPath,
     fields: (t) => ({
       ci: t.field({ type: CI, resolve: (r) => r.id }),
       depth: t.exposeInt('depth', { description: '0 for a failing CI.' }),
@@ -102,7 +111,7 @@ export function addTopology(builder: OpsGraphBuilder, CI: CiRef, Relationship: R
     });
 
   const DependencyPathRef = builder.objectRef<DependencyPath>('DependencyPath').implement({
-    authScopes: read,
+    authScopes: onCis<DependencyPath>(permissions.cmdbRead, (p) => p.cis.map((c) => c.id)),
     fields: (t) => ({
       cis: t.field({
         type: [CI],
@@ -119,7 +128,7 @@ export function addTopology(builder: OpsGraphBuilder, CI: CiRef, Relationship: R
   });
 
   const RootCause = builder.objectRef<RootCauseCandidate>('RootCauseCandidate').implement({
-    authScopes: read,
+    authScopes: onCis<RootCauseCandidate>(permissions.cmdbRead, (c) => [c.ci.id, ...c.explains]),
     fields: (t) => ({
       ci: t.field({ type: CI, resolve: (c) => c.ci.id }),
       explains: t.field({
@@ -131,7 +140,7 @@ export function addTopology(builder: OpsGraphBuilder, CI: CiRef, Relationship: R
   });
 
   const MapNode = builder.objectRef<ServiceMapNode>('ServiceMapNode').implement({
-    authScopes: read,
+    authScopes: onCis<ServiceMapNode>(permissions.cmdbRead, (n) => n.id),
     fields: (t) => ({
       id: t.exposeID('id'),
       name: t.exposeString('name'),
@@ -142,7 +151,7 @@ export function addTopology(builder: OpsGraphBuilder, CI: CiRef, Relationship: R
     }),
   });
   const MapEdge = builder.objectRef<ServiceMapEdge>('ServiceMapEdge').implement({
-    authScopes: read,
+    authScopes: onCis<ServiceMapEdge>(permissions.cmdbRead, (e) => [e.sourceId, e.targetId]),
     fields: (t) => ({
       id: t.exposeID('id', { description: 'The relationship.' }),
       type: t.exposeString('type'),
@@ -175,13 +184,14 @@ export function addTopology(builder: OpsGraphBuilder, CI: CiRef, Relationship: R
           description: 'At most this many relationships from a failing CI (default and maximum 50).',
         }),
       },
-      resolve: (_root, { ciIds, maxDepth }, { og }) =>
-        og.topology.impactOf(ciIds.map(String), maxDepth == null ? {} : { maxDepth }),
+      resolve: (_root, { ciIds, maxDepth }, { og, actor }) =>
+        og.topology.impactOf(ciIds.map(String), maxDepth == null ? {} : { maxDepth }, { actor }),
     }),
     dependencyPath: t.field({
       type: DependencyPathRef,
       nullable: true,
-      description: 'The shortest chain along which `from` depends on `to`; null when there is none.',
+      description:
+        'The shortest chain along which `from` depends on `to`; null when there is none, or when it passes through a CI you may not read.',
       authScopes: read,
       args: {
         from: t.arg.id({ required: true }),
@@ -189,12 +199,14 @@ export function addTopology(builder: OpsGraphBuilder, CI: CiRef, Relationship: R
         maxDepth: t.arg.int(),
         types: t.arg.stringList({ description: 'Only follow these relationship types.' }),
       },
-      resolve: (_root, { from, to, maxDepth, types }, { og }) =>
+      resolve: (_root, { from, to, maxDepth, types }, { og, actor }) =>
         asArgs({ fromId: 'from', toId: 'to' }, () =>
-          og.topology.path(String(from), String(to), {
-            ...(maxDepth == null ? {} : { maxDepth }),
-            ...(types ? { types } : {}),
-          }),
+          og.topology.path(
+            String(from),
+            String(to),
+            { ...(maxDepth == null ? {} : { maxDepth }), ...(types ? { types } : {}) },
+            { actor },
+          ),
         ),
     }),
     serviceMap: t.field({
@@ -209,13 +221,17 @@ export function addTopology(builder: OpsGraphBuilder, CI: CiRef, Relationship: R
         format: t.arg({ type: ServiceMapFormat, description: 'Default JSON.' }),
         types: t.arg.stringList({ description: 'Only follow these relationship types.' }),
       },
-      resolve: (_root, { rootId, depth, format, types }, { og }) =>
+      resolve: (_root, { rootId, depth, format, types }, { og, actor }) =>
         asArgs({ maxDepth: 'depth' }, () =>
-          og.topology.serviceMap(String(rootId), {
-            ...(depth == null ? {} : { maxDepth: depth }),
-            ...(format ? { format } : {}),
-            ...(types ? { types } : {}),
-          }),
+          og.topology.serviceMap(
+            String(rootId),
+            {
+              ...(depth == null ? {} : { maxDepth: depth }),
+              ...(format ? { format } : {}),
+              ...(types ? { types } : {}),
+            },
+            { actor },
+          ),
         ),
     }),
     rootCauseCandidates: t.field({
@@ -223,7 +239,8 @@ export function addTopology(builder: OpsGraphBuilder, CI: CiRef, Relationship: R
       description: 'Among failing CIs, those whose failure explains the others, most explaining first.',
       authScopes: read,
       args: { ciIds: t.arg.idList({ required: true, description: 'The failing CIs (at most 1,000).' }) },
-      resolve: (_root, { ciIds }, { og }) => og.topology.rootCauseCandidates(ciIds.map(String)),
+      resolve: (_root, { ciIds }, { og, actor }) =>
+        og.topology.rootCauseCandidates(ciIds.map(String), { actor }),
     }),
   }));
 
@@ -235,7 +252,7 @@ export function addTopology(builder: OpsGraphBuilder, CI: CiRef, Relationship: R
           direction === 'upstream'
             ? 'The CIs a failure of this one would reach (its dependents, toward business services), nearest first.'
             : 'The CIs whose failure would reach this one (its dependencies, toward infrastructure), nearest first.',
-        authScopes: read,
+        authScopes: readCi,
         args: {
           maxDepth: t.arg.int({
             description: 'At most this many relationships away (default and maximum 50).',
@@ -245,12 +262,16 @@ export function addTopology(builder: OpsGraphBuilder, CI: CiRef, Relationship: R
         },
         // One loader per field in the query (so per set of arguments): N CIs cost one walk query.
         byPath: true,
-        load: (ids: string[], { og }, { maxDepth, classes, types }) =>
-          og.topology[direction === 'upstream' ? 'upstreamOf' : 'downstreamOf'](ids, {
-            ...(maxDepth == null ? {} : { maxDepth }),
-            ...(classes ? { classes } : {}),
-            ...(types ? { types } : {}),
-          }),
+        load: (ids: string[], { og, actor }, { maxDepth, classes, types }) =>
+          og.topology[direction === 'upstream' ? 'upstreamOf' : 'downstreamOf'](
+            ids,
+            {
+              ...(maxDepth == null ? {} : { maxDepth }),
+              ...(classes ? { classes } : {}),
+              ...(types ? { types } : {}),
+            },
+            { actor },
+          ),
         resolve: (ci) => ci.id,
       }),
     );
