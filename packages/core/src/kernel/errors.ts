@@ -76,8 +76,13 @@ export class ForbiddenError extends OpsGraphError {
     actorName: string,
     /** The input that asked for more than the actor holds, e.g. `permissions.1` of a new token. */
     field?: string,
+    /** Why, when holding `permission` is not the whole story (e.g. approving one's own request). */
+    reason?: string,
   ) {
-    super(`${actorName} lacks the permission ${permission}`, field);
+    super(
+      reason ? `${actorName} may not do this: ${reason}` : `${actorName} lacks the permission ${permission}`,
+      field,
+    );
   }
 }
 
