@@ -56,6 +56,12 @@ export async function revokeGrant(db: Db, id: string, at: Date, by: string): Pro
  * matches `expired_at is null` when this UPDATE gets to it, so each grant is returned by one sweep only.
  */
 export async function markExpired(db: Db, now: Date): Promise<Grant[]> {
+  // One sweeper at a time: another replica sweeping now does the work (and two UPDATEs taking the same
+  // rows in different orders could deadlock). The guard below keeps it exact even without the lock.
+  const lock = await sql<{
+    ok: boolean;
+  }>`select pg_try_advisory_xact_lock(hashtext('opsgraph.access.sweep')) as ok`.execute(db);
+  if (!lock.rows[0]?.ok) return [];
   const rows = await db
     .updateTable('accessGrants')
     .set({ expiredAt: now })

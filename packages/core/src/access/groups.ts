@@ -22,7 +22,6 @@ import {
   type GroupMemberRef,
   type GroupMembers,
   type UpdateGroupInput,
-  type User,
   updateGroupInput,
 } from './model.js';
 import { findUser } from './users-store.js';
@@ -236,5 +235,3 @@ export async function groupsOfUser(
   if (!isUuid(userId)) throw new NotFoundError('user', String(userId), 'userId');
   return store.groupsOfUser(kernel.db, userId.toLowerCase());
 }
-
-export type { User };

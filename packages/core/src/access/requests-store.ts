@@ -83,3 +83,23 @@ export async function listRequests(
   if (filter.requesterId) q = q.where('requesterId', '=', filter.requesterId);
   return (await q.execute()).map(toRequest);
 }
+
+/** The requester's pending request for the same role on the same scope, if any. */
+export async function findPendingLike(
+  db: Db,
+  requesterId: string,
+  role: string,
+  scope: { ciId: string; mode: string } | null,
+): Promise<AccessRequest | undefined> {
+  let q = db
+    .selectFrom('accessRequests')
+    .selectAll()
+    .where('requesterId', '=', requesterId)
+    .where('role', '=', role)
+    .where('state', '=', 'pending');
+  q = scope
+    ? q.where('scopeCiId', '=', scope.ciId).where('scopeMode', '=', scope.mode as never)
+    : q.where('scopeCiId', 'is', null);
+  const row = await q.executeTakeFirst();
+  return row ? toRequest(row) : undefined;
+}

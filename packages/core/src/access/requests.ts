@@ -54,6 +54,13 @@ export async function requestAccess(
     if (!role) throw new NotFoundError('role', data.role, 'role');
     if (data.until && data.until <= now) throw ValidationError.field('until', 'must be in the future');
     if (data.scope) await checkedScope(scope, data.scope);
+    const twin = await store.findPendingLike(db, requester.id, role.name, data.scope ?? null);
+    if (twin) {
+      throw ValidationError.field(
+        'role',
+        `you already asked for this (access request ${twin.id} is pending)`,
+      );
+    }
     const request = await store.insertRequest(db, {
       id: crypto.randomUUID(),
       requesterId: requester.id,
