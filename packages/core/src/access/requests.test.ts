@@ -7,8 +7,6 @@ import { createTestOpsGraph, type TestOpsGraph, testBackends } from '../testing/
 
 const admin = systemActor('test');
 const HOUR = 3_600_000;
-let n = 0;
-const unique = (prefix: string) => `${prefix}-${++n}`;
 
 describe.each(testBackends())('access requests on %s', (backend) => {
   let og: TestOpsGraph;
