@@ -1,5 +1,42 @@
 // The public face of @opsgraph/core. Nothing outside this package imports its internals.
-export type { ApiToken, CreatedApiToken, CreateTokenInput } from './access/model.js';
+export { intersect as intersectPermissions } from './access/effective.js';
+export { ACTOR_CACHE_MS } from './access/freshness.js';
+export type {
+  AccessRequest,
+  AccessRequestFilter,
+  AccessRequestState,
+  AccessScope,
+  ApiToken,
+  ApproveAccessRequestInput,
+  CreatedApiToken,
+  CreateGroupInput,
+  CreateTokenInput,
+  CreateUserInput,
+  DefineRoleInput,
+  Grant,
+  GrantFilter,
+  GrantInput,
+  Group,
+  GroupFilter,
+  GroupMemberRef,
+  GroupMembers,
+  RejectAccessRequestInput,
+  RequestAccessInput,
+  Role,
+  RoleDefinition,
+  UpdateGroupInput,
+  UpdateUserInput,
+  User,
+  UserFilter,
+  UserRef,
+} from './access/model.js';
+export {
+  accessRequestStates,
+  MAX_REQUEST_SECONDS,
+  MAX_SCOPE_CIS,
+  scopeModes,
+} from './access/model.js';
+export { CORE_ROLES } from './access/roles.js';
 export { AccessService, hashSecret } from './access/service.js';
 export {
   type AttributeDefinition,

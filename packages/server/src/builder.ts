@@ -116,7 +116,7 @@ function missingPermission(failure: AuthFailure, actor: Actor): Missing | undefi
 
 function refusal(actor: Actor, coordinate: string, failure: AuthFailure): Error {
   const { permission, on } = missingPermission(failure, actor) ?? { permission: 'unknown' };
-  const error = new ForbiddenError(permission, actor.name, undefined, on);
+  const error = new ForbiddenError(permission, actor.name, undefined, { on });
   const where = on ? ` on ${on}` : '';
   error.message =
     actor.kind === 'anonymous'

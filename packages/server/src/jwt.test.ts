@@ -45,7 +45,7 @@ describe('jwtAuth', () => {
       { actor: admin },
     );
     aliceId = alice.id;
-    await t.og.access.grant({ role: 'viewer', to: { userId: alice.id } }, { actor: admin });
+    await t.og.access.grant({ role: 'viewer', userId: alice.id }, { actor: admin });
   });
   afterAll(() => t?.close());
 

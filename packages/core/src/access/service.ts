@@ -1,89 +1,251 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { isUuid } from '../cmdb/service.js';
-import {
-  type Actor,
-  assertCan,
-  can,
-  permissions,
-  type ReadOptions,
-  type WriteOptions,
-} from '../kernel/actor.js';
-import { ForbiddenError, NotFoundError, ValidationError } from '../kernel/errors.js';
+import type { Page } from '../cmdb/model.js';
+import type { Actor, ReadOptions, WriteOptions } from '../kernel/actor.js';
+import type { AnyDomainEvent } from '../kernel/events.js';
 import type { Kernel } from '../kernel/kernel.js';
-import { parseInput } from '../kernel/validation.js';
-import { type ApiToken, type CreatedApiToken, type CreateTokenInput, createTokenInput } from './model.js';
-import * as store from './store.js';
+import { actorForUser, resolveToken, resolveUser } from './effective.js';
+import { actorCacheOf } from './freshness.js';
+import * as grants from './grants.js';
+import * as groups from './groups.js';
+import type {
+  AccessRequest,
+  AccessRequestFilter,
+  ApiToken,
+  ApproveAccessRequestInput,
+  CreatedApiToken,
+  CreateGroupInput,
+  CreateTokenInput,
+  CreateUserInput,
+  DefineRoleInput,
+  Grant,
+  GrantFilter,
+  GrantInput,
+  Group,
+  GroupFilter,
+  GroupMemberRef,
+  GroupMembers,
+  RejectAccessRequestInput,
+  RequestAccessInput,
+  Role,
+  UpdateGroupInput,
+  UpdateUserInput,
+  User,
+  UserFilter,
+  UserRef,
+} from './model.js';
+import * as requests from './requests.js';
+import * as roles from './roles.js';
+import * as tokens from './tokens.js';
+import * as users from './users.js';
 
-const SECRET_PREFIX = 'og_';
-/** Recording every use would turn each read into a write: record at most this often. */
-const LAST_USED_RESOLUTION_MS = 60_000;
+export { hashSecret } from './tokens.js';
 
 /**
- * Secrets are 32 random bytes, so a fast hash is enough: there is nothing to brute-force that a slow
- * password hash would protect. The hash is what the database keeps.
+ * Access management (ITIL): users, nested assignment groups, roles, grants (global or scoped to CIs,
+ * maybe time-bound), access requests and their approval, API tokens, and the actors all of it yields.
+ * Each operation lives in a file of its concern (users.ts, groups.ts, roles.ts, grants.ts,
+ * requests.ts, tokens.ts, effective.ts); this class is their one public face, `og.access`.
  */
-export const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
-
-/** API tokens: how scripts, integrations and webhooks authenticate. */
 export class AccessService {
   constructor(private readonly kernel: Kernel) {}
 
-  /** Creates a token. The secret is returned once; a token never grants more than its creator holds. */
-  async createToken(input: CreateTokenInput, { actor }: WriteOptions): Promise<CreatedApiToken> {
-    assertCan(actor, permissions.tokensManage);
-    const data = parseInput(createTokenInput, input);
-    // Granting what one lacks is an escalation attempt, not a typo: refuse it as forbidden.
-    data.permissions.forEach((permission, index) => {
-      if (!can(actor, permission)) throw new ForbiddenError(permission, actor.name, `permissions.${index}`);
-    });
-    if (data.expiresAt && data.expiresAt <= this.kernel.clock.now()) {
-      throw ValidationError.field('expiresAt', 'must be in the future');
-    }
-    const secret = SECRET_PREFIX + randomBytes(32).toString('base64url');
-    return this.kernel.write(actor, async ({ db, now, emit }) => {
-      const token = await store.insertToken(db, {
-        id: crypto.randomUUID(),
-        name: data.name,
-        tokenHash: hashSecret(secret),
-        prefix: secret.slice(0, SECRET_PREFIX.length + 6),
-        permissions: [...new Set(data.permissions)],
-        createdBy: `${actor.kind}:${actor.id}`,
-        createdAt: now,
-        expiresAt: data.expiresAt ?? null,
-      });
-      emit('token.created', { type: 'token', id: token.id }, { token });
-      return { secret, token };
+  // Users ------------------------------------------------------------------------------------------
+
+  /** Creates a user (access:admin). Email unique case-insensitively, externalId unique. */
+  createUser(input: CreateUserInput, options: WriteOptions): Promise<User> {
+    return users.createUser(this.kernel, input, options);
+  }
+
+  /** Changes a user still at `input.version` (else ConflictError); `active: false` deactivates it. */
+  updateUser(id: string, input: UpdateUserInput, options: WriteOptions): Promise<User> {
+    return users.updateUser(this.kernel, id, input, options);
+  }
+
+  /** A user (access:read, or the user itself); null when unknown. */
+  user(id: string, options: ReadOptions = {}): Promise<User | null> {
+    return users.getUser(this.kernel, id, options);
+  }
+
+  userByExternalId(externalId: string, options: ReadOptions = {}): Promise<User | null> {
+    return users.getUserByExternalId(this.kernel, externalId, options);
+  }
+
+  /** A keyset page of users by name; `search` matches name, email or external id. */
+  users(filter: UserFilter = {}, options: ReadOptions = {}): Promise<Page<User>> {
+    return users.listUsers(this.kernel, filter, options);
+  }
+
+  // Groups -----------------------------------------------------------------------------------------
+
+  createGroup(input: CreateGroupInput, options: WriteOptions): Promise<Group> {
+    return groups.createGroup(this.kernel, input, options);
+  }
+
+  updateGroup(id: string, input: UpdateGroupInput, options: WriteOptions): Promise<Group> {
+    return groups.updateGroup(this.kernel, id, input, options);
+  }
+
+  group(id: string, options: ReadOptions = {}): Promise<Group | null> {
+    return groups.getGroup(this.kernel, id, options);
+  }
+
+  groups(filter: GroupFilter = {}, options: ReadOptions = {}): Promise<Page<Group>> {
+    return groups.listGroups(this.kernel, filter, options);
+  }
+
+  /** Adds a user or a group to a group; a cycle or a duplicate is a ValidationError naming the field. */
+  addGroupMember(groupId: string, member: GroupMemberRef, options: WriteOptions): Promise<GroupMembers> {
+    return groups.addGroupMember(this.kernel, groupId, member, options);
+  }
+
+  removeGroupMember(groupId: string, member: GroupMemberRef, options: WriteOptions): Promise<GroupMembers> {
+    return groups.removeGroupMember(this.kernel, groupId, member, options);
+  }
+
+  /** Direct members; with `transitive`, `users` holds every user in the group at any depth. */
+  groupMembers(
+    groupId: string,
+    options: ReadOptions & { readonly transitive?: boolean } = {},
+  ): Promise<GroupMembers> {
+    return groups.groupMembers(this.kernel, groupId, options);
+  }
+
+  /** Every group the user is in, directly or through nested groups. */
+  groupsOfUser(userId: string, options: ReadOptions = {}): Promise<Group[]> {
+    return groups.groupsOfUser(this.kernel, userId, options);
+  }
+
+  // Roles ------------------------------------------------------------------------------------------
+
+  roles(options: ReadOptions = {}): Promise<Role[]> {
+    return roles.listRoles(this.kernel, options);
+  }
+
+  role(name: string, options: ReadOptions = {}): Promise<Role | null> {
+    return roles.getRole(this.kernel, name, options);
+  }
+
+  /** Defines (or redefines) a runtime role (access:admin; only with permissions the actor holds). */
+  defineRole(input: DefineRoleInput, options: WriteOptions): Promise<Role> {
+    return roles.defineRole(this.kernel, input, options);
+  }
+
+  // Grants -----------------------------------------------------------------------------------------
+
+  /** Gives a role to a user or group, everywhere or on a scope, maybe until `expiresAt` (access:admin). */
+  grant(input: GrantInput, options: WriteOptions): Promise<Grant> {
+    return grants.createGrant(this.kernel, input, options);
+  }
+
+  revokeGrant(id: string, options: WriteOptions): Promise<Grant> {
+    return grants.revokeGrant(this.kernel, id, options);
+  }
+
+  grantById(id: string, options: ReadOptions = {}): Promise<Grant | null> {
+    return grants.getGrant(this.kernel, id, options);
+  }
+
+  grants(
+    filter: GrantFilter & { readonly includeGroups?: boolean } = {},
+    options: ReadOptions = {},
+  ): Promise<Grant[]> {
+    return grants.listGrants(this.kernel, filter, options);
+  }
+
+  /** Marks grants whose time is up as expired, one `grant.expired` each; idempotent, replica-safe. */
+  sweepExpired(): Promise<Grant[]> {
+    return grants.sweepExpired(this.kernel);
+  }
+
+  // Access requests --------------------------------------------------------------------------------
+
+  requestAccess(input: RequestAccessInput, options: WriteOptions): Promise<AccessRequest> {
+    return requests.requestAccess(this.kernel, input, options);
+  }
+
+  approveAccessRequest(
+    id: string,
+    input: ApproveAccessRequestInput,
+    options: WriteOptions,
+  ): Promise<{ request: AccessRequest; grant: Grant }> {
+    return requests.approveAccessRequest(this.kernel, id, input, options);
+  }
+
+  rejectAccessRequest(
+    id: string,
+    input: RejectAccessRequestInput,
+    options: WriteOptions,
+  ): Promise<AccessRequest> {
+    return requests.rejectAccessRequest(this.kernel, id, input, options);
+  }
+
+  cancelAccessRequest(
+    id: string,
+    options: WriteOptions & { readonly version?: number },
+  ): Promise<AccessRequest> {
+    return requests.cancelAccessRequest(this.kernel, id, options);
+  }
+
+  accessRequest(id: string, options: ReadOptions = {}): Promise<AccessRequest | null> {
+    return requests.getAccessRequest(this.kernel, id, options);
+  }
+
+  accessRequests(filter: AccessRequestFilter = {}, options: ReadOptions = {}): Promise<AccessRequest[]> {
+    return requests.listAccessRequests(this.kernel, filter, options);
+  }
+
+  /** The request's audit trail: its events and its grant's, oldest first. */
+  accessRequestHistory(id: string, options: ReadOptions = {}): Promise<AnyDomainEvent[]> {
+    return requests.accessRequestHistory(this.kernel, id, options);
+  }
+
+  // Effective access -------------------------------------------------------------------------------
+
+  /** The actor of a user, from its grants and its groups' (nested); null when unknown or inactive. */
+  actorForUser(ref: UserRef): Promise<Actor | null> {
+    return actorForUser(this.kernel, ref);
+  }
+
+  /**
+   * The actor as its permissions are now: a user's or a token's re-resolved (null when the user is
+   * inactive, or the token revoked or expired), through a cache of about a second dropped on every
+   * access change and CI relationship change. System, plugin and anonymous actors, and user actors an
+   * app built itself (no `userId`), come back as they are.
+   */
+  async currentActor(actor: Actor): Promise<Actor | null> {
+    if (actor.kind === 'token') return this.#current(`token:${actor.id}`, actor.id, 'token');
+    if (actor.kind === 'user' && actor.userId)
+      return this.#current(`user:${actor.userId}`, actor.userId, 'user');
+    return actor;
+  }
+
+  #current(key: string, id: string, kind: 'user' | 'token'): Promise<Actor | null> {
+    const cache = actorCacheOf(this.kernel.bus);
+    const cached = cache.get(key, this.kernel.clock.now());
+    if (cached !== undefined) return Promise.resolve(cached);
+    return cache.resolve(key, async () => {
+      if (kind === 'user') return resolveUser(this.kernel, { id: id.toLowerCase() });
+      const token = await tokens.findToken(this.kernel, id);
+      return token ? resolveToken(this.kernel, token) : null;
     });
   }
 
-  /** The actor a secret stands for, or null when it is unknown, revoked or expired. */
-  async authenticate(secret: string): Promise<Actor | null> {
-    if (!secret.startsWith(SECRET_PREFIX) || secret.length > 200) return null;
-    const token = await store.findByHash(this.kernel.db, hashSecret(secret));
-    const now = this.kernel.clock.now();
-    if (!token || token.revokedAt || (token.expiresAt && token.expiresAt <= now)) return null;
-    if (!token.lastUsedAt || now.getTime() - token.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
-      await store.touchToken(this.kernel.db, token.id, now);
-    }
-    return { kind: 'token', id: token.id, name: `token "${token.name}"`, permissions: token.permissions };
+  // API tokens -------------------------------------------------------------------------------------
+
+  /** Creates a token; the secret is returned once. A token never grants more than its creator holds. */
+  createToken(input: CreateTokenInput, options: WriteOptions): Promise<CreatedApiToken> {
+    return tokens.createToken(this.kernel, input, options);
   }
 
-  async listTokens(options: ReadOptions = {}): Promise<ApiToken[]> {
-    if (options.actor) assertCan(options.actor, permissions.tokensManage);
-    return store.listTokens(this.kernel.db);
+  /** The actor a secret stands for now, or null when unknown, revoked, expired, or its owner inactive. */
+  authenticate(secret: string): Promise<Actor | null> {
+    return tokens.authenticate(this.kernel, secret);
   }
 
-  async revokeToken(id: string, { actor }: WriteOptions): Promise<ApiToken> {
-    assertCan(actor, permissions.tokensManage);
-    return this.kernel.write(actor, async ({ db, now, emit }) => {
-      const existing = isUuid(id) ? await store.findToken(db, id) : undefined;
-      if (!existing) throw new NotFoundError('API token', id, 'id');
-      if (existing.revokedAt) return existing;
-      const revoked = await store.revokeToken(db, id, now);
-      // A concurrent revocation won the race: the token is revoked either way.
-      if (!revoked) return (await store.findToken(db, id))!;
-      emit('token.revoked', { type: 'token', id }, { token: revoked });
-      return revoked;
-    });
+  listTokens(options: ReadOptions = {}): Promise<ApiToken[]> {
+    return tokens.listTokens(this.kernel, options);
+  }
+
+  revokeToken(id: string, options: WriteOptions): Promise<ApiToken> {
+    return tokens.revokeToken(this.kernel, id, options);
   }
 }

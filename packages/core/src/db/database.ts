@@ -1,4 +1,12 @@
-import type { ApiTokenTable } from '../access/model.js';
+import type {
+  AccessGrantTable,
+  AccessGroupMemberTable,
+  AccessGroupTable,
+  AccessRequestTable,
+  AccessRoleTable,
+  AccessUserTable,
+  ApiTokenTable,
+} from '../access/model.js';
 import type {
   CiClassTable,
   CiHistoryTable,
@@ -24,4 +32,10 @@ export interface Database {
   cmdbSources: CmdbSourceTable;
   ciHistory: CiHistoryTable;
   apiTokens: ApiTokenTable;
+  accessUsers: AccessUserTable;
+  accessGroups: AccessGroupTable;
+  accessGroupMembers: AccessGroupMemberTable;
+  accessRoles: AccessRoleTable;
+  accessGrants: AccessGrantTable;
+  accessRequests: AccessRequestTable;
 }

@@ -49,17 +49,44 @@ export const permissions = {
   cmdbWrite: 'cmdb:write',
   /** Define CI classes, relationship types and discovery sources. */
   cmdbAdmin: 'cmdb:admin',
+  /** See users, groups, roles, grants and access requests. */
+  accessRead: 'access:read',
+  /** Manage users, groups, roles and grants; decide any access request. */
+  accessAdmin: 'access:admin',
+  /** Manage one's own API tokens. */
   tokensManage: 'access:tokens',
+  /** Ask for access (a role, maybe on a scope, maybe for a while). */
+  accessRequest: 'access:request',
+  incidentRead: 'incident:read',
+  incidentWrite: 'incident:write',
+  incidentAssign: 'incident:assign',
+  problemRead: 'problem:read',
+  problemWrite: 'problem:write',
+  changeRead: 'change:read',
+  changeWrite: 'change:write',
+  changeApprove: 'change:approve',
+  requestRead: 'request:read',
+  requestCreate: 'request:create',
+  requestFulfil: 'request:fulfil',
+  eventRead: 'event:read',
+  eventWrite: 'event:write',
+  operationsRead: 'operations:read',
+  operationsWrite: 'operations:write',
 } as const;
+
+/** The areas of the access process whose events `access:read` lets one see. */
+const accessAreas = new Set(['user', 'group', 'role', 'grant', 'access_request']);
 
 /**
  * The permission needed to see an event of `type`: `ci.*` needs `cmdb:read`, `token.*` needs
- * `access:tokens`, a plugin's `<plugin>.*` needs `<plugin>:read`.
+ * `access:tokens`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
+ * a plugin's `<plugin>.*` needs `<plugin>:read`.
  */
 export function readPermissionOf(eventType: string): string {
   const area = eventType.split('.')[0] ?? eventType;
   if (area === 'ci') return permissions.cmdbRead;
   if (area === 'token') return permissions.tokensManage;
+  if (accessAreas.has(area)) return permissions.accessRead;
   return `${area}:read`;
 }
 

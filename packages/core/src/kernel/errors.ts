@@ -71,15 +71,27 @@ export class ConflictError extends OpsGraphError {
 
 export class ForbiddenError extends OpsGraphError {
   readonly code = 'FORBIDDEN';
+  /** What the permission was needed on, when not everywhere, e.g. `CI 5f0c…`. */
+  readonly on: string | undefined;
   constructor(
     readonly permission: string,
     actorName: string,
     /** The input that asked for more than the actor holds, e.g. `permissions.1` of a new token. */
     field?: string,
-    /** What the permission was needed on, when not everywhere, e.g. `CI 5f0c…`. */
-    readonly on?: string,
+    details: {
+      /** What the permission was needed on, when not everywhere, e.g. `CI 5f0c…`. */
+      readonly on?: string;
+      /** Why, when holding `permission` is not the whole story (e.g. approving one's own request). */
+      readonly reason?: string;
+    } = {},
   ) {
-    super(`${actorName} lacks the permission ${permission}${on ? ` on ${on}` : ''}`, field);
+    super(
+      details.reason
+        ? `${actorName} may not do this: ${details.reason}`
+        : `${actorName} lacks the permission ${permission}${details.on ? ` on ${details.on}` : ''}`,
+      field,
+    );
+    this.on = details.on;
   }
 }
 

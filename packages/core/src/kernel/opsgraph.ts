@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { accessMigrations } from '../access/migrations.js';
+import { registerPluginRoles } from '../access/roles.js';
 import { AccessService } from '../access/service.js';
 import { listingMigrations } from '../cmdb/listing-migrations.js';
 import { cmdbMigrations } from '../cmdb/migrations.js';
@@ -149,10 +150,11 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     ...plugins.filter((p) => p.migrations).map((p) => ({ owner: p.name, migrations: p.migrations! })),
   ];
 
-  // Migrations, then the plugins' CI classes (their parents may come from those migrations), in one go.
+  // Migrations, then the plugins' CI classes (their parents may come from those migrations) and roles.
   const migrateAll = async (): Promise<MigrationReport[]> => {
     const reports = await migrate(handle, migrationSets, logger);
     await registerPluginClasses(handle.db, plugins);
+    await registerPluginRoles(handle.db, plugins);
     return reports;
   };
 

@@ -1,4 +1,5 @@
 import semver from 'semver';
+import type { RoleDefinition } from '../access/model.js';
 import type { CiClassDefinition, RelationshipTypeDefinition } from '../cmdb/model.js';
 import type { Migration } from '../db/migrator.js';
 import type { DomainEvent, DomainEventType } from './events.js';
@@ -32,6 +33,11 @@ export interface PluginDefinition<Name extends string = string, Services = unkno
   readonly ciClasses?: readonly CiClassDefinition[];
   /** Relationship types the plugin brings, registered (owner: the plugin) by `migrate()`. */
   readonly relationshipTypes?: readonly RelationshipTypeDefinition[];
+  /**
+   * Roles the plugin brings (e.g. `network_engineer` with `network:*`), registered (owner: the plugin)
+   * by `migrate()`; grantable like core's, never redefinable at runtime.
+   */
+  readonly roles?: readonly RoleDefinition[];
   /** Builds the plugin's services; called once for `og`, and again inside each `og.transaction()`. */
   readonly services?: (kernel: Kernel) => Services;
   /** Domain-event handlers, run after the write commits, as the plugin's actor. */

@@ -53,7 +53,8 @@ export class CiReach {
    * the CI is looked up, so a scoped caller cannot tell a CI it may not see from one that does not exist.
    */
   assert(ciId: string, field = 'id'): void {
-    if (!this.has(ciId)) throw new ForbiddenError(this.permission, this.actor!.name, field, `CI ${ciId}`);
+    if (!this.has(ciId))
+      throw new ForbiddenError(this.permission, this.actor!.name, field, { on: `CI ${ciId}` });
   }
 
   /** `assert` for each of a list, naming the first outside reach as `<field>.<index>`. */

@@ -34,7 +34,7 @@ export function addCmdb(builder: OpsGraphBuilder) {
       const byId = new Map(readable.map((id, i) => [id, rows[i]]));
       return ids.map((id) =>
         !byId.has(id)
-          ? new ForbiddenError(permissions.cmdbRead, actor.name, undefined, `CI ${id}`)
+          ? new ForbiddenError(permissions.cmdbRead, actor.name, undefined, { on: `CI ${id}` })
           : (byId.get(id) ?? new Error(`CI ${id} was not found`)),
       );
     },

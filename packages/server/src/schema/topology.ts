@@ -44,7 +44,7 @@ async function asArgs<T>(names: Record<string, string>, run: () => Promise<T>): 
     }
     if (isOpsGraphError(error) && error.code === 'FORBIDDEN' && error.field) {
       const { permission, on, message } = error as ForbiddenError;
-      const renamed = new ForbiddenError(permission, '', rename(error.field), on);
+      const renamed = new ForbiddenError(permission, '', rename(error.field), { on });
       renamed.message = message;
       throw renamed;
     }
