@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '../db/database.js';
+import { currentActorOf } from '../kernel/activity.js';
 import { abortableIterator } from '../kernel/abortable.js';
 import { type ActorRef, canSomewhere, permissions, type ReadOptions } from '../kernel/actor.js';
 import { ForbiddenError, ValidationError } from '../kernel/errors.js';
@@ -77,7 +78,7 @@ export function followCiChanges(
 async function* changes(
   kernel: Kernel,
   filter: z.output<typeof filterInput>,
-  { actor }: FollowCiChangesOptions,
+  options: FollowCiChangesOptions,
   start: Promise<[number, ClassTree | null]>,
   signal: AbortSignal,
 ): AsyncGenerator<CiChange, void, undefined> {
@@ -90,8 +91,10 @@ async function* changes(
 
   const events = kernel.services.activity.follow({ after, types: ciChangeEventTypes, signal });
   for await (const event of events) {
-    // Checked on every event, not once: a subscriber whose permission goes stops receiving, and one
-    // holding it through scopes receives only the changes of CIs they cover (a relationship: both ends).
+    // Checked on every event, not once, with the subscriber's permissions as they are now: one whose
+    // permission goes stops receiving, and one holding it through scopes receives only the changes of
+    // CIs they cover (a relationship: both ends).
+    const actor = options.actor && (await currentActorOf(kernel, options.actor));
     if (actor && !canSomewhere(actor, permissions.cmdbRead))
       throw new ForbiddenError(permissions.cmdbRead, actor.name);
     if (!canSeeEvent(actor, event)) continue;

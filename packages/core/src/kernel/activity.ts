@@ -1,7 +1,7 @@
 import { abortableIterator } from './abortable.js';
 import { type ActivityQuery, latestSeq, listActivity } from './activity-store.js';
 import { type Actor, canSomewhere, permissions, type ReadOptions } from './actor.js';
-import { ForbiddenError } from './errors.js';
+import { ForbiddenError, UnauthenticatedError } from './errors.js';
 import type { AnyDomainEvent, DomainEvent, DomainEventType } from './events.js';
 import type { Kernel } from './kernel.js';
 import { canSeeEvent } from './reach.js';
@@ -61,7 +61,7 @@ export class ActivityService {
   async *#follow(
     options: FollowOptions & { signal: AbortSignal },
   ): AsyncGenerator<AnyDomainEvent, void, undefined> {
-    const { signal, actor } = options;
+    const { signal } = options;
     await this.kernel.bus.listenRemote();
     let after = options.after ?? 0;
     const batch = 500;
@@ -71,6 +71,10 @@ export class ActivityService {
       for (const event of events) {
         after = event.seq;
         if (signal.aborted) return;
+        // The subscriber as it is now, not as it was when it subscribed: a revoked or expired grant
+        // hides the very next event, a revoked token or deactivated user ends the stream.
+        const actor = options.actor && (await currentActorOf(this.kernel, options.actor));
+        if (actor) gate(actor);
         if (actor && !visibleTo(actor, event)) continue;
         if (options.filter && !(await options.filter(event))) continue;
         yield event;
@@ -78,6 +82,20 @@ export class ActivityService {
       if (events.length < batch) await this.kernel.bus.waitForChange(seen, signal);
     }
   }
+}
+
+/**
+ * The actor with its permissions as they are now (through the access process's short cache); a
+ * credential that no longer works ends the caller's stream with UNAUTHENTICATED.
+ */
+export async function currentActorOf(kernel: Kernel, actor: Actor): Promise<Actor> {
+  const current = await kernel.services.access.currentActor(actor);
+  if (!current) {
+    throw new UnauthenticatedError(
+      `The credentials of ${actor.name} were revoked or have expired, or the user was deactivated: sign in again`,
+    );
+  }
+  return current;
 }
 
 /** activity:read anywhere (everywhere, or through a scope) opens the stream; each event is then checked. */
