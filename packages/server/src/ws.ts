@@ -232,7 +232,8 @@ export function attachWebSocket(options: {
           return [new GraphQLError('The operation could not be validated')];
         }
         if (getOperationAST(document, payload.operationName)?.operation === 'subscription') {
-          const running = (ctx.extra.subscriptionIds ??= new Set());
+          ctx.extra.subscriptionIds ??= new Set();
+          const running = ctx.extra.subscriptionIds;
           for (const other of running) if (!(other in ctx.subscriptions)) running.delete(other);
           if (running.size >= limits.maxSubscriptionsPerSocket) {
             return [
