@@ -46,6 +46,10 @@ export async function startTestServer(
     reader: await token('reader', ['cmdb:read']),
   };
   const server = createOpsGraphServer({ opsgraph: og, ...serverOptions });
+  // fetch keeps connections alive and reuses them. With Node's 5 s default, a test that keeps the
+  // event loop busy longer than that (PGlite work between two requests) can send its next request on
+  // a connection the server is closing ("other side closed"). Idle connections outlive a test here.
+  server.httpServer.keepAliveTimeout = 60_000;
   const { url, port } = await server.listen(0, '127.0.0.1');
   const clients: Client[] = [];
   return {
