@@ -28,12 +28,27 @@ export class InvalidCredentials extends Error {
   }
 }
 
+/** The actor of a request; `anonymous` (default: no permission) when it sends no credentials. */
 export async function resolveActor(
   authenticate: Authenticate,
   request: Request,
   og: OpsGraph,
+  anonymous: Actor = anonymousActor,
 ): Promise<Actor> {
-  return (await authenticate(request, og)) ?? anonymousActor;
+  return (await authenticate(request, og)) ?? anonymous;
+}
+
+/** The anonymous actor holding `permissions` (none by default). */
+export function anonymousWith(permissions: readonly string[] = []): Actor {
+  for (const [index, permission] of permissions.entries()) {
+    if (typeof permission !== 'string' || !/^(\*|[a-z][a-z0-9_-]*:[a-z*][a-z0-9_*-]*)$/.test(permission)) {
+      throw new TypeError(
+        `anonymousPermissions.${index} must look like "cmdb:read", "cmdb:*" or "*", got ${JSON.stringify(permission)}`,
+      );
+    }
+  }
+  if (permissions.length === 0) return anonymousActor;
+  return Object.freeze({ ...anonymousActor, permissions: Object.freeze([...new Set(permissions)]) });
 }
 
 /** Whether an error thrown by an `Authenticate` hook means "wrong credentials" (not a failure). */

@@ -6,4 +6,6 @@ export interface GraphQLContext {
   readonly actor: Actor;
   /** Correlates logs and masked errors with a request. */
   readonly requestId: string;
+  /** The network address of the caller (the socket's peer; a proxy's when behind one). */
+  readonly clientAddress?: string | undefined;
 }

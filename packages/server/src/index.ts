@@ -1,7 +1,13 @@
 // The public face of @opsgraph/server.
 import './augment.js';
 
-export { type Authenticate, bearerTokenAuth, InvalidCredentials, isInvalidCredentials } from './auth.js';
+export {
+  type Authenticate,
+  anonymousWith,
+  bearerTokenAuth,
+  InvalidCredentials,
+  isInvalidCredentials,
+} from './auth.js';
 export {
   type CiPermission,
   createBuilder,
@@ -11,9 +17,26 @@ export {
 } from './builder.js';
 export type { GraphQLContext } from './context.js';
 export { createDemoToken, seedDemo } from './demo.js';
+export { CSRF_HEADER, CSRF_PREVENTED } from './http-protections.js';
 export { type JwtAuthOptions, jwtAuth } from './jwt.js';
 export { DEFAULT_LIMITS, LIMIT_EXCEEDED, type OperationLimits } from './limits.js';
 export type { OperationQueries } from './query-count.js';
+export {
+  actorRateLimitKey,
+  createRateLimiter,
+  DEFAULT_MUTATIONS_PER_MINUTE,
+  RATE_LIMITED,
+  type RateLimitDecision,
+  type RateLimiter,
+  type RateLimiterOptions,
+  type RateLimitOptions,
+} from './rate-limit.js';
 export { mutationErrors } from './schema/errors.js';
 export { buildSchema } from './schema/index.js';
-export { createOpsGraphServer, type OpsGraphServer, type OpsGraphServerOptions } from './server.js';
+export {
+  createOpsGraphServer,
+  MAX_REQUEST_BODY_SIZE,
+  type OpsGraphServer,
+  type OpsGraphServerOptions,
+} from './server.js';
+export { DEFAULT_WEBSOCKET_LIMITS, isAllowedOrigin, type WebSocketLimits, WS_CLOSE } from './ws.js';

@@ -59,7 +59,9 @@ const advice: Record<keyof OperationLimits, (max: number, found: string | undefi
 /** A clear error for a refused limit, with the limit's name and value in the extensions. */
 function limitError(limit: keyof OperationLimits, max: number, rejected: GraphQLError): GraphQLError {
   // graphql-armor words its messages "… limit of N exceeded, found M."; keep M when it is there.
-  const found = /found (\d+(?:\.\d+)?)/.exec(rejected.message)?.[1];
+  // The cost estimate is fractional (36857770.40313336): say it in whole units.
+  const raw = /found (\d+(?:\.\d+)?)/.exec(rejected.message)?.[1];
+  const found = raw === undefined ? undefined : String(Math.ceil(Number(raw)));
   return new GraphQLError(advice[limit](max, found), {
     ...(rejected.nodes ? { nodes: rejected.nodes } : {}),
     extensions: { code: LIMIT_EXCEEDED, limit, max, ...(found ? { found: Number(found) } : {}) },

@@ -3,15 +3,31 @@ import type { AddressInfo } from 'node:net';
 import type { Actor, OpsGraph } from '@opsgraph/core';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
-import { WebSocketServer } from 'ws';
-import { type Authenticate, bearerTokenAuth, isInvalidCredentials, resolveActor } from './auth.js';
+import {
+  type Authenticate,
+  anonymousWith,
+  bearerTokenAuth,
+  isInvalidCredentials,
+  resolveActor,
+} from './auth.js';
 import type { GraphQLContext } from './context.js';
 import { createMaskError } from './errors.js';
 import { useFreshCachesPerEvent } from './fresh-context.js';
+import { CSRF_HEADER, useHttpProtections } from './http-protections.js';
 import { type OperationLimits, resolveLimits, useOperationProtections } from './limits.js';
 import { type OperationQueries, useQueryCount } from './query-count.js';
+import {
+  createRateLimiter,
+  DEFAULT_MUTATIONS_PER_MINUTE,
+  type RateLimiter,
+  type RateLimitOptions,
+  useMutationRateLimit,
+} from './rate-limit.js';
 import { buildSchema } from './schema/index.js';
-import { attachWebSocket } from './ws.js';
+import { attachWebSocket, resolveWebSocketLimits, type WebSocketLimits } from './ws.js';
+
+/** The largest request body /graphql accepts (Yoga answers 413 above it). */
+export const MAX_REQUEST_BODY_SIZE = 1024 * 1024;
 
 export interface OpsGraphServerOptions {
   readonly opsgraph: OpsGraph;
@@ -21,7 +37,7 @@ export interface OpsGraphServerOptions {
   readonly development?: boolean;
   /** Headers GraphiQL starts with (development only), e.g. a demo token. */
   readonly graphiqlHeaders?: Record<string, string>;
-  /** Origins allowed by CORS; default none (same-origin only). */
+  /** Origins allowed by CORS, and to open a WebSocket; default none (same-origin only). */
   readonly corsOrigins?: readonly string[];
   /** The HTTP path of the API (also the WebSocket path). Default `/graphql`. */
   readonly path?: string;
@@ -30,6 +46,23 @@ export interface OpsGraphServerOptions {
    * directives 50 unless set here. An operation over a limit is refused with `LIMIT_EXCEEDED`.
    */
   readonly limits?: OperationLimits;
+  /**
+   * WebSocket limits: `maxConnections` 1000 in total (one more is closed with 1013, try again later),
+   * `maxConnectionsPerActor` 50 (4429), `maxSubscriptionsPerSocket` 50 (that subscription is refused
+   * with `LIMIT_EXCEEDED`), `maxPayload` 64 KiB per message (1009).
+   */
+  readonly websocket?: WebSocketLimits;
+  /**
+   * Mutations per actor (token or user by id, anonymous callers by address) and minute, over HTTP and
+   * WebSocket together; default 600. Over it a mutation is refused with `RATE_LIMITED` and
+   * `retryAfter` seconds (HTTP 429 with `Retry-After`). `false` turns the limit off.
+   */
+  readonly rateLimit?: RateLimitOptions | false;
+  /**
+   * Permissions of callers that send no credentials (e.g. `['cmdb:read']` for a read-only public
+   * view). Default none: an anonymous caller can ask only `me`.
+   */
+  readonly anonymousPermissions?: readonly string[];
   /**
    * Called after each query or mutation with the SQL statements its execution ran (e.g. for metrics,
    * or a test that a page costs a constant number of queries). Counted too when the log level is debug.
@@ -44,6 +77,11 @@ export interface OpsGraphServer {
   readonly httpServer: Server;
   /** Listens (default 127.0.0.1:4000); resolves with the URL of the API. */
   listen(port?: number, host?: string): Promise<{ url: string; port: number }>;
+  /**
+   * The limiter the mutations spend (undefined when `rateLimit: false`). See `createRateLimiter` for
+   * a separate budget, e.g. for webhook endpoints.
+   */
+  readonly mutationLimiter: RateLimiter | undefined;
   /** Stops accepting, ends subscriptions and sockets. Does not close the OpsGraph. */
   close(): Promise<void>;
 }
@@ -55,6 +93,16 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
   const development = options.development ?? false;
   const path = options.path ?? '/graphql';
   const limits = resolveLimits(options.limits);
+  const websocketLimits = resolveWebSocketLimits(options.websocket);
+  const anonymous = anonymousWith(options.anonymousPermissions);
+  const corsOrigins = options.corsOrigins ?? [];
+  const mutationLimiter =
+    options.rateLimit === false
+      ? undefined
+      : createRateLimiter({
+          points: options.rateLimit?.mutationsPerMinute ?? DEFAULT_MUTATIONS_PER_MINUTE,
+          durationSeconds: 60,
+        });
   const schema = buildSchema(og.pluginList);
 
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
@@ -62,25 +110,43 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     graphqlEndpoint: path,
     logging: false,
     multipart: false,
-    maxRequestBodySize: 1024 * 1024,
+    maxRequestBodySize: MAX_REQUEST_BODY_SIZE,
+    batching: false,
     landingPage: false,
     graphiql: development
-      ? { title: 'OpsGraph', headers: JSON.stringify(options.graphiqlHeaders ?? {}) }
+      ? {
+          title: 'OpsGraph',
+          headers: JSON.stringify(options.graphiqlHeaders ?? {}),
+          // GraphiQL may GET (and subscribe over SSE): its requests carry the CSRF header.
+          additionalHeaders: { [CSRF_HEADER]: 'graphiql' },
+        }
       : false,
     cors: (request) => {
       const origin = request.headers.get('origin');
-      return origin && options.corsOrigins?.includes(origin) ? { origin, credentials: true } : { origin: [] };
+      return origin && corsOrigins.includes(origin) ? { origin, credentials: true } : { origin: [] };
     },
     maskedErrors: { isDev: false, maskError: createMaskError(logger) },
-    context: async ({ request, actor }: { request: Request; actor?: Actor }) => ({
+    context: async ({
+      request,
+      actor,
+      clientAddress,
+    }: {
+      request: Request;
+      actor?: Actor;
+      clientAddress?: string;
+    }) => ({
       og,
       // A socket authenticates once at connection_init and passes its actor in.
-      actor: actor ?? (await resolveActor(authenticate, request, og)),
+      actor: actor ?? (await resolveActor(authenticate, request, og, anonymous)),
       requestId: request.headers.get('x-request-id') ?? crypto.randomUUID(),
+      clientAddress,
     }),
-    // Envelop hooks: they run for HTTP, SSE and the WebSocket's onSubscribe alike.
+    // Envelop hooks: they run for HTTP, SSE and the WebSocket's onSubscribe alike (but for the
+    // HTTP-only request hooks of useHttpProtections).
     plugins: [
+      useHttpProtections({ maxRequestBodySize: MAX_REQUEST_BODY_SIZE }),
       useOperationProtections({ limits, development }),
+      ...(mutationLimiter ? [useMutationRateLimit(mutationLimiter)] : []),
       useFreshCachesPerEvent(),
       // Only when someone will read the count: measuring puts each execution in an async context.
       ...(options.onOperationQueries || logger.isLevelEnabled('debug')
@@ -111,13 +177,13 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     }
     let actor: Actor;
     try {
-      actor = await resolveActor(authenticate, toFetchRequest(req), og);
+      actor = await resolveActor(authenticate, toFetchRequest(req), og, anonymous);
     } catch (error) {
       if (isInvalidCredentials(error)) return sendJson(res, 401, { errors: [{ message: error.message }] });
       throw error;
     }
     // handleNodeRequestAndResponse only builds the Response; the adapter call also writes it to `res`.
-    await yoga(req, res, { actor });
+    await yoga(req, res, { actor, clientAddress: req.socket.remoteAddress });
   };
 
   const httpServer = createServer((req, res) => {
@@ -138,13 +204,23 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     });
   });
 
-  const wss = new WebSocketServer({ server: httpServer, path, maxPayload: 64 * 1024 });
-  const ws = attachWebSocket({ wss, yoga, og, authenticate, logger });
+  const ws = attachWebSocket({
+    httpServer,
+    path,
+    yoga,
+    og,
+    authenticate,
+    anonymous,
+    corsOrigins,
+    limits: websocketLimits,
+    logger,
+  });
 
   return {
     yoga,
     schema,
     httpServer,
+    mutationLimiter,
     listen: (port = 4000, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         httpServer.once('error', reject);

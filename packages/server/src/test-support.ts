@@ -24,8 +24,11 @@ export interface TestServer {
   tokens: { admin: string; writer: string; reader: string };
   /** POSTs an operation; `token` adds `Authorization: Bearer <token>`. */
   gql(query: string, variables?: Record<string, unknown>, token?: string): Promise<GraphQLResponse>;
-  /** A graphql-ws client that does not retry; closed by `close()`. */
-  wsClient(connectionParams?: Record<string, unknown>): Client;
+  /**
+   * A graphql-ws client that does not retry; closed by `close()`. `origin` sets the upgrade's Origin
+   * header (as a browser page there would).
+   */
+  wsClient(connectionParams?: Record<string, unknown>, options?: { origin?: string }): Client;
   close(): Promise<void>;
 }
 
@@ -43,6 +46,10 @@ export async function startTestServer(
     reader: await token('reader', ['cmdb:read']),
   };
   const server = createOpsGraphServer({ opsgraph: og, ...serverOptions });
+  // fetch keeps connections alive and reuses them. With Node's 5 s default, a test that keeps the
+  // event loop busy longer than that (PGlite work between two requests) can send its next request on
+  // a connection the server is closing ("other side closed"). Idle connections outlive a test here.
+  server.httpServer.keepAliveTimeout = 60_000;
   const { url, port } = await server.listen(0, '127.0.0.1');
   const clients: Client[] = [];
   return {
@@ -64,10 +71,16 @@ export async function startTestServer(
       });
       return { status: response.status, body: (await response.json()) as GraphQLResponse['body'] };
     },
-    wsClient: (connectionParams) => {
+    wsClient: (connectionParams, { origin } = {}) => {
       const client = createClient({
         url: url.replace(/^http/, 'ws'),
-        webSocketImpl: WebSocket,
+        webSocketImpl: origin
+          ? class extends WebSocket {
+              constructor(address: string, protocols?: string | string[]) {
+                super(address, protocols, { origin });
+              }
+            }
+          : WebSocket,
         retryAttempts: 0,
         lazy: true,
         ...(connectionParams ? { connectionParams } : {}),
@@ -164,4 +177,54 @@ export async function readSseUntil<T>(
   } finally {
     await reader.cancel().catch(() => {});
   }
+}
+
+/**
+ * That the server is still serving after something hostile: `/healthz` answers 200 and an authorised
+ * query (the reader's `me` and a page of CIs) succeeds. Throws (failing the test) otherwise.
+ */
+export async function expectServing(t: TestServer): Promise<void> {
+  const health = await fetch(`${t.origin}/healthz`);
+  if (health.status !== 200) throw new Error(`/healthz answered ${health.status}`);
+  const { status, body } = await t.gql(
+    '{ me { name } cis(first: 1) { edges { node { id } } } }',
+    undefined,
+    t.tokens.reader,
+  );
+  if (status !== 200 || body.errors || body.data?.me?.name !== 'token "reader"') {
+    throw new Error(`an authorised query failed: HTTP ${status} ${JSON.stringify(body)}`);
+  }
+}
+
+/** What a raw WebSocket upgrade ended in: open (then closed by the caller), refused, or closed. */
+export type RawSocketOutcome =
+  | { kind: 'open'; socket: WebSocket }
+  | { kind: 'refused'; status: number; body: string };
+
+/** Opens a raw WebSocket (graphql-transport-ws subprotocol) with the given headers. */
+export function openRawSocket(url: string, options: { origin?: string } = {}): Promise<RawSocketOutcome> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(
+      url,
+      'graphql-transport-ws',
+      options.origin ? { origin: options.origin } : {},
+    );
+    socket.once('open', () => resolve({ kind: 'open', socket }));
+    socket.once('unexpected-response', (_request, response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      response.on('end', () => resolve({ kind: 'refused', status: response.statusCode ?? 0, body }));
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** Resolves with the close code and reason of a raw socket. */
+export function closeOf(socket: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) =>
+    socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
 }

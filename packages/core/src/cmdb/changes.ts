@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { Database } from '../db/database.js';
-import { currentActorOf } from '../kernel/activity.js';
 import { abortableIterator } from '../kernel/abortable.js';
+import { currentActorOf } from '../kernel/activity.js';
 import { type ActorRef, canSomewhere, permissions, type ReadOptions } from '../kernel/actor.js';
 import { ForbiddenError, ValidationError } from '../kernel/errors.js';
 import type { AnyDomainEvent, DomainEventType, Jsonified } from '../kernel/events.js';
