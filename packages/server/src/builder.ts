@@ -23,6 +23,8 @@ export interface OpsGraphSchemaTypes {
      * covering them): for a CI, or a record hanging on CIs, however the query reached it.
      */
     ciPermission: CiPermission;
+    /** The actor acts for this user (the user itself, or a token of theirs). */
+    self: string | null;
   };
   Scalars: {
     DateTime: { Input: Date; Output: Date | string };
@@ -62,6 +64,7 @@ export function createBuilder(): OpsGraphBuilder {
         permissionSomewhere: (permission: string) => canSomewhere(context.actor, permission),
         ciPermission: ({ permission, ciId }: CiPermission) =>
           canOnEach(context.actor, permission, typeof ciId === 'string' ? [ciId] : ciId),
+        self: (userId: string | null) => userId !== null && context.actor.userId === userId,
       }),
       // Scope results are cached per request by parameter: compare CI checks by value.
       cacheKey: (value) => (typeof value === 'object' && value !== null ? JSON.stringify(value) : value),

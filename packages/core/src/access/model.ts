@@ -386,6 +386,8 @@ export type RejectAccessRequestInput = z.input<typeof rejectInput>;
 export interface AccessRequestFilter {
   readonly state?: AccessRequestState;
   readonly requesterId?: string;
+  /** Only pending requests the actor may decide (as approver or access:admin), whoever asked. */
+  readonly decidable?: boolean;
   /** At most this many, newest first (default 100, at most 500). */
   readonly first?: number;
 }

@@ -278,6 +278,17 @@ export async function listAccessRequests(
   const first = filter.first ?? 100;
   if (!Number.isInteger(first) || first < 1 || first > 500)
     throw ValidationError.field('first', 'must be an integer from 1 to 500');
+  if (filter.decidable) {
+    if (!actor) throw ValidationError.field('decidable', 'needs an actor: whose decisions?');
+    // Pending requests are few; judging each (group, role, scope) keeps one rule for list and decide.
+    const pending = await store.listRequests(kernel.db, { state: 'pending', requesterId: undefined }, 500);
+    const decidable: AccessRequest[] = [];
+    for (const request of pending) {
+      if (decidable.length >= first) break;
+      if (await mayDecide(kernel, request, actor)) decidable.push(request);
+    }
+    return decidable;
+  }
   const requesterId = visibleRequester(actor, filter.requesterId?.toLowerCase());
   return store.listRequests(
     kernel.db,
@@ -292,9 +303,20 @@ export async function getAccessRequest(
   { actor }: ReadOptions = {},
 ): Promise<AccessRequest | null> {
   const request = isUuid(id) ? await store.findRequest(kernel.db, id.toLowerCase()) : undefined;
-  if (request) visibleRequester(actor, request.requesterId);
-  else if (actor) visibleRequester(actor, undefined);
+  if (request && actor && !(await mayDecide(kernel, request, actor))) visibleRequester(actor, request.requesterId);
+  else if (!request && actor) visibleRequester(actor, undefined);
   return request ?? null;
+}
+
+/**
+ * Whether the actor may approve or reject the request (as one of its role's approvers, or as an
+ * access:admin holder), the requester never. Also what lets an approver see the request.
+ */
+export async function mayDecide(kernel: Kernel, request: AccessRequest, actor: Actor): Promise<boolean> {
+  if (isSelf(actor, request.requesterId)) return false;
+  const role = await findRole(kernel.db, request.role);
+  if (!role) return false;
+  return (await authorityOver(kernel.db, kernel.clock.now(), actor, role, request)) !== null;
 }
 
 /**

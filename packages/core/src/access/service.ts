@@ -193,6 +193,11 @@ export class AccessService {
     return requests.listAccessRequests(this.kernel, filter, options);
   }
 
+  /** Whether `actor` may approve or reject the request: one of its role's approvers, never the requester. */
+  mayDecideAccessRequest(request: AccessRequest, actor: Actor): Promise<boolean> {
+    return requests.mayDecide(this.kernel, request, actor);
+  }
+
   /** The request's audit trail: its events and its grant's, oldest first. */
   accessRequestHistory(id: string, options: ReadOptions = {}): Promise<AnyDomainEvent[]> {
     return requests.accessRequestHistory(this.kernel, id, options);

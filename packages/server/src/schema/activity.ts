@@ -1,6 +1,7 @@
 import { type AnyDomainEvent, eventCiIds, permissions, readPermissionOf } from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
 import { actorRefType } from './actor.js';
+import { liveStream, unwrap } from './streams.js';
 
 /**
  * An event needs activity:read and its own read permission (`cmdb:read` for `ci.*`), each on every CI
@@ -64,14 +65,17 @@ export function addActivity(builder: OpsGraphBuilder) {
         'Every committed event after `after` (default: from now on) that you may see: first those you missed, then live ones, in order, none twice.',
       authScopes: { permissionSomewhere: permissions.activityRead },
       args: { after: t.arg({ type: 'Seq' }), types: t.arg.stringList() },
-      subscribe: async (_root, args, { og, actor }) =>
-        og.activity.follow({
-          after: args.after ?? (await og.activity.latestSeq()),
-          ...(args.types ? { types: args.types } : {}),
-          actor,
-        }),
-      resolve: (event) => event,
+      subscribe: async (_root, args, context) =>
+        liveStream(
+          context,
+          context.og.activity.follow({
+            after: args.after ?? (await context.og.activity.latestSeq()),
+            ...(args.types ? { types: args.types } : {}),
+            actor: context.actor,
+          }),
+        ),
+      resolve: unwrap,
     }),
   );
-  return { ActorRef };
+  return { ActorRef, ActivityEvent };
 }

@@ -3,42 +3,11 @@ import { type OpsGraphBuilder, onCis } from '../builder.js';
 import type { addActivity } from './activity.js';
 import type { addCmdb } from './cmdb.js';
 import type { addRelationships } from './relationships.js';
+import { liveStream, unwrap } from './streams.js';
 
 type Refs = Pick<ReturnType<typeof addCmdb>, 'CI'> &
   ReturnType<typeof addRelationships> &
-  ReturnType<typeof addActivity>;
-
-/** The error a change stream ended with, delivered as its last item so the resolver can report it. */
-class StreamFailure {
-  constructor(readonly error: unknown) {}
-}
-
-/**
- * Turns an error thrown by a stream into a last item. A subscription whose source throws makes
- * graphql-ws close the whole socket (4500) and every other subscription on it; an item that the
- * resolver throws on is one error result for this subscription only, which then completes.
- */
-function endWithFailure<T>(source: AsyncIterableIterator<T>): AsyncIterableIterator<T | StreamFailure> {
-  let failed = false;
-  return {
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-    async next() {
-      if (failed) return { done: true, value: undefined };
-      try {
-        return await source.next();
-      } catch (error) {
-        failed = true;
-        return { done: false, value: new StreamFailure(error) };
-      }
-    },
-    async return() {
-      await source.return?.();
-      return { done: true, value: undefined };
-    },
-  };
-}
+  Pick<ReturnType<typeof addActivity>, 'ActorRef'>;
 
 /** `subscription ciChanged(filter, after)` and `query ciChangedHead`. */
 export function addCiChanged(builder: OpsGraphBuilder, { CI, Relationship, ActorRef }: Refs): void {
@@ -120,7 +89,8 @@ export function addCiChanged(builder: OpsGraphBuilder, { CI, Relationship, Actor
         'Changes of the CIs matching `filter` after `after` (default: from now on): first those you missed, then live ones, in order, none twice. cmdb:read is checked on every change: you receive those of the CIs you may read (a relationship: both ends).',
       authScopes: { permissionSomewhere: permissions.cmdbRead },
       args: { filter: t.arg({ type: Filter }), after: t.arg({ type: 'Seq' }) },
-      subscribe: async (_root, { filter, after }, { og, actor }) => {
+      subscribe: async (_root, { filter, after }, context) => {
+        const { og, actor } = context;
         const wanted = {
           ...(filter?.ids ? { ids: filter.ids.map(String) } : {}),
           ...(filter?.class != null ? { class: filter.class } : {}),
@@ -131,12 +101,9 @@ export function addCiChanged(builder: OpsGraphBuilder, { CI, Relationship, Actor
           throw ValidationError.field('filter.class', `unknown CI class "${wanted.class}"`);
         // The starting point is fixed before the subscription answers, so nothing after it is missed.
         const from = after ?? (await og.cmdb.changesHead({ actor }));
-        return endWithFailure(og.cmdb.follow(wanted, { after: from, actor }));
+        return liveStream(context, og.cmdb.follow(wanted, { after: from, actor }));
       },
-      resolve: (item) => {
-        if (item instanceof StreamFailure) throw item.error;
-        return item;
-      },
+      resolve: unwrap,
     }),
   );
 }

@@ -3,6 +3,8 @@ import type { GraphQLSchema } from 'graphql';
 import '../augment.js';
 import { createBuilder } from '../builder.js';
 import { addAccess } from './access.js';
+import { addAccessGrants } from './access-grants.js';
+import { addAccessIdentity } from './access-identity.js';
 import { addActivity } from './activity.js';
 import { addCiChanged } from './ci-changed.js';
 import { addCiListing } from './ci-listing.js';
@@ -31,8 +33,10 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   const { Relationship } = addRelationships(builder, CI);
   addTopology(builder, CI, Relationship);
   addReconcile(builder, cmdb);
-  addAccess(builder);
-  const { ActorRef } = addActivity(builder);
+  const { ActorRef, ActivityEvent } = addActivity(builder);
+  const identity = addAccessIdentity(builder);
+  addAccess(builder, identity);
+  addAccessGrants(builder, { ...identity, ActivityEvent });
   addCiChanged(builder, { CI, Relationship, ActorRef });
   for (const plugin of plugins) {
     try {
