@@ -533,5 +533,51 @@ describe('hostile operations against a production-mode server', () => {
     await expectServing(t);
   });
 
-  it.todo('a token scoped to another tenant (scoped tokens are being built in core/access): refused');
+  it("a token scoped to another tenant's service: reads and writes outside it refused, naming the CI", async () => {
+    const actor = systemActor('test');
+    const ci = async (name: string, cls: string) => t.og.cmdb.create({ class: cls, name }, { actor });
+    const [svcA, appA, svcB, appB] = [
+      await ci('tenant-a', 'business_service'),
+      await ci('tenant-a-app', 'application'),
+      await ci('tenant-b', 'business_service'),
+      await ci('tenant-b-app', 'application'),
+    ];
+    await t.og.cmdb.relate({ type: 'depends_on', sourceId: svcA.id, targetId: appA.id }, { actor });
+    await t.og.cmdb.relate({ type: 'depends_on', sourceId: svcB.id, targetId: appB.id }, { actor });
+    // A user operating tenant A, through a grant scoped to its service, and a token of theirs.
+    const user = await t.og.access.createUser({ email: 'ops-a@example.test', name: 'Ops A' }, { actor });
+    await t.og.access.grant(
+      { role: 'operator', userId: user.id, scope: { ciId: svcA.id, mode: 'dependencies' } },
+      { actor },
+    );
+    // Managing one's tokens is a global right; what a token may do stays within the owner's scope.
+    await t.og.access.defineRole({ name: 'integrator', permissions: ['access:tokens'] }, { actor });
+    await t.og.access.grant({ role: 'integrator', userId: user.id }, { actor });
+    const owner = (await t.og.access.actorForUser({ id: user.id }))!;
+    const { secret } = await t.og.access.createToken(
+      { name: 'tenant-a', permissions: ['cmdb:read', 'cmdb:write'] },
+      { actor: owner },
+    );
+    const read = (id: string) => t.gql('query ($id: ID!) { ci(id: $id) { name } }', { id }, secret);
+    expect((await read(appA.id)).body.data?.ci.name).toBe('tenant-a-app');
+    const refused = await read(appB.id);
+    expect(refused.body.errors?.[0]).toMatchObject({ extensions: { code: 'FORBIDDEN' } });
+    expect(refused.body.errors?.[0]?.message).toContain(appB.id);
+    const list = await t.gql('{ cis(first: 100) { edges { node { name } } } }', undefined, secret);
+    const names = list.body.data?.cis.edges.map((e: { node: { name: string } }) => e.node.name);
+    expect(names).toEqual(['tenant-a', 'tenant-a-app']);
+    const update = await t.gql(
+      `mutation ($id: ID!) { updateCI(id: $id, input: { version: 1, tags: ["x"] }) {
+         __typename ... on ForbiddenError { permission field } } }`,
+      { id: appB.id },
+      secret,
+    );
+    expect(update.body.data?.updateCI).toEqual({
+      __typename: 'ForbiddenError',
+      permission: 'cmdb:write',
+      field: 'id',
+    });
+    expect((await t.og.cmdb.get(appB.id))!.version).toBe(1);
+    await expectServing(t);
+  });
 });

@@ -303,7 +303,8 @@ export async function getAccessRequest(
   { actor }: ReadOptions = {},
 ): Promise<AccessRequest | null> {
   const request = isUuid(id) ? await store.findRequest(kernel.db, id.toLowerCase()) : undefined;
-  if (request && actor && !(await mayDecide(kernel, request, actor))) visibleRequester(actor, request.requesterId);
+  if (request && actor && !(await mayDecide(kernel, request, actor)))
+    visibleRequester(actor, request.requesterId);
   else if (!request && actor) visibleRequester(actor, undefined);
   return request ?? null;
 }

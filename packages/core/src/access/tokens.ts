@@ -3,6 +3,7 @@ import {
   type Actor,
   assertCan,
   can,
+  canSomewhere,
   permissions,
   type ReadOptions,
   type WriteOptions,
@@ -29,7 +30,8 @@ export const hashSecret = (secret: string): string => createHash('sha256').updat
 
 /**
  * Creates a token; the secret is returned once. A token never carries a permission its creator lacks
- * (everywhere, or on every CI of the token's `scope`). Created by a user (or a user's token), it belongs
+ * (a user's: anywhere, as the token is cut to the user's grants at each use; an ownerless token's:
+ * everywhere; with a `scope`: on every CI of it). Created by a user (or a user's token), it belongs
  * to that user and holds at most what the user holds at each use.
  */
 export async function createToken(
@@ -41,8 +43,11 @@ export async function createToken(
   const data = parseInput(createTokenInput, input);
   // Granting what one lacks is an escalation attempt, not a typo: refuse it as forbidden.
   if (!data.scope) {
+    // A user's token holds at most what the user holds at each use (their scopes too), so holding a
+    // permission somewhere is enough; an ownerless token keeps what it is given, so that needs it everywhere.
     data.permissions.forEach((permission, index) => {
-      if (!can(actor, permission)) throw forbidden(actor, permission, `permissions.${index}`);
+      const holds = actor.userId ? canSomewhere(actor, permission) : can(actor, permission);
+      if (!holds) throw forbidden(actor, permission, `permissions.${index}`);
     });
   }
   if (data.expiresAt && data.expiresAt <= kernel.clock.now()) {
