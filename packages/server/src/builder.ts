@@ -25,6 +25,8 @@ export interface OpsGraphSchemaTypes {
     ciPermission: CiPermission;
     /** The actor acts for this user (the user itself, or a token of theirs). */
     self: string | null;
+    /** The actor is this one, as records store who made them (`<kind>:<id>`). */
+    actorIs: string;
   };
   Scalars: {
     DateTime: { Input: Date; Output: Date | string };
@@ -65,6 +67,7 @@ export function createBuilder(): OpsGraphBuilder {
         ciPermission: ({ permission, ciId }: CiPermission) =>
           canOnEach(context.actor, permission, typeof ciId === 'string' ? [ciId] : ciId),
         self: (userId: string | null) => userId !== null && context.actor.userId === userId,
+        actorIs: (key: string) => key === `${context.actor.kind}:${context.actor.id}`,
       }),
       // Scope results are cached per request by parameter: compare CI checks by value.
       cacheKey: (value) => (typeof value === 'object' && value !== null ? JSON.stringify(value) : value),

@@ -43,8 +43,8 @@ export function addAccessGrants(
 ): void {
   const GrantRef = builder.objectRef<Grant>('Grant').implement({
     description: 'A role given to a user or a group, everywhere or on a scope, maybe until a time.',
-    // Holders see their own grants; others need access:read.
-    authScopes: (grant) => ({ $any: { self: grant.userId, ...readAccess } }),
+    // Holders see their own grants, and whoever made one (e.g. by approving a request) sees it.
+    authScopes: (grant) => ({ $any: { self: grant.userId, actorIs: grant.createdBy, ...readAccess } }),
     fields: (t) => ({
       id: t.exposeID('id'),
       role: t.exposeString('role'),
