@@ -363,6 +363,31 @@ describe.each(testBackends())('access management over GraphQL on %s', (backend) 
     expect(expiring.id).not.toBe(revoked.id);
   });
 
+  it('records each expired grant once, by itself, however many servers sweep', async () => {
+    const clock = t.og.clock as ManualClock;
+    const temp = await user('temp', [
+      { role: 'viewer', expiresAt: new Date(clock.now().getTime() + 60_000) },
+    ]);
+    const replicas = await Promise.all(
+      [1, 2].map(() => startTestServer({ og: t.og, accessSweepIntervalMs: 20 })),
+    );
+    try {
+      const expiredOf = async () =>
+        (await t.og.activity.list({ types: ['grant.expired'], limit: 1000 })).filter(
+          (e) => (e.payload as { grant: { userId: string } }).grant.userId === temp.id,
+        );
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await expiredOf()).toEqual([]); // not yet due
+      clock.advance(60_001);
+      await expect.poll(async () => (await expiredOf()).length, { timeout: 5_000 }).toBe(1);
+      await new Promise((r) => setTimeout(r, 200)); // more sweeps on both replicas
+      expect((await expiredOf()).length).toBe(1);
+      expect((await t.og.access.grants({ userId: temp.id }))[0]?.expiredAt).not.toBeNull();
+    } finally {
+      await Promise.all(replicas.map((r) => r.close()));
+    }
+  });
+
   it('ends a subscription with UNAUTHENTICATED when its token is revoked', async () => {
     const { secret, token } = await t.og.access.createToken(
       { name: 'dashboard', permissions: ['cmdb:read'] },

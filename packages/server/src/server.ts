@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Actor, OpsGraph } from '@opsgraph/core';
+import type { Actor, Logger, OpsGraph } from '@opsgraph/core';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import {
@@ -68,6 +68,12 @@ export interface OpsGraphServerOptions {
    * or a test that a page costs a constant number of queries). Counted too when the log level is debug.
    */
   readonly onOperationQueries?: (report: OperationQueries) => void;
+  /**
+   * How often (ms) the listening server records expired access grants (`grant.expired` events, once
+   * each, by whichever replica gets there first). An expired grant stops counting at once either way;
+   * this is what tells the audit trail and subscribers. Default 30,000; `false` leaves it to the app.
+   */
+  readonly accessSweepIntervalMs?: number | false;
 }
 
 export interface OpsGraphServer {
@@ -216,6 +222,8 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     logger,
   });
 
+  const sweeps = accessSweeps(og, logger, options.accessSweepIntervalMs ?? 30_000);
+
   return {
     yoga,
     schema,
@@ -226,17 +234,57 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
         httpServer.once('error', reject);
         httpServer.listen(port, host, () => {
           httpServer.off('error', reject);
+          sweeps.start();
           const address = httpServer.address() as AddressInfo;
           const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           resolve({ url: `http://${shown}:${address.port}${path}`, port: address.port });
         });
       }),
     close: async () => {
+      await sweeps.stop();
       await ws.dispose();
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());
         httpServer.closeAllConnections();
       });
+    },
+  };
+}
+
+/** A timer that records expired grants; one sweep at a time, failures logged and retried next tick. */
+function accessSweeps(og: OpsGraph, logger: Logger, intervalMs: number | false) {
+  if (intervalMs !== false && (!Number.isSafeInteger(intervalMs) || intervalMs < 10)) {
+    throw new TypeError(
+      `accessSweepIntervalMs must be an integer of at least 10, or false; got ${intervalMs}`,
+    );
+  }
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const sweep = async () => {
+    try {
+      const expired = await og.access.sweepExpired();
+      if (expired.length > 0) logger.info({ grants: expired.map((g) => g.id) }, 'access grants expired');
+    } catch (error) {
+      logger.warn({ err: error }, 'expiring access grants failed; retrying at the next sweep');
+    }
+  };
+  return {
+    start() {
+      if (intervalMs === false || timer) return;
+      let busy = false;
+      timer = setInterval(() => {
+        if (busy) return; // a slow sweep is not stacked up behind
+        busy = true;
+        running = sweep().finally(() => {
+          busy = false;
+        });
+      }, intervalMs);
+      timer.unref();
+    },
+    async stop() {
+      clearInterval(timer);
+      timer = undefined;
+      await running;
     },
   };
 }
