@@ -388,6 +388,20 @@ describe.each(testBackends())('access management over GraphQL on %s', (backend) 
     }
   });
 
+  it('closes a socket with 4403 at its next operation once its token is revoked', async () => {
+    const { secret, token } = await t.og.access.createToken(
+      { name: 'socket', permissions: ['cmdb:read'] },
+      { actor: admin },
+    );
+    const client = t.wsClient({ token: secret });
+    const first = await collect(client, { query: '{ me { name } }' }, () => true).done;
+    expect(first.results[0]?.data?.me.name).toBe('token "socket"');
+    await t.og.access.revokeToken(token.id, { actor: admin });
+    const second = await collect(client, { query: '{ me { name } }' }).done;
+    expect(second.results.some((r) => r.data?.me)).toBe(false);
+    expect((second.error as { code?: number } | undefined)?.code).toBe(4403);
+  });
+
   it('ends a subscription with UNAUTHENTICATED when its token is revoked', async () => {
     const { secret, token } = await t.og.access.createToken(
       { name: 'dashboard', permissions: ['cmdb:read'] },

@@ -208,13 +208,30 @@ export function attachWebSocket(options: {
         return true;
       },
       onSubscribe: async (ctx, id, payload) => {
+        // The socket signed in once; each operation runs as its actor is now. A revoked token or a
+        // deactivated user closes the socket (4403, which clients do not retry), so no new operation
+        // runs on stale credentials; changed grants apply from this operation on.
+        let actor: Actor | null | undefined;
+        try {
+          actor = ctx.extra.actor && (await og.access.currentActor(ctx.extra.actor));
+        } catch (error) {
+          logger.warn({ err: error }, 'WebSocket operation refused: could not check its credentials');
+          return [new GraphQLError('Could not check your credentials just now: try again')];
+        }
+        if (ctx.extra.actor && !actor) {
+          ctx.extra.socket.close(
+            CloseCode.Forbidden,
+            closeReason('Forbidden: your credentials were revoked or expired; sign in again'),
+          );
+          return [new GraphQLError('Your credentials were revoked or have expired: sign in again')];
+        }
         // The upgrade was a GET; Yoga refuses mutations in a GET (a link must not write). A socket is
         // not a link (its Origin was checked), so its operations look like POSTs.
         const upgrade = toFetchRequest(ctx.extra.request);
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           request: new Request(upgrade.url, { method: 'POST', headers: upgrade.headers }),
-          actor: ctx.extra.actor,
+          actor: actor ?? undefined,
           clientAddress: ctx.extra.request.socket.remoteAddress,
           params: payload,
         });
