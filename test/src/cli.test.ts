@@ -48,15 +48,17 @@ async function stop(child: ChildProcess): Promise<number | null> {
   return exited;
 }
 
-const countCis = async (url: string, token: string) => {
+const query = async (url: string, token: string, text: string) => {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query: '{ cis(first: 100) { edges { node { name } } } }' }),
+    body: JSON.stringify({ query: text }),
   });
-  const body = (await response.json()) as { data: { cis: { edges: unknown[] } } };
-  return body.data.cis.edges.length;
+  return ((await response.json()) as { data: Record<string, any> }).data;
 };
+
+const countCis = async (url: string, token: string) =>
+  (await query(url, token, '{ cis(first: 100) { edges { node { name } } } }')).cis.edges.length as number;
 
 describe('opsgraph serve --demo (the quick start)', () => {
   let dir: string;
@@ -78,6 +80,18 @@ describe('opsgraph serve --demo (the quick start)', () => {
       expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/graphql$/);
       count = await countCis(first.url, first.token);
       expect(count).toBeGreaterThan(0);
+      // People and groups to explore access management with.
+      const access = await query(
+        first.url,
+        first.token,
+        '{ users(first: 10) { edges { node { name groups { name } } } } grants(active: true) { role scope { mode } } }',
+      );
+      expect(access.users.edges.map((e: { node: { name: string } }) => e.node.name)).toEqual([
+        'Dan Desk',
+        'Maria Manager',
+        'Olivia Ops',
+      ]);
+      expect(access.grants).toContainEqual({ role: 'viewer', scope: { mode: 'DEPENDENCIES' } });
       expect((await fetch(first.url.replace(/graphql$/, 'readyz'))).status).toBe(200);
       // GraphiQL in demo mode.
       const page = await fetch(first.url, { headers: { accept: 'text/html' } });

@@ -4,7 +4,8 @@ const actor = systemActor('demo-seed');
 
 /**
  * A small estate to explore: a business service, its applications, a database and servers, related so
- * impact analysis has something to say (the web tier is a cluster of three needing two).
+ * impact analysis has something to say (the web tier is a cluster of three needing two), and a few
+ * users and groups holding core roles, one of them scoped to the service.
  */
 export async function seedDemo(og: OpsGraph): Promise<{ created: number }> {
   const existing = await og.cmdb.list({ tag: 'demo' }, { first: 1 });
@@ -38,6 +39,35 @@ export async function seedDemo(og: OpsGraph): Promise<{ created: number }> {
     for (const [source, type, target] of relationships) {
       await tx.cmdb.relate({ type, sourceId: ids.get(source)!, targetId: ids.get(target)! }, { actor });
     }
+    // People to explore access management with: an operations team, a service desk, and a shop
+    // manager who sees the Online Shop and what it depends on, and nothing else.
+    const person = (name: string, email: string) => tx.access.createUser({ name, email }, { actor });
+    const [ops, desk, manager] = [
+      await person('Olivia Ops', 'olivia@shop.example'),
+      await person('Dan Desk', 'dan@shop.example'),
+      await person('Maria Manager', 'maria@shop.example'),
+    ];
+    const opsTeam = await tx.access.createGroup(
+      { name: 'Operations', description: 'Keeps the estate running' },
+      { actor },
+    );
+    const serviceDesk = await tx.access.createGroup(
+      { name: 'Service Desk', description: 'First line' },
+      { actor },
+    );
+    await tx.access.addGroupMember(opsTeam.id, { userId: ops.id }, { actor });
+    await tx.access.addGroupMember(serviceDesk.id, { userId: desk.id }, { actor });
+    await tx.access.grant({ role: 'operator', groupId: opsTeam.id }, { actor });
+    await tx.access.grant({ role: 'agent', groupId: serviceDesk.id }, { actor });
+    await tx.access.grant(
+      {
+        role: 'viewer',
+        userId: manager.id,
+        scope: { ciId: ids.get('Online Shop')!, mode: 'dependencies' },
+        reason: 'Service owner of the Online Shop',
+      },
+      { actor },
+    );
   });
   return { created: items.length };
 }
