@@ -50,3 +50,17 @@ export function parseNameCursor(after: string | null | undefined): { name: strin
   }
   return { name, id: id.toLowerCase() };
 }
+
+/**
+ * The fields of a patch that change the record (`undefined`: left alone), and the column values to set
+ * for them (`null` clears). Shared by the versioned updates of users and groups.
+ */
+export function changedFields<P extends object, R extends { [K in keyof P]?: unknown }>(
+  patch: P,
+  current: R,
+): { changes: (keyof P & string)[]; set: Record<string, unknown> } {
+  const changes = (Object.keys(patch) as (keyof P & string)[]).filter(
+    (key) => patch[key] !== undefined && patch[key] !== current[key],
+  );
+  return { changes, set: Object.fromEntries(changes.map((key) => [key, patch[key] ?? null])) };
+}

@@ -7,6 +7,7 @@ import { parseInput } from '../kernel/validation.js';
 import {
   assertAdmin,
   assertCanRead,
+  changedFields,
   isSelf,
   isUniqueViolation,
   isUuid,
@@ -80,12 +81,9 @@ export async function updateGroup(
   return kernel.write(actor, async ({ db, now, emit }) => {
     const current = await existingGroup(db, id, 'id');
     if (current.version !== version) throw ConflictError.staleVersion('group', id, version, current.version);
-    const changes = (Object.keys(patch) as (keyof typeof patch)[]).filter(
-      (key) => patch[key] !== undefined && patch[key] !== current[key],
-    );
+    const { changes, set } = changedFields(patch, current);
     if (changes.length === 0) return current;
     if (patch.name !== undefined && changes.includes('name')) await checkName(db, patch.name, current.id);
-    const set = Object.fromEntries(changes.map((key) => [key, patch[key] ?? null]));
     const group = await store
       .updateGroupIfVersion(db, current.id, version, { ...set, updatedAt: now })
       .catch(clash);

@@ -7,6 +7,7 @@ import { parseInput } from '../kernel/validation.js';
 import {
   assertAdmin,
   assertCanRead,
+  changedFields,
   isSelf,
   isUniqueViolation,
   isUuid,
@@ -94,11 +95,8 @@ export async function updateUser(
     const current = isUuid(id) ? await store.findUser(db, id) : undefined;
     if (!current) throw new NotFoundError('user', id, 'id');
     if (current.version !== version) throw ConflictError.staleVersion('user', id, version, current.version);
-    const changes = (Object.keys(patch) as (keyof typeof patch)[]).filter(
-      (key) => patch[key] !== undefined && patch[key] !== current[key],
-    );
+    const { changes, set } = changedFields(patch, current);
     if (changes.length === 0) return current;
-    const set = Object.fromEntries(changes.map((key) => [key, patch[key] ?? null]));
     await checkUnique(
       db,
       {
