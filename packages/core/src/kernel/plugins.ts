@@ -6,8 +6,11 @@ import type { DomainEvent, DomainEventType } from './events.js';
 import type { Kernel } from './kernel.js';
 import type { Logger } from './logger.js';
 
-/** The plugin API this core offers. A plugin states the range it was written for in `apiVersion`. */
-export const PLUGIN_API_VERSION = '1.0.0';
+/**
+ * The plugin API this core offers. A plugin states the range it was written for in `apiVersion`.
+ * 1.1: `roles`, and `ciClasses` with typed attributes and identifiers.
+ */
+export const PLUGIN_API_VERSION = '1.1.0';
 
 const PLUGIN_BRAND = 'opsgraph.plugin';
 
