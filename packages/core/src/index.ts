@@ -130,6 +130,38 @@ export {
   migrationStatus,
 } from './db/migrator.js';
 export { type QueryEvent, QueryLog } from './db/query-log.js';
+export type {
+  Alert,
+  AlertChangeOptions,
+  AlertFilter,
+  AlertPageRequest,
+  AlertSeverity,
+  AlertStatus,
+  EventAction,
+  EventInput,
+  EventOccurrence,
+  EventSeverity,
+  IngestOptions,
+  IngestOutcome,
+  IngestResult,
+  NormalizedEvent,
+} from './events/model.js';
+export {
+  alertStatuses,
+  eventActions,
+  eventSeverities,
+  ingestOutcomes,
+  MAX_EVENTS_PER_INGEST,
+  OCCURRENCES_KEPT_PER_ALERT,
+} from './events/model.js';
+export {
+  deriveDedupKey,
+  hostOfInstance,
+  normalizeAlertmanager,
+  normalizeGeneric,
+  normalizePagerDuty,
+} from './events/normalize.js';
+export { EventsService } from './events/service.js';
 export { ActivityService, type FollowOptions, visibleTo } from './kernel/activity.js';
 export type { ActivityQuery } from './kernel/activity-store.js';
 export {

@@ -16,6 +16,7 @@ import type {
   RelationshipTable,
   RelationshipTypeTable,
 } from '../cmdb/model.js';
+import type { AlertTable, EventOccurrenceTable } from '../events/model.js';
 import type { ActivityTable } from '../kernel/activity-store.js';
 
 /**
@@ -38,4 +39,6 @@ export interface Database {
   accessRoles: AccessRoleTable;
   accessGrants: AccessGrantTable;
   accessRequests: AccessRequestTable;
+  alerts: AlertTable;
+  eventOccurrences: EventOccurrenceTable;
 }

@@ -79,13 +79,14 @@ const accessAreas = new Set(['user', 'group', 'role', 'grant', 'access_request']
 
 /**
  * The permission needed to see an event of `type`: `ci.*` needs `cmdb:read`, `token.*` needs
- * `access:tokens`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
+ * `access:tokens`, `alert.*` needs `event:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
  * a plugin's `<plugin>.*` needs `<plugin>:read`.
  */
 export function readPermissionOf(eventType: string): string {
   const area = eventType.split('.')[0] ?? eventType;
   if (area === 'ci') return permissions.cmdbRead;
   if (area === 'token') return permissions.tokensManage;
+  if (area === 'alert') return permissions.eventRead;
   if (accessAreas.has(area)) return permissions.accessRead;
   return `${area}:read`;
 }

@@ -22,6 +22,8 @@ import {
   migrationStatus,
 } from '../db/migrator.js';
 import type { QueryLog } from '../db/query-log.js';
+import { eventsMigrations } from '../events/migrations.js';
+import { EventsService } from '../events/service.js';
 import { topologyMigrations } from '../topology/migrations.js';
 import { TopologyService } from '../topology/service.js';
 import { ActivityService } from './activity.js';
@@ -87,6 +89,7 @@ export const coreMigrations: MigrationSet = {
     ...listingMigrations,
     ...accessMigrations,
     ...topologyMigrations,
+    ...eventsMigrations,
   },
 };
 
@@ -95,6 +98,7 @@ const buildCore = (kernel: Kernel): CoreServices => ({
   cmdb: new CmdbService(kernel),
   access: new AccessService(kernel),
   topology: new TopologyService(kernel),
+  events: new EventsService(kernel),
 });
 
 export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<OpsGraph> {
@@ -184,6 +188,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     cmdb: core.cmdb,
     access: core.access,
     topology: core.topology,
+    events: core.events,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

@@ -93,8 +93,8 @@ export interface VisibleEvent {
 }
 
 /**
- * The CIs an event is about: its subject when that is a CI, and both ends of a relationship it
- * carries (`payload.relationship`), so a relationship event is seen only by who may read both ends.
+ * The CIs an event is about: its subject when that is a CI, both ends of a relationship it
+ * carries (`payload.relationship`), and the CI of an alert it carries (`payload.alert.ciId`), so a relationship event is seen only by who may read both ends.
  */
 export function eventCiIds(event: VisibleEvent): string[] {
   const ids: string[] = [];
@@ -103,6 +103,9 @@ export function eventCiIds(event: VisibleEvent): string[] {
     ?.relationship;
   for (const end of [relationship?.sourceId, relationship?.targetId])
     if (typeof end === 'string' && !ids.includes(end)) ids.push(end);
+  // An alert event is about the CI its alert is bound to.
+  const alertCi = (event.payload as { alert?: { ciId?: unknown } } | null)?.alert?.ciId;
+  if (typeof alertCi === 'string' && !ids.includes(alertCi)) ids.push(alertCi);
   return ids;
 }
 

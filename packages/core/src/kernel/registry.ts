@@ -1,5 +1,6 @@
 import type { AccessService } from '../access/service.js';
 import type { CmdbService } from '../cmdb/service.js';
+import type { EventsService } from '../events/service.js';
 import type { TopologyService } from '../topology/service.js';
 import type { ActivityService } from './activity.js';
 
@@ -9,6 +10,8 @@ export interface CoreServices {
   readonly cmdb: CmdbService;
   readonly access: AccessService;
   readonly topology: TopologyService;
+  /** Event management: ingestion, alerts. */
+  readonly events: EventsService;
 }
 
 /**

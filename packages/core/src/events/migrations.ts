@@ -1,0 +1,87 @@
+import { type Kysely, sql } from 'kysely';
+import type { Migration } from '../db/migrator.js';
+
+/** Event management's tables. Frozen: later changes are new migrations. */
+export const eventsMigrations: Record<string, Migration> = {
+  /** Alerts (one open or acknowledged per dedup key) and the events folded into them. */
+  '0011_events_alerts': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('alerts')
+        .addColumn('id', 'uuid', (c) => c.primaryKey())
+        .addColumn('dedup_key', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) =>
+          c.notNull().check(sql`status in ('open', 'acknowledged', 'closed')`),
+        )
+        .addColumn('severity', 'text', (c) =>
+          c.notNull().check(sql`severity in ('critical', 'major', 'minor', 'warning', 'info')`),
+        )
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('node', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('message', 'text', (c) => c.notNull())
+        .addColumn('labels', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
+        .addColumn('ci_id', 'uuid', (c) => c.references('cis.id'))
+        .addColumn('count', 'integer', (c) => c.notNull().check(sql`count > 0`))
+        .addColumn('first_seen', 'timestamptz', (c) => c.notNull())
+        .addColumn('last_seen', 'timestamptz', (c) => c.notNull())
+        .addColumn('acknowledged_at', 'timestamptz')
+        .addColumn('acknowledged_by', 'jsonb')
+        .addColumn('closed_at', 'timestamptz')
+        .addColumn('closed_by', 'jsonb')
+        .addColumn('close_reason', 'text', (c) => c.check(sql`close_reason in ('cleared', 'manual')`))
+        .addColumn('version', 'integer', (c) => c.notNull().defaultTo(1))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      // The dedup rule itself: one alert per key until it closes. Ingestion upserts against it
+      // (`on conflict (dedup_key) where status <> 'closed'`), so concurrent repeats never make two.
+      await sql`create unique index alerts_live_dedup_key_idx on alerts (dedup_key) where status <> 'closed'`.execute(
+        db,
+      );
+      // The list: most recently seen first, maybe by status, maybe on some CIs.
+      await db.schema.createIndex('alerts_last_seen_idx').on('alerts').columns(['last_seen', 'id']).execute();
+      await db.schema
+        .createIndex('alerts_status_last_seen_idx')
+        .on('alerts')
+        .columns(['status', 'last_seen', 'id'])
+        .execute();
+      await db.schema
+        .createIndex('alerts_ci_idx')
+        .on('alerts')
+        .columns(['ci_id', 'last_seen'])
+        .where(sql.ref('ci_id'), 'is not', null)
+        .execute();
+      await db.schema.createIndex('alerts_dedup_key_idx').on('alerts').column('dedup_key').execute();
+
+      await db.schema
+        .createTable('event_occurrences')
+        .addColumn('seq', 'bigint', (c) => c.primaryKey().generatedAlwaysAsIdentity())
+        .addColumn('alert_id', 'uuid', (c) => c.notNull().references('alerts.id'))
+        .addColumn('dedup_key', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('node', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('severity', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('message', 'text', (c) => c.notNull())
+        .addColumn('labels', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
+        .addColumn('ci_id', 'uuid')
+        .addColumn('occurred_at', 'timestamptz')
+        .addColumn('received_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('raw', 'jsonb')
+        .execute();
+      await db.schema
+        .createIndex('event_occurrences_alert_idx')
+        .on('event_occurrences')
+        .columns(['alert_id', 'seq'])
+        .execute();
+
+      // Binding events to CIs asks by host name and by name, in any case.
+      await sql`create index cis_lower_name_idx on cis (lower(name))`.execute(db);
+      await sql`create index cis_lower_hostname_idx on cis (lower(attributes->>'hostname'))`.execute(db);
+    },
+  },
+};

@@ -1,0 +1,207 @@
+import type { ColumnType, Generated, GeneratedAlways } from 'kysely';
+import { z } from 'zod';
+import type { PageRequest } from '../cmdb/model.js';
+import type { ActorRef, WriteOptions } from '../kernel/actor.js';
+
+/** Severities of an event, most severe first; `clear` says the condition is over. */
+export const eventSeverities = ['critical', 'major', 'minor', 'warning', 'info', 'clear'] as const;
+export type EventSeverity = (typeof eventSeverities)[number];
+/** Severities an alert can have: an alert keeps the latest non-clear one. */
+export type AlertSeverity = Exclude<EventSeverity, 'clear'>;
+
+/**
+ * What an event asks of its alert: `trigger` opens or repeats it, `acknowledge` acknowledges it (a
+ * PagerDuty `acknowledge`), `resolve` closes it. Defaults from the severity: `clear` resolves, any
+ * other triggers.
+ */
+export const eventActions = ['trigger', 'acknowledge', 'resolve'] as const;
+export type EventAction = (typeof eventActions)[number];
+
+export const alertStatuses = ['open', 'acknowledged', 'closed'] as const;
+export type AlertStatus = (typeof alertStatuses)[number];
+
+/** How ingesting one event went. */
+export const ingestOutcomes = ['opened', 'repeated', 'acknowledged', 'closed', 'ignored'] as const;
+export type IngestOutcome = (typeof ingestOutcomes)[number];
+
+/** How many occurrences (stored events) are kept per alert: the latest ones. */
+export const OCCURRENCES_KEPT_PER_ALERT = 100;
+/** At most this many events per `ingest` call. */
+export const MAX_EVENTS_PER_INGEST = 10_000;
+
+const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max);
+const label = z.string().max(1000);
+
+/** One event, as every source is normalised to (and as `ingest` takes it). */
+export const eventInput = z.strictObject({
+  /** Where it comes from: `alertmanager`, `pagerduty`, a monitoring tool's name. */
+  source: text(200),
+  /** The host (or device) it is about: matched against CIs' host name, name and IP addresses. */
+  node: text(255),
+  /** The part of the node: a disk, a service, an interface. */
+  resource: z.string().trim().max(255).default(''),
+  /** What happened: `HighCpu`, `disk_full`, a check's name. */
+  type: text(255),
+  severity: z.enum(eventSeverities),
+  /** Defaults from the severity: `clear` resolves, any other triggers. */
+  action: z.enum(eventActions).optional(),
+  message: z.string().max(4000).default(''),
+  /** Given, or derived from source, node, type and resource. */
+  dedupKey: text(512).optional(),
+  labels: z.record(z.string().min(1).max(200), label).default({}),
+  /** When it happened at the source; defaults to when it is ingested. */
+  occurredAt: z.coerce.date().nullish(),
+  /** The CI it is about, when the sender knows; else bound by node. */
+  ciId: z.uuid().nullish(),
+  /** The body as received, kept with the occurrence. */
+  raw: z.unknown().optional(),
+});
+export type EventInput = z.input<typeof eventInput>;
+
+/** A normalised event: every field filled in. */
+export interface NormalizedEvent {
+  readonly source: string;
+  readonly node: string;
+  readonly resource: string;
+  readonly type: string;
+  readonly severity: EventSeverity;
+  readonly action: EventAction;
+  readonly message: string;
+  readonly dedupKey: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly occurredAt: Date | null;
+  readonly ciId: string | null;
+  readonly raw: unknown;
+}
+
+export interface AlertTable {
+  id: string;
+  dedupKey: string;
+  status: AlertStatus;
+  severity: AlertSeverity;
+  source: string;
+  node: string;
+  resource: string;
+  type: string;
+  message: string;
+  labels: ColumnType<Record<string, string>, string, string>;
+  ciId: string | null;
+  /** Events folded into the alert (triggers; acknowledge and resolve events do not count). */
+  count: number;
+  firstSeen: Date;
+  lastSeen: Date;
+  acknowledgedAt: Date | null;
+  acknowledgedBy: ColumnType<ActorRef | null, string | null, string | null>;
+  closedAt: Date | null;
+  closedBy: ColumnType<ActorRef | null, string | null, string | null>;
+  /** `cleared`: a clear/resolve event closed it; `manual`: someone closed it. */
+  closeReason: 'cleared' | 'manual' | null;
+  /** Counts lifecycle changes (acknowledge, close), not repeats: a noisy alert stays acknowledgeable. */
+  version: Generated<number>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface EventOccurrenceTable {
+  seq: GeneratedAlways<number>;
+  alertId: string;
+  dedupKey: string;
+  source: string;
+  node: string;
+  resource: string;
+  type: string;
+  severity: EventSeverity;
+  action: EventAction;
+  message: string;
+  labels: ColumnType<Record<string, string>, string, string>;
+  ciId: string | null;
+  occurredAt: Date | null;
+  receivedAt: Date;
+  raw: ColumnType<unknown, string | null, string | null>;
+}
+
+export interface Alert {
+  readonly id: string;
+  readonly dedupKey: string;
+  readonly status: AlertStatus;
+  readonly severity: AlertSeverity;
+  readonly source: string;
+  readonly node: string;
+  readonly resource: string;
+  readonly type: string;
+  readonly message: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly ciId: string | null;
+  readonly count: number;
+  readonly firstSeen: Date;
+  readonly lastSeen: Date;
+  readonly acknowledgedAt: Date | null;
+  readonly acknowledgedBy: ActorRef | null;
+  readonly closedAt: Date | null;
+  readonly closedBy: ActorRef | null;
+  readonly closeReason: 'cleared' | 'manual' | null;
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** One stored event of an alert. */
+export interface EventOccurrence {
+  readonly seq: number;
+  readonly alertId: string;
+  readonly dedupKey: string;
+  readonly source: string;
+  readonly node: string;
+  readonly resource: string;
+  readonly type: string;
+  readonly severity: EventSeverity;
+  readonly action: EventAction;
+  readonly message: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly ciId: string | null;
+  readonly occurredAt: Date | null;
+  readonly receivedAt: Date;
+  readonly raw: unknown;
+}
+
+/** What happened to one ingested event, in input order. */
+export interface IngestResult {
+  readonly dedupKey: string;
+  /** The alert it landed on; null when ignored (e.g. a clear for no open alert). */
+  readonly alertId: string | null;
+  readonly outcome: IngestOutcome;
+}
+
+export interface IngestOptions extends WriteOptions {}
+
+/** Acknowledge and close name the version read (optional: without it, no conflict check). */
+export interface AlertChangeOptions extends WriteOptions {
+  readonly version?: number;
+}
+
+export const alertFilterInput = z.strictObject({
+  status: z.array(z.enum(alertStatuses)).min(1).optional(),
+  severity: z
+    .array(z.enum(eventSeverities).exclude(['clear']))
+    .min(1)
+    .optional(),
+  ciId: z.uuid().nullish(),
+  dedupKey: z.string().min(1).optional(),
+  source: z.string().min(1).optional(),
+  node: z.string().min(1).optional(),
+});
+/** Alerts by status, severity, CI, dedup key, source or node (all given must hold). */
+export type AlertFilter = z.input<typeof alertFilterInput>;
+
+/** A page of alerts, most recently seen first. */
+export interface AlertPageRequest extends PageRequest {}
+
+declare module '../kernel/events.js' {
+  interface DomainEventMap {
+    'alert.opened': { alert: Alert };
+    /** Repeats folded in (`repeats` of them in this call): at most one per alert per ingest call. */
+    'alert.updated': { alert: Alert; repeats: number };
+    'alert.acknowledged': { alert: Alert };
+    'alert.closed': { alert: Alert };
+  }
+}

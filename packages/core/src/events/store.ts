@@ -1,0 +1,311 @@
+// Set-based SQL for event management. Batches travel as ONE jsonb parameter unpacked with
+// jsonb_to_recordset (as in cmdb/reconcile-store.ts): any batch size, one statement, same on pg and PGlite.
+import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
+import type { Database } from '../db/database.js';
+import type { ActorRef } from '../kernel/actor.js';
+import type { Alert, AlertSeverity, AlertStatus, EventOccurrence, NormalizedEvent } from './model.js';
+import { OCCURRENCES_KEPT_PER_ALERT } from './model.js';
+
+type Db = Kysely<Database>;
+
+const json = (value: unknown) => sql`${JSON.stringify(value)}::jsonb`;
+
+/** A row read back from `alerts`; jsonb and timestamps arrive as the drivers give them. */
+export function toAlert(row: Record<string, unknown>): Alert {
+  return {
+    id: row.id as string,
+    dedupKey: row.dedupKey as string,
+    status: row.status as AlertStatus,
+    severity: row.severity as AlertSeverity,
+    source: row.source as string,
+    node: row.node as string,
+    resource: row.resource as string,
+    type: row.type as string,
+    message: row.message as string,
+    labels: (row.labels ?? {}) as Record<string, string>,
+    ciId: (row.ciId as string | null) ?? null,
+    count: Number(row.count),
+    firstSeen: new Date(row.firstSeen as string),
+    lastSeen: new Date(row.lastSeen as string),
+    acknowledgedAt: row.acknowledgedAt ? new Date(row.acknowledgedAt as string) : null,
+    acknowledgedBy: (row.acknowledgedBy as ActorRef | null) ?? null,
+    closedAt: row.closedAt ? new Date(row.closedAt as string) : null,
+    closedBy: (row.closedBy as ActorRef | null) ?? null,
+    closeReason: (row.closeReason as Alert['closeReason']) ?? null,
+    version: Number(row.version),
+    createdAt: new Date(row.createdAt as string),
+    updatedAt: new Date(row.updatedAt as string),
+  };
+}
+
+// Binding -------------------------------------------------------------------------------------------
+
+export interface CiMatch {
+  readonly id: string;
+  /** How it matched a node: 1 host name, 2 name, 3 an IP attribute (lower is stronger); 0 by id. */
+  readonly rank: number;
+  /** The node it matched, in lower case (null for a match by id). */
+  readonly node: string | null;
+}
+
+/**
+ * In one query: which of `ids` are live CIs, and which live CIs answer to each of `nodes` (lower case)
+ * by `hostname` attribute, by name (both in any case), or by an `ip`-typed attribute of any class
+ * equal to the node.
+ */
+export async function matchCis(db: Db, ids: readonly string[], nodes: readonly string[]): Promise<CiMatch[]> {
+  if (ids.length === 0 && nodes.length === 0) return [];
+  const { rows } = await sql<CiMatch>`
+    with nodes as (select jsonb_array_elements_text(${json(nodes)}) as node),
+    ip_attributes as (
+      select distinct a->>'name' as name
+      from ci_classes k, jsonb_array_elements(k.attributes) a
+      where a->>'type' = 'ip'
+    )
+    select c.id, 0 as rank, null::text as node from cis c
+      where c.id in (select jsonb_array_elements_text(${json(ids)})::uuid) and c.retired_at is null
+    union all
+    select c.id, 1, lower(c.attributes->>'hostname') from cis c
+      where lower(c.attributes->>'hostname') in (select node from nodes) and c.retired_at is null
+    union all
+    select c.id, 2, lower(c.name) from cis c
+      where lower(c.name) in (select node from nodes) and c.retired_at is null
+    union all
+    select c.id, 3, n.node from nodes n
+      join ip_attributes i on true
+      join cis c on c.attributes @> jsonb_build_object(i.name, n.node)
+      where c.retired_at is null`.execute(db);
+  return rows.map((r) => ({ id: r.id, rank: Number(r.rank), node: r.node }));
+}
+
+// Ingestion -----------------------------------------------------------------------------------------
+
+/** Trigger events of one dedup key folded into one row: a new alert, or repeats of the live one. */
+export interface TriggerRow {
+  readonly id: string;
+  readonly dedupKey: string;
+  readonly severity: AlertSeverity;
+  readonly source: string;
+  readonly node: string;
+  readonly resource: string;
+  readonly type: string;
+  readonly message: string;
+  readonly labels: Record<string, string>;
+  readonly ciId: string | null;
+  readonly count: number;
+  readonly seen: string;
+}
+
+/**
+ * Opens an alert per row, or folds the row into the live (open or acknowledged) alert of its dedup key:
+ * `count` grows by the row's count in SQL, so concurrent ingests never lose an increment. Latest
+ * severity, message and labels win; a CI binding, once made, stays. Rows go in dedup-key order, so two
+ * batches lock the same alerts in the same order and cannot deadlock. `inserted`: the row opened it.
+ */
+export async function upsertTriggers(
+  db: Db,
+  rows: readonly TriggerRow[],
+  now: Date,
+): Promise<(Alert & { inserted: boolean })[]> {
+  if (rows.length === 0) return [];
+  const sorted = [...rows].sort((a, b) => (a.dedupKey < b.dedupKey ? -1 : a.dedupKey > b.dedupKey ? 1 : 0));
+  const { rows: out } = await sql<Record<string, unknown>>`
+    insert into alerts as a (id, dedup_key, status, severity, source, node, resource, type, message,
+      labels, ci_id, count, first_seen, last_seen, version, created_at, updated_at)
+    select r.id, r.dedup_key, 'open', r.severity, r.source, r.node, r.resource, r.type, r.message,
+      r.labels, r.ci_id, r.count, r.seen, r.seen, 1, ${now}, ${now}
+    from jsonb_to_recordset(${json(
+      sorted.map((r) => ({
+        id: r.id,
+        dedup_key: r.dedupKey,
+        severity: r.severity,
+        source: r.source,
+        node: r.node,
+        resource: r.resource,
+        type: r.type,
+        message: r.message,
+        labels: r.labels,
+        ci_id: r.ciId,
+        count: r.count,
+        seen: r.seen,
+      })),
+    )}) as r(id uuid, dedup_key text, severity text, source text, node text, resource text, type text,
+      message text, labels jsonb, ci_id uuid, count integer, seen timestamptz)
+    on conflict (dedup_key) where status <> 'closed' do update set
+      count = a.count + excluded.count,
+      last_seen = greatest(a.last_seen, excluded.last_seen),
+      severity = excluded.severity,
+      message = excluded.message,
+      labels = excluded.labels,
+      ci_id = coalesce(a.ci_id, excluded.ci_id),
+      updated_at = excluded.updated_at
+    returning a.*`.execute(db);
+  const ours = new Set(sorted.map((r) => r.id));
+  return out.map((row) => ({ ...toAlert(row), inserted: ours.has(row.id as string) }));
+}
+
+/** Closes the live alerts of these dedup keys (a clear/resolve event): those it closed. */
+export async function closeByKeys(
+  db: Db,
+  keys: readonly string[],
+  now: Date,
+  by: ActorRef,
+): Promise<Alert[]> {
+  if (keys.length === 0) return [];
+  const { rows } = await sql<Record<string, unknown>>`
+    update alerts set status = 'closed', closed_at = ${now}, closed_by = ${json(by)},
+      close_reason = 'cleared', version = version + 1, updated_at = ${now}
+    where dedup_key in (select jsonb_array_elements_text(${json([...keys].sort())}))
+      and status <> 'closed'
+    returning *`.execute(db);
+  return rows.map(toAlert);
+}
+
+/** Acknowledges the open alerts of these dedup keys (a PagerDuty acknowledge): those it acknowledged. */
+export async function acknowledgeByKeys(
+  db: Db,
+  keys: readonly string[],
+  now: Date,
+  by: ActorRef,
+): Promise<Alert[]> {
+  if (keys.length === 0) return [];
+  const { rows } = await sql<Record<string, unknown>>`
+    update alerts set status = 'acknowledged', acknowledged_at = ${now}, acknowledged_by = ${json(by)},
+      version = version + 1, updated_at = ${now}
+    where dedup_key in (select jsonb_array_elements_text(${json([...keys].sort())}))
+      and status = 'open'
+    returning *`.execute(db);
+  return rows.map(toAlert);
+}
+
+/** The live alerts of these dedup keys. */
+export async function liveByKeys(db: Db, keys: readonly string[]): Promise<Alert[]> {
+  if (keys.length === 0) return [];
+  const { rows } = await sql<Record<string, unknown>>`
+    select * from alerts
+    where dedup_key in (select jsonb_array_elements_text(${json(keys)})) and status <> 'closed'`.execute(db);
+  return rows.map(toAlert);
+}
+
+export interface OccurrenceRow {
+  readonly alertId: string;
+  readonly event: NormalizedEvent;
+  readonly ciId: string | null;
+}
+
+/** Stores occurrences, then keeps only the latest OCCURRENCES_KEPT_PER_ALERT of each alert touched. */
+export async function storeOccurrences(db: Db, rows: readonly OccurrenceRow[], now: Date): Promise<void> {
+  if (rows.length === 0) return;
+  await sql`
+    insert into event_occurrences (alert_id, dedup_key, source, node, resource, type, severity, action,
+      message, labels, ci_id, occurred_at, received_at, raw)
+    select r.alert_id, r.dedup_key, r.source, r.node, r.resource, r.type, r.severity, r.action,
+      r.message, r.labels, r.ci_id, r.occurred_at, ${now}, r.raw
+    from jsonb_to_recordset(${json(
+      rows.map(({ alertId, event: e, ciId }) => ({
+        alert_id: alertId,
+        dedup_key: e.dedupKey,
+        source: e.source,
+        node: e.node,
+        resource: e.resource,
+        type: e.type,
+        severity: e.severity,
+        action: e.action,
+        message: e.message,
+        labels: e.labels,
+        ci_id: ciId,
+        occurred_at: e.occurredAt?.toISOString() ?? null,
+        raw: e.raw ?? null,
+      })),
+    )}) as r(alert_id uuid, dedup_key text, source text, node text, resource text, type text,
+      severity text, action text, message text, labels jsonb, ci_id uuid, occurred_at timestamptz,
+      raw jsonb)`.execute(db);
+  const alertIds = [...new Set(rows.map((r) => r.alertId))];
+  await sql`
+    delete from event_occurrences o
+    using (
+      select seq from (
+        select seq, row_number() over (partition by alert_id order by seq desc) as n
+        from event_occurrences
+        where alert_id in (select jsonb_array_elements_text(${json(alertIds)})::uuid)
+      ) ranked where n > ${OCCURRENCES_KEPT_PER_ALERT}
+    ) old
+    where o.seq = old.seq`.execute(db);
+}
+
+// Reads and lifecycle ---------------------------------------------------------------------------------
+
+export async function findAlert(db: Db, id: string, forUpdate = false): Promise<Alert | undefined> {
+  const { rows } = forUpdate
+    ? await sql<Record<string, unknown>>`select * from alerts where id = ${id} for update`.execute(db)
+    : await sql<Record<string, unknown>>`select * from alerts where id = ${id}`.execute(db);
+  return rows[0] ? toAlert(rows[0]) : undefined;
+}
+
+export async function setStatus(
+  db: Db,
+  id: string,
+  status: 'acknowledged' | 'closed',
+  now: Date,
+  by: ActorRef,
+): Promise<Alert> {
+  const { rows } =
+    status === 'acknowledged'
+      ? await sql<Record<string, unknown>>`
+          update alerts set status = 'acknowledged', acknowledged_at = ${now}, acknowledged_by = ${json(by)},
+            version = version + 1, updated_at = ${now}
+          where id = ${id} returning *`.execute(db)
+      : await sql<Record<string, unknown>>`
+          update alerts set status = 'closed', closed_at = ${now}, closed_by = ${json(by)},
+            close_reason = 'manual', version = version + 1, updated_at = ${now}
+          where id = ${id} returning *`.execute(db);
+  return toAlert(rows[0]!);
+}
+
+export interface AlertQuery {
+  readonly status?: readonly string[];
+  readonly severity?: readonly string[];
+  readonly ciId?: string;
+  readonly dedupKey?: string;
+  readonly source?: string;
+  readonly node?: string;
+  /** Reach condition on `ci_id` (null: every alert). */
+  readonly reach: Expression<SqlBool> | null;
+  /** Keyset: after (lastSeen, id) in descending order. */
+  readonly after?: readonly [string, string];
+  readonly limit: number;
+}
+
+export async function listAlerts(db: Db, q: AlertQuery): Promise<Alert[]> {
+  let query = db.selectFrom('alerts').selectAll();
+  if (q.status) query = query.where('status', 'in', q.status as AlertStatus[]);
+  if (q.severity) query = query.where('severity', 'in', q.severity as AlertSeverity[]);
+  if (q.ciId) query = query.where('ciId', '=', q.ciId);
+  if (q.dedupKey) query = query.where('dedupKey', '=', q.dedupKey);
+  if (q.source) query = query.where('source', '=', q.source);
+  if (q.node) query = query.where(sql<SqlBool>`lower(node) = ${q.node.toLowerCase()}`);
+  if (q.reach) query = query.where(q.reach);
+  if (q.after) {
+    const [lastSeen, id] = q.after;
+    query = query.where(sql<SqlBool>`(last_seen, id) < (${new Date(lastSeen)}::timestamptz, ${id}::uuid)`);
+  }
+  const rows = await query.orderBy('lastSeen', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
+  return rows.map((r) => toAlert(r as unknown as Record<string, unknown>));
+}
+
+export async function listOccurrences(db: Db, alertId: string, limit: number): Promise<EventOccurrence[]> {
+  const rows = await db
+    .selectFrom('eventOccurrences')
+    .selectAll()
+    .where('alertId', '=', alertId)
+    .orderBy('seq', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({
+    ...r,
+    seq: Number(r.seq),
+    labels: r.labels ?? {},
+    occurredAt: r.occurredAt ? new Date(r.occurredAt) : null,
+    receivedAt: new Date(r.receivedAt),
+  }));
+}
