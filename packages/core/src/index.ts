@@ -36,6 +36,11 @@ export {
   MAX_SCOPE_CIS,
   scopeModes,
 } from './access/model.js';
+export {
+  type AccessRequestChange,
+  accessRequestEventTypes,
+  type FollowAccessRequestsOptions,
+} from './access/request-changes.js';
 export { CORE_ROLES } from './access/roles.js';
 export { AccessService, hashSecret } from './access/service.js';
 export {

@@ -343,4 +343,58 @@ describe.each(testBackends())('access requests on %s', (backend) => {
       ForbiddenError,
     );
   });
+
+  it('streams each request change to the requester, its approvers and access:read holders only', async () => {
+    const follower = await og.access.createUser(
+      { email: 'follower@example.com', name: 'follower' },
+      { actor: admin },
+    );
+    await og.access.grant({ role: 'requester', userId: follower.id }, { actor: admin });
+    const [alice, bob, dave, followerActor] = [
+      await as('alice'),
+      await as('bob'),
+      await as('dave'),
+      (await og.access.actorForUser({ id: follower.id }))!,
+    ];
+    const streams = [alice, bob, dave, followerActor].map((actor) =>
+      og.access.followAccessRequests({ actor }),
+    );
+    const request = await og.access.requestAccess(
+      {
+        role: 'db_operator',
+        scope: { ciId: shop, mode: 'dependencies' },
+        reason: 'streams',
+        durationSeconds: 600,
+      },
+      { actor: alice },
+    );
+    await og.access.approveAccessRequest(request.id, { note: 'ok' }, { actor: bob });
+    // What each follower sees within a short wait: items, or nothing.
+    const within = async (stream: AsyncIterableIterator<unknown>, n: number) => {
+      const seen: unknown[] = [];
+      while (seen.length < n) {
+        const next = await Promise.race([
+          stream.next(),
+          new Promise<null>((resolve) => setTimeout(() => resolve(null), 500)),
+        ]);
+        if (!next || next.done) break;
+        seen.push(next.value);
+      }
+      await stream.return?.();
+      return seen as {
+        kind: string;
+        request: { id: string; state: string };
+        grant: { role: string } | null;
+      }[];
+    };
+    for (const stream of streams.slice(0, 3)) {
+      const seen = await within(stream, 2);
+      expect(seen.map((c) => [c.kind, c.request.id, c.request.state])).toEqual([
+        ['created', request.id, 'pending'],
+        ['approved', request.id, 'approved'],
+      ]);
+      expect(seen[1]!.grant).toMatchObject({ role: 'db_operator' });
+    }
+    expect(await within(streams[3]!, 1)).toEqual([]);
+  });
 });

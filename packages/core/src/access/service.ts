@@ -32,6 +32,11 @@ import type {
   UserFilter,
   UserRef,
 } from './model.js';
+import {
+  type AccessRequestChange,
+  type FollowAccessRequestsOptions,
+  followAccessRequests,
+} from './request-changes.js';
 import * as requests from './requests.js';
 import * as roles from './roles.js';
 import * as tokens from './tokens.js';
@@ -196,6 +201,16 @@ export class AccessService {
   /** Whether `actor` may approve or reject the request: one of its role's approvers, never the requester. */
   mayDecideAccessRequest(request: AccessRequest, actor: Actor): Promise<boolean> {
     return requests.mayDecide(this.kernel, request, actor);
+  }
+
+  /**
+   * Access requests made and decided after `after` (default: from now on), in order; with an actor,
+   * those it may see (its own, those it may decide, all with access:read), judged per event.
+   */
+  followAccessRequests(
+    options: FollowAccessRequestsOptions = {},
+  ): AsyncIterableIterator<AccessRequestChange> {
+    return followAccessRequests(this.kernel, options);
   }
 
   /** The request's audit trail: its events and its grant's, oldest first. */

@@ -1,15 +1,13 @@
 import {
   type AccessRequest,
+  type AccessRequestChange,
   type AccessRequestState,
-  type AnyDomainEvent,
+  accessRequestEventTypes,
   accessRequestStates,
-  can,
   type Grant,
   permissions,
-  UnauthenticatedError,
 } from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
-import type { GraphQLContext } from '../context.js';
 import type { addAccessIdentity } from './access-identity.js';
 import { scopeOf } from './access-identity.js';
 import type { addActivity } from './activity.js';
@@ -20,21 +18,6 @@ type Refs = ReturnType<typeof addAccessIdentity> & Pick<ReturnType<typeof addAct
 
 const readAccess = { permission: permissions.accessRead };
 const admin = { permission: permissions.accessAdmin };
-
-const ACCESS_REQUEST_EVENTS = [
-  'access_request.created',
-  'access_request.approved',
-  'access_request.rejected',
-  'access_request.cancelled',
-] as const;
-
-interface AccessRequestChange {
-  readonly seq: number;
-  readonly kind: string;
-  readonly request: AccessRequest;
-  readonly grant: Grant | null;
-  readonly occurredAt: Date;
-}
 
 /** Grants (who holds which role where, until when) and access requests (ask, approve, reject). */
 export function addAccessGrants(
@@ -311,77 +294,12 @@ export function addAccessGrants(
       authScopes: { authenticated: true },
       args: { after: t.arg({ type: 'Seq' }) },
       subscribe: async (_root, { after }, context) => {
-        const { og } = context;
-        const from = after ?? (await og.activity.latestSeq({ types: ACCESS_REQUEST_EVENTS }));
-        // Followed as trusted code, then judged here per event: requesters and approvers may lack
-        // access:read, which the activity stream would ask of them.
-        const events = og.activity.follow({
-          after: from,
-          types: [...ACCESS_REQUEST_EVENTS],
-          filter: (event) => visibleRequestEvent(context, event),
-        });
-        return liveStream(context, mapStream(events, toChange));
+        const { og, actor } = context;
+        // The starting point is fixed before the subscription answers, so nothing after it is missed.
+        const from = after ?? (await og.activity.latestSeq({ types: accessRequestEventTypes }));
+        return liveStream(context, og.access.followAccessRequests({ after: from, actor }));
       },
       resolve: unwrap,
     }),
   );
-}
-
-async function visibleRequestEvent(context: GraphQLContext, event: AnyDomainEvent): Promise<boolean> {
-  const actor = await context.og.access.currentActor(context.actor);
-  if (!actor) {
-    throw new UnauthenticatedError(
-      `The credentials of ${context.actor.name} were revoked or have expired: sign in again`,
-    );
-  }
-  if (can(actor, permissions.accessRead)) return true;
-  const request = reviveRequest((event.payload as unknown as { request: AccessRequest }).request);
-  if (actor.userId && actor.userId === request.requesterId) return true;
-  return context.og.access.mayDecideAccessRequest(request, actor);
-}
-
-function toChange(event: AnyDomainEvent): AccessRequestChange {
-  const payload = event.payload as unknown as { request: AccessRequest; grant?: Grant };
-  return {
-    seq: event.seq,
-    kind: event.type.slice('access_request.'.length),
-    request: reviveRequest(payload.request),
-    grant: payload.grant ? reviveGrant(payload.grant) : null,
-    occurredAt: event.occurredAt,
-  };
-}
-
-// Events come back from the activity table as JSON: dates are strings there.
-const date = (value: unknown) => (value == null ? null : new Date(value as string));
-
-const reviveRequest = (r: AccessRequest): AccessRequest => ({
-  ...r,
-  until: date(r.until),
-  decidedAt: date(r.decidedAt),
-  createdAt: date(r.createdAt)!,
-  updatedAt: date(r.updatedAt)!,
-});
-
-const reviveGrant = (g: Grant): Grant => ({
-  ...g,
-  expiresAt: date(g.expiresAt),
-  createdAt: date(g.createdAt)!,
-  revokedAt: date(g.revokedAt),
-  expiredAt: date(g.expiredAt),
-});
-
-function mapStream<T, U>(source: AsyncIterableIterator<T>, map: (item: T) => U): AsyncIterableIterator<U> {
-  return {
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-    async next() {
-      const item = await source.next();
-      return item.done ? { done: true, value: undefined } : { done: false, value: map(item.value) };
-    },
-    async return() {
-      await source.return?.();
-      return { done: true, value: undefined };
-    },
-  };
 }
