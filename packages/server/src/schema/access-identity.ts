@@ -9,38 +9,10 @@ import {
 } from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
 import { defined, mutationErrors } from './errors.js';
+import { connectionOf, forwardPage } from './pages.js';
 
 const readAccess = { permission: permissions.accessRead };
 const admin = { permission: permissions.accessAdmin };
-
-/** Relay connection arguments of a forward-only keyset page, as the SDK takes them. */
-function forwardPage(args: {
-  first?: number | null;
-  after?: string | null;
-  last?: number | null;
-  before?: string | null;
-}) {
-  if (args.last != null)
-    throw ValidationError.field('last', 'is not supported: page forward with first/after');
-  if (args.before != null)
-    throw ValidationError.field('before', 'is not supported: page forward with first/after');
-  return { ...(args.first != null ? { first: args.first } : {}), after: args.after ?? null };
-}
-
-function connectionOf<T>(
-  page: { edges: { cursor: string; node: T }[]; hasNextPage: boolean; endCursor: string | null },
-  after: string | null | undefined,
-) {
-  return {
-    edges: page.edges,
-    pageInfo: {
-      hasNextPage: page.hasNextPage,
-      hasPreviousPage: Boolean(after),
-      startCursor: page.edges[0]?.cursor ?? null,
-      endCursor: page.endCursor,
-    },
-  };
-}
 
 /** A scope argument as the SDK takes it. */
 export const scopeOf = (

@@ -1,6 +1,7 @@
 import { type CiClass, type CiOrderField, permissions, ValidationError } from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
 import { type addCmdb, readCi } from './cmdb.js';
+import { connectionOf, forwardPage } from './pages.js';
 
 type CmdbRefs = ReturnType<typeof addCmdb>;
 
@@ -59,16 +60,13 @@ export function addCiListing(builder: OpsGraphBuilder, { CI, CIClass, CIStatus }
       args: { filter: t.arg({ type: CiFilter }), orderBy: t.arg({ type: CiOrder }) },
       resolve: async (_root, { filter, orderBy, first, after, last, before }, context) => {
         // Keyset pages go forward; saying so beats ignoring the arguments.
-        if (last != null)
-          throw ValidationError.field('last', 'is not supported: page forward with first/after');
-        if (before != null)
-          throw ValidationError.field('before', 'is not supported: page forward with first/after');
+        const page = forwardPage({ first, after, last, before });
         const attributes = filter?.attributes?.map((a, i) => {
           if (a.value === undefined)
             throw ValidationError.field(`filter.attributes.${i}.value`, 'must be given (null is a value)');
           return { name: a.name, value: a.value };
         });
-        const page = await context.og.cmdb.list(
+        const found = await context.og.cmdb.list(
           {
             ...(filter?.class != null ? { class: filter.class } : {}),
             ...(filter?.status != null ? { status: filter.status } : {}),
@@ -78,24 +76,15 @@ export function addCiListing(builder: OpsGraphBuilder, { CI, CIClass, CIStatus }
             ...(filter?.includeRetired != null ? { includeRetired: filter.includeRetired } : {}),
           },
           {
-            ...(first != null ? { first } : {}),
-            after: after ?? null,
+            ...page,
             ...(orderBy ? { orderBy: { field: orderBy.field, direction: orderBy.direction ?? 'asc' } } : {}),
           },
           { actor: context.actor },
         );
         // The page's CIs are known now: a relationship end among them then costs no query.
         const loader = CI.getDataloader(context);
-        for (const { node } of page.edges) loader.prime(node.id, node);
-        return {
-          edges: page.edges,
-          pageInfo: {
-            hasNextPage: page.hasNextPage,
-            hasPreviousPage: Boolean(after),
-            startCursor: page.edges[0]?.cursor ?? null,
-            endCursor: page.endCursor,
-          },
-        };
+        for (const { node } of found.edges) loader.prime(node.id, node);
+        return connectionOf(found, after);
       },
     }),
   );
