@@ -7,6 +7,7 @@ import type {
   AccessUserTable,
   ApiTokenTable,
 } from '../access/model.js';
+import type { MaintenanceWindowCiTable, MaintenanceWindowTable } from '../changes/model.js';
 import type {
   CiClassTable,
   CiHistoryTable,
@@ -17,6 +18,7 @@ import type {
   RelationshipTypeTable,
 } from '../cmdb/model.js';
 import type { AlertTable, EventOccurrenceTable } from '../events/model.js';
+import type { EventRuleTable } from '../events/rules.js';
 import type { ActivityTable } from '../kernel/activity-store.js';
 
 /**
@@ -41,4 +43,7 @@ export interface Database {
   accessRequests: AccessRequestTable;
   alerts: AlertTable;
   eventOccurrences: EventOccurrenceTable;
+  eventRules: EventRuleTable;
+  maintenanceWindows: MaintenanceWindowTable;
+  maintenanceWindowCis: MaintenanceWindowCiTable;
 }

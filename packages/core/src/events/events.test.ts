@@ -107,7 +107,12 @@ describe.each(testBackends())('event management on %s', (backend) => {
   it('closes on clear and opens a new alert for an event after the close', async () => {
     const [opened] = await og.events.ingest(event('clear-me', { severity: 'minor' }), { actor: admin });
     const [closed] = await og.events.ingest(event('clear-me', { severity: 'clear' }), { actor: admin });
-    expect(closed).toEqual({ dedupKey: 'clear-me', alertId: opened!.alertId, outcome: 'closed' });
+    expect(closed).toEqual({
+      dedupKey: 'clear-me',
+      alertId: opened!.alertId,
+      outcome: 'closed',
+      ignoredBy: null,
+    });
     const old = (await og.events.alert(opened!.alertId!))!;
     expect(old).toMatchObject({ status: 'closed', closeReason: 'cleared', severity: 'minor', version: 2 });
     expect(old.closedBy).toMatchObject({ id: 'test' });

@@ -84,4 +84,53 @@ export const eventsMigrations: Record<string, Migration> = {
       await sql`create index cis_lower_hostname_idx on cis (lower(attributes->>'hostname'))`.execute(db);
     },
   },
+
+  /** Event rules; and on alerts: flapping, maintenance suppression, topology roots, label groups. */
+  '0013_events_rules_and_correlation': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('event_rules')
+        .addColumn('id', 'uuid', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .addColumn('enabled', 'boolean', (c) => c.notNull())
+        .addColumn('match', 'jsonb', (c) => c.notNull())
+        .addColumn('actions', 'jsonb', (c) => c.notNull())
+        .addColumn('created_by', 'jsonb', (c) => c.notNull())
+        .addColumn('updated_by', 'jsonb', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull().defaultTo(1))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .alterTable('alerts')
+        .addColumn('flapping', 'boolean', (c) => c.notNull().defaultTo(false))
+        .execute();
+      await db.schema
+        .alterTable('alerts')
+        .addColumn('maintenance_window_id', 'uuid', (c) => c.references('maintenance_windows.id'))
+        .execute();
+      await db.schema
+        .alterTable('alerts')
+        .addColumn('root_alert_id', 'uuid', (c) => c.references('alerts.id'))
+        .execute();
+      await db.schema.alterTable('alerts').addColumn('group_key', 'text').execute();
+      // A root's group, and re-grouping when a root closes.
+      await db.schema
+        .createIndex('alerts_root_idx')
+        .on('alerts')
+        .column('root_alert_id')
+        .where(sql.ref('root_alert_id'), 'is not', null)
+        .execute();
+      // A label group's live members.
+      await sql`create index alerts_live_group_key_idx on alerts (group_key) where group_key is not null and status <> 'closed'`.execute(
+        db,
+      );
+      // Correlation looks for live alerts on the CIs a walk reached.
+      await sql`create index alerts_live_ci_idx on alerts (ci_id, first_seen) where status <> 'closed' and ci_id is not null`.execute(
+        db,
+      );
+    },
+  },
 };

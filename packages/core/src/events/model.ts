@@ -24,6 +24,48 @@ export type AlertStatus = (typeof alertStatuses)[number];
 export const ingestOutcomes = ['opened', 'repeated', 'acknowledged', 'closed', 'ignored'] as const;
 export type IngestOutcome = (typeof ingestOutcomes)[number];
 
+/** How event management judges flapping and correlates alerts (`createOpsGraph({ events })`). */
+export interface EventsOptions {
+  /**
+   * A dedup key whose alerts closed more than `cycles` times within `windowMs` opens its next alert
+   * as flapping. Default: more than 3 times in an hour.
+   */
+  readonly flapping?: { readonly cycles?: number; readonly windowMs?: number };
+  /**
+   * Topology correlation: a new alert is grouped under a live alert on a CI it depends on (within
+   * `maxDepth` relationships) that opened within `windowMs` of it. Default: 15 minutes, depth 10.
+   * `false` turns it off.
+   */
+  readonly correlation?: false | { readonly windowMs?: number; readonly maxDepth?: number };
+}
+
+export interface ResolvedEventsOptions {
+  readonly flapping: { readonly cycles: number; readonly windowMs: number };
+  readonly correlation: { readonly windowMs: number; readonly maxDepth: number } | null;
+}
+
+export function resolveEventsOptions(options: EventsOptions = {}): ResolvedEventsOptions {
+  const positive = (value: number | undefined, fallback: number, name: string) => {
+    if (value === undefined) return fallback;
+    if (!Number.isFinite(value) || value <= 0)
+      throw new TypeError(`events.${name} must be a positive number`);
+    return value;
+  };
+  return {
+    flapping: {
+      cycles: positive(options.flapping?.cycles, 3, 'flapping.cycles'),
+      windowMs: positive(options.flapping?.windowMs, 3_600_000, 'flapping.windowMs'),
+    },
+    correlation:
+      options.correlation === false
+        ? null
+        : {
+            windowMs: positive(options.correlation?.windowMs, 15 * 60_000, 'correlation.windowMs'),
+            maxDepth: Math.min(50, positive(options.correlation?.maxDepth, 10, 'correlation.maxDepth')),
+          },
+  };
+}
+
 /** How many occurrences (stored events) are kept per alert: the latest ones. */
 export const OCCURRENCES_KEPT_PER_ALERT = 100;
 /** At most this many events per `ingest` call. */
@@ -96,6 +138,10 @@ export interface AlertTable {
   closedBy: ColumnType<ActorRef | null, string | null, string | null>;
   /** `cleared`: a clear/resolve event closed it; `manual`: someone closed it. */
   closeReason: 'cleared' | 'manual' | null;
+  flapping: Generated<boolean>;
+  maintenanceWindowId: string | null;
+  rootAlertId: string | null;
+  groupKey: string | null;
   /** Counts lifecycle changes (acknowledge, close), not repeats: a noisy alert stays acknowledgeable. */
   version: Generated<number>;
   createdAt: Date;
@@ -140,6 +186,22 @@ export interface Alert {
   readonly closedAt: Date | null;
   readonly closedBy: ActorRef | null;
   readonly closeReason: 'cleared' | 'manual' | null;
+  /**
+   * Its dedup key opened and closed more than the flapping threshold within the window when it opened:
+   * it is kept as any alert, but should not page anyone or open an incident.
+   */
+  readonly flapping: boolean;
+  /** Opened or repeated while its CI (or one containing it) was in this maintenance window. */
+  readonly maintenanceWindowId: string | null;
+  /** `maintenanceWindowId` is set: kept, but should not page anyone or open an incident. */
+  readonly suppressed: boolean;
+  /**
+   * The live alert whose failure explains this one (on a CI this alert's CI depends on, per topology,
+   * opened within the correlation window); null when it is a root or stands alone.
+   */
+  readonly rootAlertId: string | null;
+  /** Its label group (an event rule's `groupBy`): the label values as a JSON object; null when ungrouped. */
+  readonly groupKey: string | null;
   readonly version: number;
   readonly createdAt: Date;
   readonly updatedAt: Date;
@@ -170,6 +232,8 @@ export interface IngestResult {
   /** The alert it landed on; null when ignored (e.g. a clear for no open alert). */
   readonly alertId: string | null;
   readonly outcome: IngestOutcome;
+  /** The event rule that dropped it (outcome `ignored`); null otherwise. */
+  readonly ignoredBy: string | null;
 }
 
 export interface IngestOptions extends WriteOptions {}
@@ -189,8 +253,16 @@ export const alertFilterInput = z.strictObject({
   dedupKey: z.string().min(1).optional(),
   source: z.string().min(1).optional(),
   node: z.string().min(1).optional(),
+  /** Members of this root's topology group (the root itself not included). */
+  rootAlertId: z.uuid().optional(),
+  /** true: roots and alerts in no group; false: alerts grouped under a root. */
+  isRoot: z.boolean().optional(),
+  /** Members of this label group. */
+  groupKey: z.string().min(1).optional(),
+  flapping: z.boolean().optional(),
+  suppressed: z.boolean().optional(),
 });
-/** Alerts by status, severity, CI, dedup key, source or node (all given must hold). */
+/** Alerts by status, severity, CI, dedup key, source, node, group, flapping or suppression (all given must hold). */
 export type AlertFilter = z.input<typeof alertFilterInput>;
 
 /** A page of alerts, most recently seen first. */
@@ -203,5 +275,7 @@ declare module '../kernel/events.js' {
     'alert.updated': { alert: Alert; repeats: number };
     'alert.acknowledged': { alert: Alert };
     'alert.closed': { alert: Alert };
+    /** Its topology group changed: joined a root's group, or left one (its root closed). */
+    'alert.grouped': { alert: Alert; previousRootAlertId: string | null };
   }
 }

@@ -1,3 +1,4 @@
+import { coveringWindows } from '../changes/store.js';
 import type { Page } from '../cmdb/model.js';
 import {
   type Actor,
@@ -7,12 +8,14 @@ import {
   canOn,
   permissions,
   type ReadOptions,
+  type WriteOptions,
 } from '../kernel/actor.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../kernel/errors.js';
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
 import { decodeCursor, encodeCursor, pageSize } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
+import { adoptable, type CorrelatedAlert, rootsFor } from './correlation.js';
 import {
   type Alert,
   type AlertChangeOptions,
@@ -26,8 +29,21 @@ import {
   type IngestResult,
   type NormalizedEvent,
   OCCURRENCES_KEPT_PER_ALERT,
+  type ResolvedEventsOptions,
+  resolveEventsOptions,
 } from './model.js';
 import { normalizeGeneric } from './normalize.js';
+import {
+  applyRules,
+  compileRule,
+  type EventRule,
+  type EventRuleInput,
+  type EventRulePatch,
+  type RuleChangeOptions,
+  type RuledEvent,
+} from './rules.js';
+import * as rules from './rules-service.js';
+import * as rulesStore from './rules-store.js';
 import * as store from './store.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -44,7 +60,10 @@ function mayRead(actor: Actor | undefined, alert: Alert): boolean {
  * per dedup key, bound to the CI they are about; `og.events`.
  */
 export class EventsService {
-  constructor(private readonly kernel: Kernel) {}
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly options: ResolvedEventsOptions = resolveEventsOptions(),
+  ) {}
 
   /**
    * Ingests one event or many (event:write), in one transaction; a bad event is a ValidationError
@@ -60,7 +79,9 @@ export class EventsService {
     assertCan(actor, permissions.eventWrite);
     const list = normalizeGeneric(events);
     if (list.length === 0) return [];
-    return this.kernel.write(actor, (scope) => ingestEvents(scope, list, Array.isArray(events)));
+    return this.kernel.write(actor, (scope) =>
+      ingestEvents(scope, list, Array.isArray(events), this.options),
+    );
   }
 
   /** Acknowledges an open alert (event:write on its CI); `version`, when given, must be current. */
@@ -103,6 +124,7 @@ export class EventsService {
     const rows = await store.listAlerts(this.kernel.db, {
       ...f,
       ciId: f.ciId?.toLowerCase(),
+      rootAlertId: f.rootAlertId?.toLowerCase(),
       reach: reach.where('ci_id'),
       after,
       limit: first + 1,
@@ -129,8 +151,38 @@ export class EventsService {
     return store.listOccurrences(this.kernel.db, alert.id, limit);
   }
 
+  /** The event rules in the order they apply (event:read). */
+  rules(options: ReadOptions = {}): Promise<EventRule[]> {
+    return rules.listRules(this.kernel, options);
+  }
+
+  /** An event rule (event:read); null when unknown. */
+  rule(id: string, options: ReadOptions = {}): Promise<EventRule | null> {
+    return rules.findRule(this.kernel, id, options);
+  }
+
+  /**
+   * Adds an event rule (event:admin). Rules apply to every later ingest in ascending `position` (then
+   * name); a bad pattern, an unknown template placeholder or a CI that is not live is refused naming
+   * the field (`match.node.regex`, `actions.message`, `actions.ciId`).
+   */
+  createRule(input: EventRuleInput, { actor }: WriteOptions): Promise<EventRule> {
+    return rules.createRule(this.kernel, input, actor);
+  }
+
+  /** Changes an event rule (event:admin): the fields given replace the rule's. */
+  updateRule(id: string, patch: EventRulePatch, options: RuleChangeOptions): Promise<EventRule> {
+    return rules.updateRule(this.kernel, id, patch, options);
+  }
+
+  /** Deletes an event rule (event:admin); alerts it shaped stay as they are. */
+  deleteRule(id: string, options: RuleChangeOptions): Promise<EventRule> {
+    return rules.deleteRule(this.kernel, id, options);
+  }
+
   #change(id: string, to: 'acknowledged' | 'closed', { actor, version }: AlertChangeOptions): Promise<Alert> {
-    return this.kernel.write(actor, async ({ db, now, emit }) => {
+    return this.kernel.write(actor, async (scope) => {
+      const { db, now, emit } = scope;
       const alert = UUID.test(id) ? await store.findAlert(db, id.toLowerCase(), true) : undefined;
       if (!alert || !mayRead(actor, alert)) throw new NotFoundError('alert', id, 'id');
       const allowed = alert.ciId
@@ -150,6 +202,9 @@ export class EventsService {
         { type: 'alert', id: alert.id },
         { alert: changed },
       );
+      if (to === 'closed')
+        for (const change of await regroupAfterClose(scope, [changed.id], this.options))
+          emit('alert.grouped', { type: 'alert', id: change.alert.id }, change);
       return changed;
     });
   }
@@ -162,34 +217,40 @@ interface Segment {
 }
 
 /**
- * The ingest itself. Each dedup key's events split into runs of one action (trigger×n, resolve,
- * trigger×m …); round r applies every key's r-th run in three set-based statements (upsert triggers,
- * close, acknowledge), so a batch costs a few statements whatever its size, and the usual batch (each
- * key one run) is a single round.
+ * The ingest itself. Rules run first (in memory, compiled once per call). Each dedup key's events then
+ * split into runs of one action (trigger×n, resolve, trigger×m …); round r applies every key's r-th run
+ * in a few set-based statements (upsert triggers, judge what opened or repeated, close, acknowledge), so
+ * a batch costs a few statements whatever its size, and the usual batch (each key one run) is one round.
  */
 async function ingestEvents(
   scope: WriteScope,
-  events: NormalizedEvent[],
+  original: NormalizedEvent[],
   isList: boolean,
+  options: ResolvedEventsOptions,
 ): Promise<IngestResult[]> {
   const { db, now, emit } = scope;
   const by = actorRef(scope.actor);
-  const bindingOf = await bindEvents(scope, events, isList);
+  const compiled = (await rulesStore.listRules(db, true)).map(compileRule);
+  const ruled = original.map((event) => applyRules(compiled, event));
+  const events = ruled.map((r) => r.event);
+  const bindingOf = await bindEvents(scope, ruled, isList);
 
   const segments = new Map<string, Segment[]>();
   events.forEach((event, i) => {
+    if (ruled[i]!.ignoredBy) return;
     const runs = segments.get(event.dedupKey) ?? [];
     const last = runs.at(-1);
     if (last && last.action === event.action) last.indices.push(i);
     else runs.push({ action: event.action, indices: [i] });
     segments.set(event.dedupKey, runs);
   });
-  const rounds = Math.max(...[...segments.values()].map((runs) => runs.length));
+  const rounds = Math.max(0, ...[...segments.values()].map((runs) => runs.length));
 
-  const results: IngestResult[] = events.map((e) => ({
+  const results: IngestResult[] = events.map((e, i) => ({
     dedupKey: e.dedupKey,
     alertId: null,
     outcome: 'ignored',
+    ignoredBy: ruled[i]!.ignoredBy,
   }));
   const latest = new Map<string, Alert>();
   /** Repeats per alert not yet announced: one `alert.updated` per alert per call. */
@@ -205,6 +266,12 @@ async function ingestEvents(
     for (const i of indices.slice(-OCCURRENCES_KEPT_PER_ALERT))
       occurrences.push({ alertId, event: events[i]!, ciId: bindingOf(i) });
   };
+  const grouped = (changes: readonly { alert: Alert; previousRootAlertId: string | null }[]) => {
+    for (const change of changes) {
+      latest.set(change.alert.id, change.alert);
+      emit('alert.grouped', { type: 'alert', id: change.alert.id }, change);
+    }
+  };
 
   for (let round = 0; round < rounds; round++) {
     const triggers = new Map<string, store.TriggerRow>();
@@ -218,7 +285,8 @@ async function ingestEvents(
       if (run.action === 'resolve') closing.set(key, run);
       else if (run.action === 'acknowledge') acking.set(key, run);
       else {
-        const last = events[run.indices.at(-1)!]!;
+        const lastIndex = run.indices.at(-1)!;
+        const last = events[lastIndex]!;
         const bound = run.indices.map(bindingOf).findLast((id) => id !== null) ?? null;
         triggers.set(key, {
           id: crypto.randomUUID(),
@@ -233,19 +301,25 @@ async function ingestEvents(
           ciId: bound,
           count: run.indices.length,
           seen: now.toISOString(),
+          groupKey: ruled[lastIndex]!.groupKey,
         });
       }
     }
 
-    for (const alert of await store.upsertTriggers(db, [...triggers.values()], now)) {
-      const { inserted, ...row } = alert;
+    const upserted = await store.upsertTriggers(db, [...triggers.values()], now);
+    const opened = new Set(upserted.filter((a) => a.inserted).map((a) => a.id));
+    const judged = await judgeTriggered(scope, upserted, opened, options);
+    grouped(judged.adopted);
+    for (const row of judged.alerts) {
       const run = runOf.get(row.dedupKey)!;
+      const inserted = opened.has(row.id);
       latest.set(row.id, row);
       run.indices.forEach((i, n) => {
         results[i] = {
           dedupKey: row.dedupKey,
           alertId: row.id,
           outcome: inserted && n === 0 ? 'opened' : 'repeated',
+          ignoredBy: null,
         };
       });
       if (inserted) emit('alert.opened', { type: 'alert', id: row.id }, { alert: row });
@@ -254,20 +328,33 @@ async function ingestEvents(
       keep(row.id, run.indices);
     }
 
-    for (const alert of await store.closeByKeys(db, [...closing.keys()], now, by)) {
+    const closed = await store.closeByKeys(db, [...closing.keys()], now, by);
+    for (const alert of closed) {
       const run = closing.get(alert.dedupKey)!;
       const first = run.indices[0]!;
-      results[first] = { dedupKey: alert.dedupKey, alertId: alert.id, outcome: 'closed' };
+      results[first] = { dedupKey: alert.dedupKey, alertId: alert.id, outcome: 'closed', ignoredBy: null };
       announce(alert.id);
       latest.set(alert.id, alert);
       emit('alert.closed', { type: 'alert', id: alert.id }, { alert });
       keep(alert.id, [first]);
     }
+    grouped(
+      await regroupAfterClose(
+        scope,
+        closed.map((a) => a.id),
+        options,
+      ),
+    );
 
     for (const alert of await store.acknowledgeByKeys(db, [...acking.keys()], now, by)) {
       const run = acking.get(alert.dedupKey)!;
       const first = run.indices[0]!;
-      results[first] = { dedupKey: alert.dedupKey, alertId: alert.id, outcome: 'acknowledged' };
+      results[first] = {
+        dedupKey: alert.dedupKey,
+        alertId: alert.id,
+        outcome: 'acknowledged',
+        ignoredBy: null,
+      };
       latest.set(alert.id, alert);
       emit('alert.acknowledged', { type: 'alert', id: alert.id }, { alert });
       keep(alert.id, [first]);
@@ -278,27 +365,157 @@ async function ingestEvents(
   return results;
 }
 
+const toCorrelated = (a: Alert): CorrelatedAlert => ({
+  id: a.id,
+  ciId: a.ciId!,
+  firstSeen: a.firstSeen,
+  rootAlertId: a.rootAlertId,
+});
+
 /**
- * Binds each event to a CI in one query for the whole batch: its explicit `ciId` (which must be a live
- * CI), else the CI whose `hostname` attribute, else name, else an `ip`-typed attribute equals its node
- * (any case). A node several CIs answer to at the strongest level stays unbound rather than guessed.
+ * What the alerts a round opened or repeated are, beyond their counts: flapping (those it opened, by
+ * how often their key closed within the flapping window), suppressed (any of them whose CI is in an
+ * active maintenance window now, directly or inside a CI under maintenance; a repeat after the window
+ * is no longer suppressed), and grouped (those it opened, by topology correlation, which may also
+ * adopt live alerts the new ones explain). One UPDATE writes what changed.
+ */
+async function judgeTriggered(
+  scope: WriteScope,
+  upserted: readonly Alert[],
+  opened: ReadonlySet<string>,
+  options: ResolvedEventsOptions,
+): Promise<{ alerts: Alert[]; adopted: { alert: Alert; previousRootAlertId: string | null }[] }> {
+  const { db, now } = scope;
+  if (upserted.length === 0) return { alerts: [], adopted: [] };
+  const fresh = upserted.filter((a) => opened.has(a.id));
+  const closes = await store.closesSince(
+    db,
+    fresh.map((a) => a.dedupKey),
+    new Date(now.getTime() - options.flapping.windowMs),
+  );
+  const windows = await coveringWindows(
+    db,
+    [...new Set(upserted.flatMap((a) => (a.ciId ? [a.ciId] : [])))],
+    now,
+  );
+  const correlation = options.correlation;
+  const bound = fresh.filter((a) => a.ciId !== null).map(toCorrelated);
+  const decided = correlation && bound.length > 0 ? await rootsFor(db, bound, correlation) : null;
+
+  const changes = upserted.flatMap((a) => {
+    const flapping = opened.has(a.id) ? (closes.get(a.dedupKey) ?? 0) > options.flapping.cycles : a.flapping;
+    const maintenanceWindowId = a.ciId ? (windows.get(a.ciId) ?? null) : null;
+    const rootAlertId = decided?.roots.get(a.id) ?? a.rootAlertId;
+    return flapping !== a.flapping ||
+      maintenanceWindowId !== a.maintenanceWindowId ||
+      rootAlertId !== a.rootAlertId
+      ? [{ id: a.id, flapping, maintenanceWindowId, rootAlertId }]
+      : [];
+  });
+  const updated = new Map((await store.setAlertStates(db, changes, now)).map((a) => [a.id, a]));
+  const alerts = upserted.map((a) => updated.get(a.id) ?? a);
+
+  // New roots (new alerts in no group) take in the live, ungrouped alerts they explain, with their groups.
+  const adopted: { alert: Alert; previousRootAlertId: string | null }[] = [];
+  if (correlation && decided) {
+    const tops = bound.filter((a) => !decided.roots.get(a.id));
+    const taken = await adoptable(db, tops, opened, correlation, decided.carrying);
+    if (taken.size > 0) {
+      const adoptedIds = [...taken.keys()];
+      const members = await store.liveMembersOf(db, adoptedIds);
+      const moves = [
+        ...(await store.liveByIds(db, adoptedIds)).map((a) => ({ a, root: taken.get(a.id)!.id })),
+        ...members.map((a) => ({ a, root: taken.get(a.rootAlertId!)!.id })),
+      ];
+      const moved = await store.setAlertStates(
+        db,
+        moves.map(({ a, root }) => ({
+          id: a.id,
+          flapping: a.flapping,
+          maintenanceWindowId: a.maintenanceWindowId,
+          rootAlertId: root,
+        })),
+        now,
+      );
+      const before = new Map(moves.map(({ a }) => [a.id, a.rootAlertId]));
+      for (const alert of moved) adopted.push({ alert, previousRootAlertId: before.get(alert.id) ?? null });
+    }
+  }
+  // An alert repeated in this round may have been adopted just now: report it as it ends.
+  const after = new Map(adopted.map(({ alert }) => [alert.id, alert]));
+  return { alerts: alerts.map((a) => after.get(a.id) ?? a), adopted };
+}
+
+/**
+ * After roots close, their groups' live members are judged again: each joins the root of another live
+ * alert that explains it (possibly another former member), or stands alone.
+ */
+async function regroupAfterClose(
+  scope: WriteScope,
+  closedIds: readonly string[],
+  options: ResolvedEventsOptions,
+): Promise<{ alert: Alert; previousRootAlertId: string | null }[]> {
+  const { db, now } = scope;
+  if (closedIds.length === 0) return [];
+  const detached = await store.detachMembers(db, closedIds, now);
+  if (detached.length === 0) return [];
+  const members = detached.map((d) => d.alert);
+  const bound = members.filter((a) => a.ciId !== null).map(toCorrelated);
+  const decided =
+    options.correlation && bound.length > 0 ? await rootsFor(db, bound, options.correlation) : null;
+  const rooted = members.flatMap((a) => {
+    const root = decided?.roots.get(a.id) ?? null;
+    return root
+      ? [{ id: a.id, flapping: a.flapping, maintenanceWindowId: a.maintenanceWindowId, rootAlertId: root }]
+      : [];
+  });
+  const regrouped = new Map((await store.setAlertStates(db, rooted, now)).map((a) => [a.id, a]));
+  return detached.map(({ alert, previousRootAlertId }) => ({
+    alert: regrouped.get(alert.id) ?? alert,
+    previousRootAlertId,
+  }));
+}
+
+/**
+ * Binds each event to a CI, in one or two queries for the whole batch. In order: the CI a rule set (if
+ * live), the one CI a rule's `bindBy` lookup finds, the sender's `ciId` (which must be a live CI),
+ * else the CI whose `hostname` attribute, else name, else an `ip`-typed attribute equals its node (any
+ * case). A node or lookup several CIs answer to at the strongest level stays unbound rather than guessed.
  */
 async function bindEvents(
   scope: WriteScope,
-  events: readonly NormalizedEvent[],
+  ruled: readonly RuledEvent[],
   isList: boolean,
 ): Promise<(index: number) => string | null> {
-  const explicit = [...new Set(events.flatMap((e) => (e.ciId ? [e.ciId] : [])))];
-  const nodes = [...new Set(events.flatMap((e) => (e.ciId ? [] : [e.node.toLowerCase()])))];
-  const matches = await store.matchCis(scope.db, explicit, nodes);
+  const kept = ruled.filter((r) => !r.ignoredBy);
+  const explicit = [
+    ...new Set(kept.flatMap((r) => [r.event.ciId, r.ciId].filter((id): id is string => id !== null))),
+  ];
+  const nodes = [
+    ...new Set(kept.flatMap((r) => (r.event.ciId || r.ciId ? [] : [r.event.node.toLowerCase()]))),
+  ];
+  const lookupKey = (l: { attribute: string; value: string }) =>
+    `${l.attribute}\u0000${l.value.toLowerCase()}`;
+  const wanted = [
+    ...new Map(kept.flatMap((r) => (r.bindBy ? [[lookupKey(r.bindBy), r.bindBy] as const] : []))).values(),
+  ];
+  const [matches, found] = await Promise.all([
+    store.matchCis(scope.db, explicit, nodes),
+    store.lookupCis(scope.db, wanted),
+  ]);
   const live = new Set(matches.filter((m) => m.rank === 0).map((m) => m.id));
-  const missing = events.flatMap((e, i) =>
-    e.ciId && !live.has(e.ciId)
-      ? [{ path: isList ? `${i}.ciId` : 'ciId', message: `no live CI ${e.ciId}` }]
+  const missing = ruled.flatMap((r, i) =>
+    !r.ignoredBy && r.event.ciId && !live.has(r.event.ciId)
+      ? [{ path: isList ? `${i}.ciId` : 'ciId', message: `no live CI ${r.event.ciId}` }]
       : [],
   );
   if (missing.length > 0) throw new ValidationError(missing);
 
+  const looked = new Map<string, Set<string>>();
+  for (const f of found) {
+    const key = lookupKey(f);
+    looked.set(key, (looked.get(key) ?? new Set()).add(f.id));
+  }
   const best = new Map<string, { rank: number; ids: Set<string> }>();
   for (const m of matches) {
     if (m.rank === 0 || m.node === null) continue;
@@ -309,7 +526,10 @@ async function bindEvents(
   const byNode = new Map<string, string | null>();
   for (const [node, { ids }] of best) byNode.set(node, ids.size === 1 ? [...ids][0]! : null);
   return (i) => {
-    const e = events[i]!;
-    return e.ciId ?? byNode.get(e.node.toLowerCase()) ?? null;
+    const r = ruled[i]!;
+    if (r.ciId && live.has(r.ciId)) return r.ciId;
+    const lookedUp = r.bindBy ? looked.get(lookupKey(r.bindBy)) : undefined;
+    if (lookedUp?.size === 1) return [...lookedUp][0]!;
+    return r.event.ciId ?? byNode.get(r.event.node.toLowerCase()) ?? null;
   };
 }

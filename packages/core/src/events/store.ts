@@ -32,6 +32,11 @@ export function toAlert(row: Record<string, unknown>): Alert {
     closedAt: row.closedAt ? new Date(row.closedAt as string) : null,
     closedBy: (row.closedBy as ActorRef | null) ?? null,
     closeReason: (row.closeReason as Alert['closeReason']) ?? null,
+    flapping: Boolean(row.flapping),
+    maintenanceWindowId: (row.maintenanceWindowId as string | null) ?? null,
+    suppressed: row.maintenanceWindowId != null,
+    rootAlertId: (row.rootAlertId as string | null) ?? null,
+    groupKey: (row.groupKey as string | null) ?? null,
     version: Number(row.version),
     createdAt: new Date(row.createdAt as string),
     updatedAt: new Date(row.updatedAt as string),
@@ -94,6 +99,8 @@ export interface TriggerRow {
   readonly ciId: string | null;
   readonly count: number;
   readonly seen: string;
+  /** The label group an event rule put it in; null keeps the alert's. */
+  readonly groupKey: string | null;
 }
 
 /**
@@ -111,9 +118,9 @@ export async function upsertTriggers(
   const sorted = [...rows].sort((a, b) => (a.dedupKey < b.dedupKey ? -1 : a.dedupKey > b.dedupKey ? 1 : 0));
   const { rows: out } = await sql<Record<string, unknown>>`
     insert into alerts as a (id, dedup_key, status, severity, source, node, resource, type, message,
-      labels, ci_id, count, first_seen, last_seen, version, created_at, updated_at)
+      labels, ci_id, count, first_seen, last_seen, group_key, version, created_at, updated_at)
     select r.id, r.dedup_key, 'open', r.severity, r.source, r.node, r.resource, r.type, r.message,
-      r.labels, r.ci_id, r.count, r.seen, r.seen, 1, ${now}, ${now}
+      r.labels, r.ci_id, r.count, r.seen, r.seen, r.group_key, 1, ${now}, ${now}
     from jsonb_to_recordset(${json(
       sorted.map((r) => ({
         id: r.id,
@@ -128,9 +135,10 @@ export async function upsertTriggers(
         ci_id: r.ciId,
         count: r.count,
         seen: r.seen,
+        group_key: r.groupKey,
       })),
     )}) as r(id uuid, dedup_key text, severity text, source text, node text, resource text, type text,
-      message text, labels jsonb, ci_id uuid, count integer, seen timestamptz)
+      message text, labels jsonb, ci_id uuid, count integer, seen timestamptz, group_key text)
     on conflict (dedup_key) where status <> 'closed' do update set
       count = a.count + excluded.count,
       last_seen = greatest(a.last_seen, excluded.last_seen),
@@ -138,6 +146,7 @@ export async function upsertTriggers(
       message = excluded.message,
       labels = excluded.labels,
       ci_id = coalesce(a.ci_id, excluded.ci_id),
+      group_key = coalesce(excluded.group_key, a.group_key),
       updated_at = excluded.updated_at
     returning a.*`.execute(db);
   const ours = new Set(sorted.map((r) => r.id));
@@ -175,6 +184,100 @@ export async function acknowledgeByKeys(
     where dedup_key in (select jsonb_array_elements_text(${json([...keys].sort())}))
       and status = 'open'
     returning *`.execute(db);
+  return rows.map(toAlert);
+}
+
+/** Lookups an event rule asked for (`bindBy`): the live CIs whose attribute equals the value, any case. */
+export async function lookupCis(
+  db: Db,
+  lookups: readonly { attribute: string; value: string }[],
+): Promise<{ attribute: string; value: string; id: string }[]> {
+  if (lookups.length === 0) return [];
+  const { rows } = await sql<{ attribute: string; value: string; id: string }>`
+    select k.attribute, k.value, c.id
+      from jsonb_to_recordset(${json(lookups)}) as k(attribute text, value text)
+      join cis c on c.retired_at is null and (
+        case when k.attribute = 'name' then lower(c.name) = lower(k.value)
+             else lower(c.attributes->>k.attribute) = lower(k.value) end)`.execute(db);
+  return rows;
+}
+
+/** How many alerts of each dedup key closed since `since`: the flapping measure. */
+export async function closesSince(
+  db: Db,
+  keys: readonly string[],
+  since: Date,
+): Promise<Map<string, number>> {
+  if (keys.length === 0) return new Map();
+  const { rows } = await sql<{ dedupKey: string; n: number }>`
+    select dedup_key, count(*)::int as n from alerts
+     where dedup_key = any(${[...keys]}::text[]) and status = 'closed' and closed_at >= ${since}
+     group by dedup_key`.execute(db);
+  return new Map(rows.map((r) => [r.dedupKey, Number(r.n)]));
+}
+
+/** Sets flapping, maintenance window and root of alerts (not lifecycle: the version stays). */
+export async function setAlertStates(
+  db: Db,
+  rows: readonly {
+    id: string;
+    flapping: boolean;
+    maintenanceWindowId: string | null;
+    rootAlertId: string | null;
+  }[],
+  now: Date,
+): Promise<Alert[]> {
+  if (rows.length === 0) return [];
+  const { rows: out } = await sql<Record<string, unknown>>`
+    update alerts a set flapping = r.flapping, maintenance_window_id = r.maintenance_window_id,
+      root_alert_id = r.root_alert_id, updated_at = ${now}
+    from jsonb_to_recordset(${json(
+      [...rows]
+        .sort((x, y) => (x.id < y.id ? -1 : 1))
+        .map((r) => ({
+          id: r.id,
+          flapping: r.flapping,
+          maintenance_window_id: r.maintenanceWindowId,
+          root_alert_id: r.rootAlertId,
+        })),
+    )}) as r(id uuid, flapping boolean, maintenance_window_id uuid, root_alert_id uuid)
+    where a.id = r.id
+    returning a.*`.execute(db);
+  return out.map(toAlert);
+}
+
+/** Detaches the live members of these roots' groups (their roots closed), with the root each had. */
+export async function detachMembers(
+  db: Db,
+  rootIds: readonly string[],
+  now: Date,
+): Promise<{ alert: Alert; previousRootAlertId: string }[]> {
+  if (rootIds.length === 0) return [];
+  const { rows } = await sql<Record<string, unknown>>`
+    update alerts a set root_alert_id = null, updated_at = ${now}
+      from (select id, root_alert_id as old_root from alerts
+             where root_alert_id = any(${[...rootIds]}::uuid[]) and status <> 'closed'
+             order by id for update) o
+     where a.id = o.id
+    returning a.*, o.old_root`.execute(db);
+  return rows.map((row) => ({ alert: toAlert(row), previousRootAlertId: row.oldRoot as string }));
+}
+
+/** Live alerts by id (those still live). */
+export async function liveByIds(db: Db, ids: readonly string[]): Promise<Alert[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await sql<Record<string, unknown>>`
+    select * from alerts where id = any(${[...ids]}::uuid[]) and status <> 'closed'`.execute(db);
+  return rows.map(toAlert);
+}
+
+/** The live members of these roots' groups. */
+export async function liveMembersOf(db: Db, rootIds: readonly string[]): Promise<Alert[]> {
+  if (rootIds.length === 0) return [];
+  const { rows } = await sql<Record<string, unknown>>`
+    select * from alerts where root_alert_id = any(${[...rootIds]}::uuid[]) and status <> 'closed'`.execute(
+    db,
+  );
   return rows.map(toAlert);
 }
 
@@ -269,6 +372,11 @@ export interface AlertQuery {
   readonly dedupKey?: string;
   readonly source?: string;
   readonly node?: string;
+  readonly rootAlertId?: string;
+  readonly isRoot?: boolean;
+  readonly groupKey?: string;
+  readonly flapping?: boolean;
+  readonly suppressed?: boolean;
   /** Reach condition on `ci_id` (null: every alert). */
   readonly reach: Expression<SqlBool> | null;
   /** Keyset: after (lastSeen, id) in descending order. */
@@ -284,6 +392,12 @@ export async function listAlerts(db: Db, q: AlertQuery): Promise<Alert[]> {
   if (q.dedupKey) query = query.where('dedupKey', '=', q.dedupKey);
   if (q.source) query = query.where('source', '=', q.source);
   if (q.node) query = query.where(sql<SqlBool>`lower(node) = ${q.node.toLowerCase()}`);
+  if (q.rootAlertId) query = query.where('rootAlertId', '=', q.rootAlertId);
+  if (q.isRoot !== undefined) query = query.where('rootAlertId', q.isRoot ? 'is' : 'is not', null);
+  if (q.groupKey) query = query.where('groupKey', '=', q.groupKey);
+  if (q.flapping !== undefined) query = query.where('flapping', '=', q.flapping);
+  if (q.suppressed !== undefined)
+    query = query.where('maintenanceWindowId', q.suppressed ? 'is not' : 'is', null);
   if (q.reach) query = query.where(q.reach);
   if (q.after) {
     const [lastSeen, id] = q.after;

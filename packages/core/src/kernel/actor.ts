@@ -70,6 +70,8 @@ export const permissions = {
   requestFulfil: 'request:fulfil',
   eventRead: 'event:read',
   eventWrite: 'event:write',
+  /** Configure event processing: event rules. */
+  eventAdmin: 'event:admin',
   operationsRead: 'operations:read',
   operationsWrite: 'operations:write',
 } as const;
@@ -79,14 +81,15 @@ const accessAreas = new Set(['user', 'group', 'role', 'grant', 'access_request']
 
 /**
  * The permission needed to see an event of `type`: `ci.*` needs `cmdb:read`, `token.*` needs
- * `access:tokens`, `alert.*` needs `event:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
+ * `access:tokens`, `alert.*` and `event_rule.*` need `event:read`, `maintenance.*` needs `change:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
  * a plugin's `<plugin>.*` needs `<plugin>:read`.
  */
 export function readPermissionOf(eventType: string): string {
   const area = eventType.split('.')[0] ?? eventType;
   if (area === 'ci') return permissions.cmdbRead;
   if (area === 'token') return permissions.tokensManage;
-  if (area === 'alert') return permissions.eventRead;
+  if (area === 'alert' || area === 'event_rule') return permissions.eventRead;
+  if (area === 'maintenance') return permissions.changeRead;
   if (accessAreas.has(area)) return permissions.accessRead;
   return `${area}:read`;
 }

@@ -2,6 +2,8 @@ import type { Kysely } from 'kysely';
 import { accessMigrations } from '../access/migrations.js';
 import { registerPluginRoles } from '../access/roles.js';
 import { AccessService } from '../access/service.js';
+import { changesMigrations } from '../changes/migrations.js';
+import { ChangesService } from '../changes/service.js';
 import { listingMigrations } from '../cmdb/listing-migrations.js';
 import { cmdbMigrations } from '../cmdb/migrations.js';
 import { classDefinitionInput, relationshipTypeInput } from '../cmdb/model.js';
@@ -23,6 +25,7 @@ import {
 } from '../db/migrator.js';
 import type { QueryLog } from '../db/query-log.js';
 import { eventsMigrations } from '../events/migrations.js';
+import { type EventsOptions, resolveEventsOptions } from '../events/model.js';
 import { EventsService } from '../events/service.js';
 import { topologyMigrations } from '../topology/migrations.js';
 import { TopologyService } from '../topology/service.js';
@@ -51,6 +54,8 @@ export interface OpsGraphOptions {
    * and run `migrate()` as an explicit step, so replicas do not all migrate at boot.
    */
   readonly migrate?: boolean;
+  /** Event management's flapping and correlation settings. */
+  readonly events?: EventsOptions;
 }
 
 /** The services bound to one transaction. */
@@ -89,20 +94,27 @@ export const coreMigrations: MigrationSet = {
     ...listingMigrations,
     ...accessMigrations,
     ...topologyMigrations,
+    ...changesMigrations,
     ...eventsMigrations,
   },
 };
 
-const buildCore = (kernel: Kernel): CoreServices => ({
-  activity: new ActivityService(kernel),
-  cmdb: new CmdbService(kernel),
-  access: new AccessService(kernel),
-  topology: new TopologyService(kernel),
-  events: new EventsService(kernel),
-});
+const coreBuilder = (options: OpsGraphOptions) => {
+  const events = resolveEventsOptions(options.events);
+  return (kernel: Kernel): CoreServices => ({
+    activity: new ActivityService(kernel),
+    cmdb: new CmdbService(kernel),
+    access: new AccessService(kernel),
+    topology: new TopologyService(kernel),
+    events: new EventsService(kernel, events),
+    changes: new ChangesService(kernel),
+  });
+};
 
 export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<OpsGraph> {
   const logger = options.logger ?? createLogger();
+  // Built first: a bad events setting stops start-up, not the first ingest.
+  const buildCore = coreBuilder(options);
   let plugins: OpsGraphPlugin[];
   try {
     plugins = orderPlugins(options.plugins ?? [], logger);
@@ -189,6 +201,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     access: core.access,
     topology: core.topology,
     events: core.events,
+    changes: core.changes,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

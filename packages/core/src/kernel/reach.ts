@@ -106,6 +106,10 @@ export function eventCiIds(event: VisibleEvent): string[] {
   // An alert event is about the CI its alert is bound to.
   const alertCi = (event.payload as { alert?: { ciId?: unknown } } | null)?.alert?.ciId;
   if (typeof alertCi === 'string' && !ids.includes(alertCi)) ids.push(alertCi);
+  // A maintenance window event is about every CI the window names.
+  const windowCis = (event.payload as { window?: { ciIds?: unknown } } | null)?.window?.ciIds;
+  if (Array.isArray(windowCis))
+    for (const id of windowCis) if (typeof id === 'string' && !ids.includes(id)) ids.push(id);
   return ids;
 }
 

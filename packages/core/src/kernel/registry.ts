@@ -1,4 +1,5 @@
 import type { AccessService } from '../access/service.js';
+import type { ChangesService } from '../changes/service.js';
 import type { CmdbService } from '../cmdb/service.js';
 import type { EventsService } from '../events/service.js';
 import type { TopologyService } from '../topology/service.js';
@@ -12,6 +13,8 @@ export interface CoreServices {
   readonly topology: TopologyService;
   /** Event management: ingestion, alerts. */
   readonly events: EventsService;
+  /** Change management: maintenance windows. */
+  readonly changes: ChangesService;
 }
 
 /**

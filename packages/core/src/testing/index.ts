@@ -1,4 +1,5 @@
 // @opsgraph/core/testing: run your suites against PGlite and real PostgreSQL in a few lines.
+import type { EventsOptions } from '../events/model.js';
 import type { Clock } from '../kernel/clock.js';
 import { ManualClock } from '../kernel/clock.js';
 import { createLogger, type Logger } from '../kernel/logger.js';
@@ -15,6 +16,7 @@ export interface TestOpsGraphOptions {
   readonly plugins?: readonly OpsGraphPlugin<string, any>[];
   readonly clock?: Clock;
   readonly logger?: Logger;
+  readonly events?: EventsOptions;
 }
 
 export type TestOpsGraph = OpsGraph & { readonly backend: Backend; readonly clock: Clock };
@@ -36,6 +38,7 @@ export async function createTestOpsGraph(options: TestOpsGraphOptions = {}): Pro
     clock: options.clock ?? new ManualClock(),
     logger: options.logger ?? createLogger({ level: process.env.LOG_LEVEL ?? 'silent' }),
     migrate: true,
+    ...(options.events ? { events: options.events } : {}),
   });
   return Object.assign(og, { backend });
 }
