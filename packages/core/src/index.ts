@@ -44,6 +44,16 @@ export {
 export { CORE_ROLES } from './access/roles.js';
 export { AccessService, hashSecret } from './access/service.js';
 export {
+  type CancelMaintenanceOptions,
+  MAX_WINDOW_CIS,
+  MAX_WINDOW_DAYS,
+  type MaintenanceFilter,
+  type MaintenancePageRequest,
+  type MaintenanceWindow,
+  type MaintenanceWindowInput,
+} from './changes/model.js';
+export { ChangesService } from './changes/service.js';
+export {
   type AttributeDefinition,
   type AttributeType,
   type AttributeValues,
@@ -146,6 +156,7 @@ export type {
   EventInput,
   EventOccurrence,
   EventSeverity,
+  EventsOptions,
   IngestOptions,
   IngestOutcome,
   IngestResult,
@@ -166,6 +177,17 @@ export {
   normalizeGeneric,
   normalizePagerDuty,
 } from './events/normalize.js';
+export {
+  type EventRule,
+  type EventRuleInput,
+  type EventRulePatch,
+  MAX_RULES,
+  type RuleActions,
+  type RuleChangeOptions,
+  type RuleField,
+  type RuleMatch,
+  ruleFields,
+} from './events/rules.js';
 export { EventsService } from './events/service.js';
 export { ActivityService, type FollowOptions, visibleTo } from './kernel/activity.js';
 export type { ActivityQuery } from './kernel/activity-store.js';
