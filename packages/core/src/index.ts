@@ -189,6 +189,33 @@ export {
   ruleFields,
 } from './events/rules.js';
 export { EventsService } from './events/service.js';
+export {
+  type AssignIncidentInput,
+  activeIncidentStates,
+  type CreateIncidentInput,
+  DEFAULT_PRIORITY_MATRIX,
+  type HoldReason,
+  holdReasons,
+  type Incident,
+  type IncidentChangeOptions,
+  type IncidentFilter,
+  type IncidentNote,
+  type IncidentPageRequest,
+  type IncidentState,
+  type IncidentsOptions,
+  incidentStates,
+  incidentTransitions,
+  type Level,
+  type NoteInput,
+  type NoteKind,
+  noteKinds,
+  type Priority,
+  type ResolutionCode,
+  resolutionCodes,
+  type TransitionInput,
+  type UpdateIncidentInput,
+} from './incidents/model.js';
+export { IncidentsService } from './incidents/service.js';
 export { ActivityService, type FollowOptions, visibleTo } from './kernel/activity.js';
 export type { ActivityQuery } from './kernel/activity-store.js';
 export {
@@ -220,6 +247,7 @@ export {
   isOpsGraphError,
   NotFoundError,
   OpsGraphError,
+  TransitionError,
   UnauthenticatedError,
   ValidationError,
   type ValidationIssue,

@@ -19,6 +19,7 @@ import type {
 } from '../cmdb/model.js';
 import type { AlertTable, EventOccurrenceTable } from '../events/model.js';
 import type { EventRuleTable } from '../events/rules.js';
+import type { IncidentAlertTable, IncidentNoteTable, IncidentTable } from '../incidents/model.js';
 import type { ActivityTable } from '../kernel/activity-store.js';
 
 /**
@@ -46,4 +47,7 @@ export interface Database {
   eventRules: EventRuleTable;
   maintenanceWindows: MaintenanceWindowTable;
   maintenanceWindowCis: MaintenanceWindowCiTable;
+  incidents: IncidentTable;
+  incidentAlerts: IncidentAlertTable;
+  incidentNotes: IncidentNoteTable;
 }

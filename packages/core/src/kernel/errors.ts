@@ -69,6 +69,27 @@ export class ConflictError extends OpsGraphError {
   }
 }
 
+/**
+ * A state machine refused a move: `from` cannot go to `to` (the `allowed` moves are named). A conflict,
+ * not bad input: the same request is valid against a record in another state.
+ */
+export class TransitionError extends ConflictError {
+  constructor(
+    readonly entity: string,
+    readonly id: string,
+    readonly from: string,
+    readonly to: string,
+    readonly allowed: readonly string[],
+    why?: string,
+  ) {
+    super(
+      why ??
+        `${entity} ${id} is ${from}: it can go to ${allowed.length > 0 ? allowed.join(', ') : 'no other state'}, not ${to}`,
+      'to',
+    );
+  }
+}
+
 export class ForbiddenError extends OpsGraphError {
   readonly code = 'FORBIDDEN';
   /** What the permission was needed on, when not everywhere, e.g. `CI 5f0c…`. */

@@ -27,6 +27,9 @@ import type { QueryLog } from '../db/query-log.js';
 import { eventsMigrations } from '../events/migrations.js';
 import { type EventsOptions, resolveEventsOptions } from '../events/model.js';
 import { EventsService } from '../events/service.js';
+import { incidentsMigrations } from '../incidents/migrations.js';
+import { type IncidentsOptions, resolveIncidentsOptions } from '../incidents/model.js';
+import { IncidentsService } from '../incidents/service.js';
 import { topologyMigrations } from '../topology/migrations.js';
 import { TopologyService } from '../topology/service.js';
 import { ActivityService } from './activity.js';
@@ -56,6 +59,8 @@ export interface OpsGraphOptions {
   readonly migrate?: boolean;
   /** Event management's flapping and correlation settings. */
   readonly events?: EventsOptions;
+  /** Incident management's priority matrix and reopen window. */
+  readonly incidents?: IncidentsOptions;
 }
 
 /** The services bound to one transaction. */
@@ -96,11 +101,13 @@ export const coreMigrations: MigrationSet = {
     ...topologyMigrations,
     ...changesMigrations,
     ...eventsMigrations,
+    ...incidentsMigrations,
   },
 };
 
 const coreBuilder = (options: OpsGraphOptions) => {
   const events = resolveEventsOptions(options.events);
+  const incidents = resolveIncidentsOptions(options.incidents);
   return (kernel: Kernel): CoreServices => ({
     activity: new ActivityService(kernel),
     cmdb: new CmdbService(kernel),
@@ -108,6 +115,7 @@ const coreBuilder = (options: OpsGraphOptions) => {
     topology: new TopologyService(kernel),
     events: new EventsService(kernel, events),
     changes: new ChangesService(kernel),
+    incidents: new IncidentsService(kernel, incidents),
   });
 };
 
@@ -202,6 +210,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     topology: core.topology,
     events: core.events,
     changes: core.changes,
+    incidents: core.incidents,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

@@ -106,6 +106,8 @@ export function eventCiIds(event: VisibleEvent): string[] {
   // An alert event is about the CI its alert is bound to.
   const alertCi = (event.payload as { alert?: { ciId?: unknown } } | null)?.alert?.ciId;
   if (typeof alertCi === 'string' && !ids.includes(alertCi)) ids.push(alertCi);
+  const incidentCi = (event.payload as { incident?: { ciId?: unknown } } | null)?.incident?.ciId;
+  if (typeof incidentCi === 'string' && !ids.includes(incidentCi)) ids.push(incidentCi);
   // A maintenance window event is about every CI the window names.
   const windowCis = (event.payload as { window?: { ciIds?: unknown } } | null)?.window?.ciIds;
   if (Array.isArray(windowCis))

@@ -2,6 +2,7 @@ import type { AccessService } from '../access/service.js';
 import type { ChangesService } from '../changes/service.js';
 import type { CmdbService } from '../cmdb/service.js';
 import type { EventsService } from '../events/service.js';
+import type { IncidentsService } from '../incidents/service.js';
 import type { TopologyService } from '../topology/service.js';
 import type { ActivityService } from './activity.js';
 
@@ -15,6 +16,8 @@ export interface CoreServices {
   readonly events: EventsService;
   /** Change management: maintenance windows. */
   readonly changes: ChangesService;
+  /** Incident management. */
+  readonly incidents: IncidentsService;
 }
 
 /**

@@ -1,5 +1,6 @@
 // @opsgraph/core/testing: run your suites against PGlite and real PostgreSQL in a few lines.
 import type { EventsOptions } from '../events/model.js';
+import type { IncidentsOptions } from '../incidents/model.js';
 import type { Clock } from '../kernel/clock.js';
 import { ManualClock } from '../kernel/clock.js';
 import { createLogger, type Logger } from '../kernel/logger.js';
@@ -17,6 +18,7 @@ export interface TestOpsGraphOptions {
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly events?: EventsOptions;
+  readonly incidents?: IncidentsOptions;
 }
 
 export type TestOpsGraph = OpsGraph & { readonly backend: Backend; readonly clock: Clock };
@@ -39,6 +41,7 @@ export async function createTestOpsGraph(options: TestOpsGraphOptions = {}): Pro
     logger: options.logger ?? createLogger({ level: process.env.LOG_LEVEL ?? 'silent' }),
     migrate: true,
     ...(options.events ? { events: options.events } : {}),
+    ...(options.incidents ? { incidents: options.incidents } : {}),
   });
   return Object.assign(og, { backend });
 }
