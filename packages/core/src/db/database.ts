@@ -17,6 +17,7 @@ import type {
   RelationshipTable,
   RelationshipTypeTable,
 } from '../cmdb/model.js';
+import type { IncidentRuleTable } from '../events/incident-rules.js';
 import type { AlertTable, EventOccurrenceTable } from '../events/model.js';
 import type { EventRuleTable } from '../events/rules.js';
 import type { IncidentAlertTable, IncidentNoteTable, IncidentTable } from '../incidents/model.js';
@@ -45,6 +46,7 @@ export interface Database {
   alerts: AlertTable;
   eventOccurrences: EventOccurrenceTable;
   eventRules: EventRuleTable;
+  incidentRules: IncidentRuleTable;
   maintenanceWindows: MaintenanceWindowTable;
   maintenanceWindowCis: MaintenanceWindowCiTable;
   incidents: IncidentTable;

@@ -133,4 +133,24 @@ export const eventsMigrations: Record<string, Migration> = {
       );
     },
   },
+
+  /** Alert -> incident rules (after incidents exist, 0014). */
+  '0015_events_incident_rules': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('incident_rules')
+        .addColumn('id', 'uuid', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .addColumn('enabled', 'boolean', (c) => c.notNull())
+        .addColumn('match', 'jsonb', (c) => c.notNull())
+        .addColumn('incident', 'jsonb', (c) => c.notNull())
+        .addColumn('created_by', 'jsonb', (c) => c.notNull())
+        .addColumn('updated_by', 'jsonb', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull().defaultTo(1))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+    },
+  },
 };

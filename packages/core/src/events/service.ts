@@ -16,6 +16,14 @@ import { decodeCursor, encodeCursor, pageSize } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
 import { adoptable, type CorrelatedAlert, rootsFor } from './correlation.js';
+import type {
+  IncidentRule,
+  IncidentRuleChangeOptions,
+  IncidentRuleInput,
+  IncidentRulePatch,
+} from './incident-rules.js';
+import * as incidentRules from './incident-rules-service.js';
+import { incidentsForAlerts } from './incident-rules-service.js';
 import {
   type Alert,
   type AlertChangeOptions,
@@ -178,6 +186,33 @@ export class EventsService {
   /** Deletes an event rule (event:admin); alerts it shaped stay as they are. */
   deleteRule(id: string, options: RuleChangeOptions): Promise<EventRule> {
     return rules.deleteRule(this.kernel, id, options);
+  }
+
+  /** The alert -> incident rules in the order they apply (event:read). */
+  incidentRules(options: ReadOptions = {}): Promise<IncidentRule[]> {
+    return incidentRules.listIncidentRules(this.kernel, options);
+  }
+
+  /**
+   * Adds an alert -> incident rule (event:admin): new alerts matching it (severity, source, labels, CI
+   * class, tier of the business services the CI affects) open an incident with its impact, urgency and
+   * assignment group, unless flapping or suppressed, or their root alert or an earlier alert of their
+   * dedup key already has an active incident, which they join instead.
+   */
+  createIncidentRule(input: IncidentRuleInput, { actor }: WriteOptions): Promise<IncidentRule> {
+    return incidentRules.createIncidentRule(this.kernel, input, actor);
+  }
+
+  updateIncidentRule(
+    id: string,
+    patch: IncidentRulePatch,
+    options: IncidentRuleChangeOptions,
+  ): Promise<IncidentRule> {
+    return incidentRules.updateIncidentRule(this.kernel, id, patch, options);
+  }
+
+  deleteIncidentRule(id: string, options: IncidentRuleChangeOptions): Promise<IncidentRule> {
+    return incidentRules.deleteIncidentRule(this.kernel, id, options);
   }
 
   #change(id: string, to: 'acknowledged' | 'closed', { actor, version }: AlertChangeOptions): Promise<Alert> {
@@ -362,6 +397,13 @@ async function ingestEvents(
   }
   for (const alertId of [...repeats.keys()]) announce(alertId);
   await store.storeOccurrences(db, occurrences, now);
+  // Alerts this call opened and left live, as they ended up: some may open or join incidents.
+  const openedLive = [
+    ...new Set(results.flatMap((r) => (r.outcome === 'opened' && r.alertId ? [r.alertId] : []))),
+  ]
+    .map((id) => latest.get(id)!)
+    .filter((a) => a.status !== 'closed');
+  await incidentsForAlerts(scope, openedLive);
   return results;
 }
 
