@@ -97,7 +97,8 @@ function clearer(error: GraphQLError, maxRequestBodySize: number): GraphQLError 
   return error;
 }
 
-function formatBytes(bytes: number): string {
+/** `1 MB`, `64 KiB` or `1000 bytes`, for messages about a limit. */
+export function formatBytes(bytes: number): string {
   if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MB`;
   if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
   return `${bytes} bytes`;

@@ -39,4 +39,10 @@ export {
   type OpsGraphServer,
   type OpsGraphServerOptions,
 } from './server.js';
+export {
+  DEFAULT_WEBHOOK_REQUESTS_PER_MINUTE,
+  WEBHOOK_PATHS,
+  type WebhookOptions,
+  type WebhookSource,
+} from './webhooks.js';
 export { DEFAULT_WEBSOCKET_LIMITS, isAllowedOrigin, type WebSocketLimits, WS_CLOSE } from './ws.js';

@@ -24,6 +24,7 @@ import {
   useMutationRateLimit,
 } from './rate-limit.js';
 import { buildSchema } from './schema/index.js';
+import { createWebhookHandler, type WebhookOptions } from './webhooks.js';
 import { attachWebSocket, resolveWebSocketLimits, type WebSocketLimits } from './ws.js';
 
 /** The largest request body /graphql accepts (Yoga answers 413 above it). */
@@ -74,12 +75,18 @@ export interface OpsGraphServerOptions {
    * this is what tells the audit trail and subscribers. Default 30,000; `false` leaves it to the app.
    */
   readonly accessSweepIntervalMs?: number | false;
+  /**
+   * The event webhooks (`POST /webhooks/alertmanager`, `/webhooks/pagerduty`, `/webhooks/events`):
+   * `requestsPerMinute` per actor (default 1200, `false`: no limit), `maxBodySize` (default 1 MB).
+   * `false` turns the endpoints off (they answer 404 like any unknown path).
+   */
+  readonly webhooks?: WebhookOptions | false;
 }
 
 export interface OpsGraphServer {
   readonly yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>;
   readonly schema: GraphQLSchema;
-  /** The Node HTTP server carrying /graphql (HTTP, SSE, WebSocket), /healthz and /readyz. */
+  /** The Node HTTP server carrying /graphql (HTTP, SSE, WebSocket), /webhooks/*, /healthz and /readyz. */
   readonly httpServer: Server;
   /** Listens (default 127.0.0.1:4000); resolves with the URL of the API. */
   listen(port?: number, host?: string): Promise<{ url: string; port: number }>;
@@ -88,6 +95,8 @@ export interface OpsGraphServer {
    * a separate budget, e.g. for webhook endpoints.
    */
   readonly mutationLimiter: RateLimiter | undefined;
+  /** The webhooks' own limiter (undefined when webhooks or their limit are off). */
+  readonly webhookLimiter: RateLimiter | undefined;
   /** Stops accepting, ends subscriptions and sockets. Does not close the OpsGraph. */
   close(): Promise<void>;
 }
@@ -109,6 +118,10 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
           points: options.rateLimit?.mutationsPerMinute ?? DEFAULT_MUTATIONS_PER_MINUTE,
           durationSeconds: 60,
         });
+  const webhooks =
+    options.webhooks === false
+      ? undefined
+      : createWebhookHandler({ og, authenticate, anonymous }, options.webhooks);
   const schema = buildSchema(og.pluginList);
 
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
@@ -181,6 +194,11 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
         return sendJson(res, 503, { status: 'database unavailable' });
       }
     }
+    if (webhooks) {
+      const pathname = url.split('?')[0]!;
+      // Webhooks authenticate themselves: a PagerDuty sender's token is in the body.
+      if (webhooks.matches(pathname)) return webhooks.handle(req, res, pathname);
+    }
     let actor: Actor;
     try {
       actor = await resolveActor(authenticate, toFetchRequest(req), og, anonymous);
@@ -229,6 +247,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     schema,
     httpServer,
     mutationLimiter,
+    webhookLimiter: webhooks?.limiter,
     listen: (port = 4000, host = '127.0.0.1') =>
       new Promise((resolve, reject) => {
         httpServer.once('error', reject);

@@ -8,6 +8,8 @@ import { createOpsGraph, type OpsGraph } from '../kernel/opsgraph.js';
 import type { OpsGraphPlugin } from '../kernel/plugins.js';
 import { type Backend, connectTestDatabase, createTestDatabase, ENV, testBackends } from './backends.js';
 
+// Webhook payloads as Alertmanager and PagerDuty document them, for tests of receivers.
+export { alertmanagerFiring, alertmanagerResolved, pagerDutyTrigger } from '../events/fixtures.js';
 export { findPostgresBinaries, type PostgresServer, startPostgresServer } from './postgres-server.js';
 export { resolveTestScope, scopedTestActor, type TestGrant } from './scopes.js';
 export { type Backend, connectTestDatabase, createTestDatabase, ENV, testBackends };
