@@ -93,8 +93,18 @@ describe.each(testBackends())('webhooks on %s', (backend) => {
       accepted: 2,
       dedupKeys: ['alertmanager:1a30ba71cca2921f', 'alertmanager:c6eadffa33fcdf37'],
       results: [
-        { dedupKey: 'alertmanager:1a30ba71cca2921f', alertId: expect.any(String), outcome: 'opened' },
-        { dedupKey: 'alertmanager:c6eadffa33fcdf37', alertId: expect.any(String), outcome: 'opened' },
+        {
+          dedupKey: 'alertmanager:1a30ba71cca2921f',
+          alertId: expect.any(String),
+          outcome: 'opened',
+          ignoredBy: null,
+        },
+        {
+          dedupKey: 'alertmanager:c6eadffa33fcdf37',
+          alertId: expect.any(String),
+          outcome: 'opened',
+          ignoredBy: null,
+        },
       ],
     });
     const ids = firing.body.results.map((r: { alertId: string }) => r.alertId);
@@ -149,7 +159,9 @@ describe.each(testBackends())('webhooks on %s', (backend) => {
     });
 
     const ack = await send({ event_action: 'acknowledge', dedup_key: key });
-    expect(ack.body.results).toEqual([{ dedupKey: key, alertId: id, outcome: 'acknowledged' }]);
+    expect(ack.body.results).toEqual([
+      { dedupKey: key, alertId: id, outcome: 'acknowledged', ignoredBy: null },
+    ]);
     const acknowledged = await og.events.alert(id);
     expect(acknowledged).toMatchObject({
       status: 'acknowledged',
@@ -157,7 +169,9 @@ describe.each(testBackends())('webhooks on %s', (backend) => {
     });
 
     const resolve = await send({ event_action: 'resolve', dedup_key: key });
-    expect(resolve.body.results).toEqual([{ dedupKey: key, alertId: id, outcome: 'closed' }]);
+    expect(resolve.body.results).toEqual([
+      { dedupKey: key, alertId: id, outcome: 'closed', ignoredBy: null },
+    ]);
     expect(await og.events.alert(id)).toMatchObject({ status: 'closed', closeReason: 'cleared' });
     expect((await og.events.alerts({ dedupKey: key })).edges).toHaveLength(1);
 
@@ -180,7 +194,9 @@ describe.each(testBackends())('webhooks on %s', (backend) => {
     expect(one.body).toEqual({
       accepted: 1,
       dedupKeys: ['nagios|web-01|ping|'],
-      results: [{ dedupKey: 'nagios|web-01|ping|', alertId: expect.any(String), outcome: 'opened' }],
+      results: [
+        { dedupKey: 'nagios|web-01|ping|', alertId: expect.any(String), outcome: 'opened', ignoredBy: null },
+      ],
     });
     expect(await og.events.alert(one.body.results[0].alertId)).toMatchObject({
       ciId: web,
