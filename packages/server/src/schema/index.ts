@@ -12,6 +12,7 @@ import { addCmdb } from './cmdb.js';
 import { addCmdbClasses } from './cmdb-classes.js';
 import { addCmdbHistory } from './cmdb-history.js';
 import { addErrorTypes } from './errors.js';
+import { addMaintenance } from './maintenance.js';
 import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
 import { addScalars } from './scalars.js';
@@ -33,6 +34,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   const { Relationship } = addRelationships(builder, CI);
   addTopology(builder, CI, Relationship);
   addReconcile(builder, cmdb);
+  addMaintenance(builder, CI);
   const { ActorRef, ActivityEvent } = addActivity(builder);
   const identity = addAccessIdentity(builder);
   addAccess(builder, identity);
