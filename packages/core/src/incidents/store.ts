@@ -1,7 +1,7 @@
 import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { ActorRef } from '../kernel/actor.js';
-import type { Incident, IncidentNote, IncidentTable, NoteKind } from './model.js';
+import type { Incident, IncidentNote, NoteKind } from './model.js';
 
 type Db = Kysely<Database>;
 
