@@ -190,6 +190,13 @@ export {
 } from './events/rules.js';
 export { EventsService } from './events/service.js';
 export {
+  type FollowIncidentsOptions,
+  type IncidentChange,
+  type IncidentEventType,
+  incidentEventTypes,
+  incidentMatches,
+} from './incidents/changes.js';
+export {
   type AssignIncidentInput,
   activeIncidentStates,
   type CreateIncidentInput,

@@ -22,6 +22,7 @@ import type { Kernel, WriteScope } from '../kernel/kernel.js';
 import { decodeCursor, encodeCursor, pageSize } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
+import { type FollowIncidentsOptions, followIncidents, type IncidentChange } from './changes.js';
 import {
   type AssignIncidentInput,
   assignIncidentInput,
@@ -380,6 +381,17 @@ export class IncidentsService {
       alertId.toLowerCase(),
     );
     return id ? this.incident(id, options) : null;
+  }
+
+  /**
+   * Changes of the incidents matching `filter` after `after` (default: from now on), as the actor may
+   * read them at each change: missed ones first, then live ones, in order, none twice.
+   */
+  follow(
+    filter: IncidentFilter = {},
+    options: FollowIncidentsOptions = {},
+  ): AsyncIterableIterator<IncidentChange> {
+    return followIncidents(this.kernel, filter, options);
   }
 
   // ---------------------------------------------------------------------------------------------------

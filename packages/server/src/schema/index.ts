@@ -12,6 +12,7 @@ import { addCmdb } from './cmdb.js';
 import { addCmdbClasses } from './cmdb-classes.js';
 import { addCmdbHistory } from './cmdb-history.js';
 import { addErrorTypes } from './errors.js';
+import { addIncidents } from './incidents.js';
 import { addMaintenance } from './maintenance.js';
 import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
@@ -40,6 +41,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addAccess(builder, identity);
   addAccessGrants(builder, { ...identity, ActivityEvent });
   addCiChanged(builder, { CI, Relationship, ActorRef });
+  addIncidents(builder, { CI, User: identity.User, Group: identity.Group });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
