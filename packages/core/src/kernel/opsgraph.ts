@@ -22,6 +22,7 @@ import {
   migrationStatus,
 } from '../db/migrator.js';
 import type { QueryLog } from '../db/query-log.js';
+import { alertListingMigrations } from '../events/listing-migrations.js';
 import { eventsMigrations } from '../events/migrations.js';
 import { EventsService } from '../events/service.js';
 import { topologyMigrations } from '../topology/migrations.js';
@@ -90,6 +91,7 @@ export const coreMigrations: MigrationSet = {
     ...accessMigrations,
     ...topologyMigrations,
     ...eventsMigrations,
+    ...alertListingMigrations,
   },
 };
 
