@@ -145,10 +145,19 @@ export {
   migrationStatus,
 } from './db/migrator.js';
 export { type QueryEvent, QueryLog } from './db/query-log.js';
+export {
+  type AlertChange,
+  type AlertChangeKind,
+  alertChangeKinds,
+  alertEventTypes,
+  type FollowAlertsOptions,
+} from './events/alert-changes.js';
 export type {
   Alert,
   AlertChangeOptions,
   AlertFilter,
+  AlertOrder,
+  AlertOrderField,
   AlertPageRequest,
   AlertSeverity,
   AlertStatus,
@@ -163,6 +172,7 @@ export type {
   NormalizedEvent,
 } from './events/model.js';
 export {
+  alertOrderFields,
   alertStatuses,
   eventActions,
   eventSeverities,

@@ -26,7 +26,9 @@ export function createMaskError(logger: Logger) {
         extensions: { code: 'FORBIDDEN' },
       });
     }
-    if (error instanceof GraphQLError && !error.originalError) return error; // validation, syntax: safe to show
+    // Validation, syntax, a bad variable value (an enum value that is not one: GraphQL's error wrapping
+    // the enum's own): GraphQL's words all the way down, safe to show. As Yoga's default mask decides.
+    if (graphqlOwn(error)) return error;
     const requestId = crypto.randomUUID();
     logger.error({ err: original, requestId }, 'unexpected error in a GraphQL operation');
     return new GraphQLError(`${message} (request id ${requestId})`, {
@@ -34,3 +36,6 @@ export function createMaskError(logger: Logger) {
     });
   };
 }
+
+const graphqlOwn = (error: unknown): error is GraphQLError =>
+  error instanceof GraphQLError && (error.originalError == null || graphqlOwn(error.originalError));

@@ -1,6 +1,6 @@
 import type { ColumnType, Generated, GeneratedAlways } from 'kysely';
 import { z } from 'zod';
-import type { PageRequest } from '../cmdb/model.js';
+import { type OrderDirection, orderDirections, type PageRequest } from '../cmdb/model.js';
 import type { ActorRef, WriteOptions } from '../kernel/actor.js';
 
 /** Severities of an event, most severe first; `clear` says the condition is over. */
@@ -265,8 +265,28 @@ export const alertFilterInput = z.strictObject({
 /** Alerts by status, severity, CI, dedup key, source, node, group, flapping or suppression (all given must hold). */
 export type AlertFilter = z.input<typeof alertFilterInput>;
 
-/** A page of alerts, most recently seen first. */
-export interface AlertPageRequest extends PageRequest {}
+/**
+ * What an alert list can be ordered by: `lastSeen`, `firstSeen`, or `severity` (by level, so `desc`
+ * lists critical first; ties by lastSeen). The last tie is broken by id; every key in one direction.
+ */
+export const alertOrderFields = ['lastSeen', 'firstSeen', 'severity'] as const;
+export type AlertOrderField = (typeof alertOrderFields)[number];
+
+export const alertOrderInput = z.strictObject({
+  field: z.enum(alertOrderFields),
+  /** Default `desc`: the most recent, or most severe, first. */
+  direction: z.enum(orderDirections).default('desc'),
+});
+export interface AlertOrder {
+  readonly field: AlertOrderField;
+  /** Default `desc`: the most recent, or most severe, first. */
+  readonly direction?: OrderDirection;
+}
+
+/** A page of alerts, by `orderBy` (default: most recently seen first); a cursor continues only its order. */
+export interface AlertPageRequest extends PageRequest {
+  readonly orderBy?: AlertOrder;
+}
 
 declare module '../kernel/events.js' {
   interface DomainEventMap {

@@ -12,9 +12,11 @@ import {
 } from '../kernel/actor.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../kernel/errors.js';
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
-import { decodeCursor, encodeCursor, pageSize } from '../kernel/pagination.js';
+import { pageSize } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
+import { type AlertChange, type FollowAlertsOptions, followAlerts } from './alert-changes.js';
+import { parseAlertCursor, parseAlertOrder } from './alert-order.js';
 import { adoptable, type CorrelatedAlert, rootsFor } from './correlation.js';
 import type {
   IncidentRule,
@@ -111,7 +113,8 @@ export class EventsService {
   }
 
   /**
-   * A keyset page of alerts, most recently seen first (event:read). A reader holding it on some CIs
+   * A keyset page of alerts (event:read), by `page.orderBy` (default: most recently seen first);
+   * continue with `after: endCursor` under the same order. A reader holding event:read on some CIs
    * only sees the alerts bound to those; alerts on no CI need it everywhere.
    */
   async alerts(
@@ -121,27 +124,18 @@ export class EventsService {
   ): Promise<Page<Alert>> {
     const reach = CiReach.of(actor, permissions.eventRead);
     const f = parseInput(alertFilterInput, filter, 'filter');
+    const order = parseAlertOrder(page.orderBy);
     const first = pageSize(page.first);
-    let after: [string, string] | undefined;
-    if (page.after) {
-      const values = decodeCursor(page.after);
-      if (values.length !== 2 || typeof values[0] !== 'string' || !UUID.test(String(values[1])))
-        throw ValidationError.field('after', 'is not a cursor this API returned');
-      after = [values[0], String(values[1])];
-    }
     const rows = await store.listAlerts(this.kernel.db, {
       ...f,
       ciId: f.ciId?.toLowerCase(),
       rootAlertId: f.rootAlertId?.toLowerCase(),
       reach: reach.where('ci_id'),
-      after,
+      order,
+      ...(page.after ? { after: parseAlertCursor(page.after, order) } : {}),
       limit: first + 1,
     });
-    const nodes = rows.slice(0, first);
-    const edges = nodes.map((node) => ({
-      cursor: encodeCursor([node.lastSeen.toISOString(), node.id]),
-      node,
-    }));
+    const edges = rows.slice(0, first).map(({ alert, cursor }) => ({ cursor, node: alert }));
     return { edges, hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null };
   }
 
@@ -213,6 +207,36 @@ export class EventsService {
 
   deleteIncidentRule(id: string, options: IncidentRuleChangeOptions): Promise<IncidentRule> {
     return incidentRules.deleteIncidentRule(this.kernel, id, options);
+  }
+
+  /**
+   * `eventsOf` for many alerts in one query (a DataLoader batch), in the order of `alertIds`: an
+   * alert unknown or not visible has none.
+   */
+  async eventsOfAlerts(
+    alertIds: readonly string[],
+    { actor, first }: ReadOptions & { readonly first?: number } = {},
+  ): Promise<EventOccurrence[][]> {
+    const reach = CiReach.of(actor, permissions.eventRead);
+    const limit = first === undefined ? OCCURRENCES_KEPT_PER_ALERT : pageSize(first);
+    const ids = [...new Set(alertIds.filter((id) => UUID.test(id)).map((id) => id.toLowerCase()))];
+    const byAlert = new Map<string, EventOccurrence[]>();
+    for (const o of await store.listOccurrencesOf(this.kernel.db, ids, limit, reach.where('alerts.ci_id'))) {
+      const list = byAlert.get(o.alertId);
+      if (list) list.push(o);
+      else byAlert.set(o.alertId, [o]);
+    }
+    return alertIds.map((id) => byAlert.get(id.toLowerCase()) ?? []);
+  }
+
+  /**
+   * Changes of alerts matching `filter` after `after` (default: from now on), in commit order: the
+   * backlog first, then live ones. With an actor, each is judged as it comes (event:read on the
+   * alert's CI, or everywhere for one on no CI); losing event:read altogether ends it with FORBIDDEN.
+   */
+  followAlerts(options: FollowAlertsOptions = {}): AsyncIterableIterator<AlertChange> {
+    CiReach.of(options.actor, permissions.eventRead);
+    return followAlerts(this.kernel, options);
   }
 
   #change(id: string, to: 'acknowledged' | 'closed', { actor, version }: AlertChangeOptions): Promise<Alert> {

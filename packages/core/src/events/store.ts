@@ -1,9 +1,17 @@
 // Set-based SQL for event management. Batches travel as ONE jsonb parameter unpacked with
 // jsonb_to_recordset (as in cmdb/reconcile-store.ts): any batch size, one statement, same on pg and PGlite.
-import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
+import { type Expression, type Kysely, type Selectable, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { ActorRef } from '../kernel/actor.js';
-import type { Alert, AlertSeverity, AlertStatus, EventOccurrence, NormalizedEvent } from './model.js';
+import { type AlertAfter, alertCursor, alertOrders, type ParsedAlertOrder } from './alert-order.js';
+import type {
+  Alert,
+  AlertSeverity,
+  AlertStatus,
+  EventOccurrence,
+  EventOccurrenceTable,
+  NormalizedEvent,
+} from './model.js';
 import { OCCURRENCES_KEPT_PER_ALERT } from './model.js';
 
 type Db = Kysely<Database>;
@@ -379,13 +387,24 @@ export interface AlertQuery {
   readonly suppressed?: boolean;
   /** Reach condition on `ci_id` (null: every alert). */
   readonly reach: Expression<SqlBool> | null;
-  /** Keyset: after (lastSeen, id) in descending order. */
-  readonly after?: readonly [string, string];
+  readonly order: ParsedAlertOrder;
+  /** Keyset: after this row of the order. */
+  readonly after?: AlertAfter;
   readonly limit: number;
 }
 
-export async function listAlerts(db: Db, q: AlertQuery): Promise<Alert[]> {
-  let query = db.selectFrom('alerts').selectAll();
+/** A page of alerts in `q.order`, each with its cursor. */
+export async function listAlerts(db: Db, q: AlertQuery): Promise<{ alert: Alert; cursor: string }[]> {
+  const { exprs } = alertOrders[q.order.field];
+  const direction = q.order.direction;
+  let query = db
+    .selectFrom('alerts')
+    .selectAll()
+    // The cursor keys timestamps by the database's text of them (see alert-order.ts).
+    .select([
+      sql<string>`last_seen::text`.as('lastSeenKey'),
+      sql<string>`first_seen::text`.as('firstSeenKey'),
+    ]);
   if (q.status) query = query.where('status', 'in', q.status as AlertStatus[]);
   if (q.severity) query = query.where('severity', 'in', q.severity as AlertSeverity[]);
   if (q.ciId) query = query.where('ciId', '=', q.ciId);
@@ -400,11 +419,17 @@ export async function listAlerts(db: Db, q: AlertQuery): Promise<Alert[]> {
     query = query.where('maintenanceWindowId', q.suppressed ? 'is not' : 'is', null);
   if (q.reach) query = query.where(q.reach);
   if (q.after) {
-    const [lastSeen, id] = q.after;
-    query = query.where(sql<SqlBool>`(last_seen, id) < (${new Date(lastSeen)}::timestamptz, ${id}::uuid)`);
+    const op = sql.raw(direction === 'asc' ? '>' : '<');
+    query = query.where(
+      sql<SqlBool>`(${sql.join([...exprs, sql.ref('id')])}) ${op} (${sql.join([...q.after.keys, sql`${q.after.id}::uuid`])})`,
+    );
   }
-  const rows = await query.orderBy('lastSeen', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
-  return rows.map((r) => toAlert(r as unknown as Record<string, unknown>));
+  for (const expr of exprs) query = query.orderBy(expr, direction);
+  const rows = await query.orderBy('id', direction).limit(q.limit).execute();
+  return rows.map((row) => ({
+    alert: toAlert(row as unknown as Record<string, unknown>),
+    cursor: alertCursor(q.order, row),
+  }));
 }
 
 export async function listOccurrences(db: Db, alertId: string, limit: number): Promise<EventOccurrence[]> {
@@ -415,11 +440,34 @@ export async function listOccurrences(db: Db, alertId: string, limit: number): P
     .orderBy('seq', 'desc')
     .limit(limit)
     .execute();
-  return rows.map((r) => ({
-    ...r,
-    seq: Number(r.seq),
-    labels: r.labels ?? {},
-    occurredAt: r.occurredAt ? new Date(r.occurredAt) : null,
-    receivedAt: new Date(r.receivedAt),
-  }));
+  return rows.map(toOccurrence);
+}
+
+type EventOccurrenceRow = Selectable<EventOccurrenceTable> & { n: number };
+
+const toOccurrence = (r: Selectable<EventOccurrenceTable>): EventOccurrence => ({
+  ...r,
+  seq: Number(r.seq),
+  labels: r.labels ?? {},
+  occurredAt: r.occurredAt ? new Date(r.occurredAt) : null,
+  receivedAt: new Date(r.receivedAt),
+});
+
+/** The latest `limit` occurrences of each of these alerts, newest first, of alerts in `reach` only. */
+export async function listOccurrencesOf(
+  db: Db,
+  alertIds: readonly string[],
+  limit: number,
+  reach: Expression<SqlBool> | null,
+): Promise<EventOccurrence[]> {
+  if (alertIds.length === 0 || limit === 0) return [];
+  const { rows } = await sql<EventOccurrenceRow>`
+    select * from (
+      select o.*, row_number() over (partition by o.alert_id order by o.seq desc) as n
+      from event_occurrences o join alerts on alerts.id = o.alert_id
+      where o.alert_id = any(${alertIds}::uuid[]) and ${reach ?? sql`true`}
+    ) ranked
+    where n <= ${limit}
+    order by alert_id, seq desc`.execute(db);
+  return rows.map(({ n: _, ...r }) => toOccurrence(r));
 }

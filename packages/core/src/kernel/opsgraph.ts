@@ -24,6 +24,7 @@ import {
   migrationStatus,
 } from '../db/migrator.js';
 import type { QueryLog } from '../db/query-log.js';
+import { alertListingMigrations } from '../events/listing-migrations.js';
 import { eventsMigrations } from '../events/migrations.js';
 import { type EventsOptions, resolveEventsOptions } from '../events/model.js';
 import { EventsService } from '../events/service.js';
@@ -102,6 +103,7 @@ export const coreMigrations: MigrationSet = {
     ...changesMigrations,
     ...eventsMigrations,
     ...incidentsMigrations,
+    ...alertListingMigrations,
   },
 };
 

@@ -5,7 +5,7 @@ import { connectionOf, forwardPage } from './pages.js';
 
 type CmdbRefs = ReturnType<typeof addCmdb>;
 
-/** `cis(filter, orderBy, first, after)`, and `CI.ciClass` batched by name. */
+/** `cis(filter, orderBy, first, after)`, and `CI.ciClass` batched by name; the shared `OrderDirection`. */
 export function addCiListing(builder: OpsGraphBuilder, { CI, CIClass, CIStatus }: CmdbRefs) {
   const AttributeFilter = builder.inputType('CIAttributeFilter', {
     description:
@@ -101,4 +101,5 @@ export function addCiListing(builder: OpsGraphBuilder, { CI, CIClass, CIStatus }
       resolve: (ci) => ci.class,
     }),
   );
+  return { OrderDirection: Direction };
 }

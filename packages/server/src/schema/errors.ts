@@ -1,6 +1,7 @@
 import {
   ConflictError,
   ForbiddenError,
+  isOpsGraphError,
   NotFoundError,
   type OpsGraphError,
   ValidationError,
@@ -56,3 +57,18 @@ export const defined = <T extends object>(value: T) =>
   Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined)) as {
     [K in keyof T]: Exclude<T[K], null>;
   };
+
+/**
+ * Core names an item of a list it was given by its index (`1.severity`); over GraphQL the list is an
+ * argument, so the field at fault is named under it (`events.1.severity`).
+ */
+export async function underArgument<T>(name: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    // By brand and code, not instanceof: an app may hold two copies of core.
+    if (!isOpsGraphError(error) || error.code !== 'VALIDATION') throw error;
+    const { issues } = error as ValidationError;
+    throw new ValidationError(issues.map((i) => ({ ...i, path: i.path ? `${name}.${i.path}` : name })));
+  }
+}

@@ -6,6 +6,8 @@ import { addAccess } from './access.js';
 import { addAccessGrants } from './access-grants.js';
 import { addAccessIdentity } from './access-identity.js';
 import { addActivity } from './activity.js';
+import { addAlertChanged } from './alert-changed.js';
+import { addAlerts } from './alerts.js';
 import { addCiChanged } from './ci-changed.js';
 import { addCiListing } from './ci-listing.js';
 import { addCmdb } from './cmdb.js';
@@ -29,7 +31,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addErrorTypes(builder);
   const cmdb = addCmdb(builder);
   const { CI } = cmdb;
-  addCiListing(builder, cmdb);
+  const { OrderDirection } = addCiListing(builder, cmdb);
   addCmdbClasses(builder, { CiClass: cmdb.CIClass });
   addCmdbHistory(builder, CI);
   const { Relationship } = addRelationships(builder, CI);
@@ -42,6 +44,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addAccessGrants(builder, { ...identity, ActivityEvent });
   addCiChanged(builder, { CI, Relationship, ActorRef });
   addIncidents(builder, { CI, User: identity.User, Group: identity.Group });
+  addAlertChanged(builder, addAlerts(builder, { CI, OrderDirection }));
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
