@@ -153,6 +153,14 @@ export {
   type FollowAlertsOptions,
 } from './events/alert-changes.js';
 export type {
+  IncidentRule,
+  IncidentRuleChangeOptions,
+  IncidentRuleInput,
+  IncidentRuleMatch,
+  IncidentRulePatch,
+  IncidentTemplate,
+} from './events/incident-rules.js';
+export type {
   Alert,
   AlertChangeOptions,
   AlertFilter,

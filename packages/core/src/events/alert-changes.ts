@@ -9,7 +9,8 @@ import { canSeeEvent } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
 import { type Alert, type AlertFilter, type AlertStatus, alertFilterInput } from './model.js';
 
-export const alertChangeKinds = ['opened', 'updated', 'acknowledged', 'closed'] as const;
+/** `grouped`: its topology group changed (it joined a root, or left one when the root closed). */
+export const alertChangeKinds = ['opened', 'updated', 'acknowledged', 'closed', 'grouped'] as const;
 export type AlertChangeKind = (typeof alertChangeKinds)[number];
 
 /** The activity types an alert stream reads. */
@@ -26,6 +27,8 @@ export interface AlertChange {
   readonly alert: Alert;
   /** For `updated`: how many repeats it folded in; null for other kinds. */
   readonly repeats: number | null;
+  /** For `grouped`: the root it had before (null: it was in no group). */
+  readonly previousRootAlertId: string | null;
   readonly actor: ActorRef;
   readonly occurredAt: Date;
 }
@@ -90,7 +93,12 @@ function matcher(filter: z.output<typeof alertFilterInput>): (change: AlertChang
     (!ciId || alert.ciId === ciId) &&
     (!filter.dedupKey || alert.dedupKey === filter.dedupKey) &&
     (!filter.source || alert.source === filter.source) &&
-    (!node || alert.node.toLowerCase() === node);
+    (!node || alert.node.toLowerCase() === node) &&
+    (!filter.rootAlertId || alert.rootAlertId === filter.rootAlertId.toLowerCase()) &&
+    (filter.isRoot === undefined || (alert.rootAlertId === null) === filter.isRoot) &&
+    (!filter.groupKey || alert.groupKey === filter.groupKey) &&
+    (filter.flapping === undefined || alert.flapping === filter.flapping) &&
+    (filter.suppressed === undefined || alert.suppressed === filter.suppressed);
 }
 
 /** The status a change took the alert from: acknowledging leaves open; closing, open or acknowledged. */
@@ -104,12 +112,17 @@ function toChange(event: AnyDomainEvent): AlertChange | null {
   const kind = event.type.slice('alert.'.length) as AlertChangeKind;
   if (!alertChangeKinds.includes(kind)) return null;
   // Events come back from the activity table as JSON: dates are strings there.
-  const payload = event.payload as unknown as { alert: Jsonified<Alert>; repeats?: number };
+  const payload = event.payload as unknown as {
+    alert: Jsonified<Alert>;
+    repeats?: number;
+    previousRootAlertId?: string | null;
+  };
   return {
     seq: event.seq,
     kind,
     alert: reviveAlert(payload.alert),
     repeats: payload.repeats ?? null,
+    previousRootAlertId: payload.previousRootAlertId ?? null,
     actor: event.actor,
     occurredAt: event.occurredAt,
   };

@@ -83,7 +83,8 @@ export function addAlerts(builder: OpsGraphBuilder, { CI, OrderDirection }: Refs
     }),
   });
 
-  const AlertRef = builder.objectRef<Alert>('Alert').implement({
+  const AlertRef = builder.objectRef<Alert>('Alert');
+  AlertRef.implement({
     description:
       'Events of one dedup key folded into one record while it is open or acknowledged; an event after it closes opens a new one.',
     authScopes: readAlert,
@@ -120,6 +121,41 @@ export function addAlerts(builder: OpsGraphBuilder, { CI, OrderDirection }: Refs
       }),
       createdAt: t.field({ type: 'DateTime', resolve: (a) => a.createdAt }),
       updatedAt: t.field({ type: 'DateTime', resolve: (a) => a.updatedAt }),
+      flapping: t.exposeBoolean('flapping', {
+        description: 'Its dedup key opened and closed too often lately: kept, but it opens no incident.',
+      }),
+      suppressed: t.exposeBoolean('suppressed', {
+        description: 'Opened or repeated while its CI was under maintenance: kept, but it opens no incident.',
+      }),
+      maintenanceWindowId: t.exposeID('maintenanceWindowId', { nullable: true }),
+      rootAlertId: t.exposeID('rootAlertId', {
+        nullable: true,
+        description:
+          'The live alert whose failure explains this one (topology correlation); null for a root or a lone alert.',
+      }),
+      root: t.field({
+        type: AlertRef,
+        nullable: true,
+        description: 'The root alert of its group, when you may read it.',
+        resolve: (a, _args, { og, actor }) =>
+          a.rootAlertId ? og.events.alert(a.rootAlertId, { actor }) : null,
+      }),
+      grouped: t.field({
+        type: [AlertRef],
+        description: 'For a root: the live alerts grouped under it that you may read.',
+        resolve: async (a, _args, { og, actor }) =>
+          (await og.events.alerts({ rootAlertId: a.id }, { first: 500 }, { actor })).edges.map((e) => e.node),
+      }),
+      groupKey: t.exposeString('groupKey', {
+        nullable: true,
+        description: 'Its label group (an event rule’s groupBy), as a JSON object of the label values.',
+      }),
+      incidentId: t.id({
+        nullable: true,
+        description: 'The incident it belongs to, if any you may read.',
+        resolve: async (a, _args, { og, actor }) =>
+          (await og.incidents.incidentOfAlert(a.id, { actor }).catch(() => null))?.id ?? null,
+      }),
       events: t.loadableList({
         type: AlertEvent,
         description:
@@ -143,6 +179,11 @@ export function addAlerts(builder: OpsGraphBuilder, { CI, OrderDirection }: Refs
       dedupKey: t.string(),
       source: t.string(),
       node: t.string({ description: 'In any case.' }),
+      rootAlertId: t.id({ description: 'The members of this root’s group.' }),
+      isRoot: t.boolean({ description: 'true: roots and lone alerts; false: alerts grouped under a root.' }),
+      groupKey: t.string({ description: 'The members of this label group.' }),
+      flapping: t.boolean(),
+      suppressed: t.boolean(),
     }),
   });
 
@@ -217,6 +258,10 @@ export function addAlerts(builder: OpsGraphBuilder, { CI, OrderDirection }: Refs
       dedupKey: t.exposeString('dedupKey'),
       alertId: t.exposeID('alertId', { nullable: true, description: 'Null when IGNORED.' }),
       outcome: t.field({ type: Outcome, resolve: (r) => r.outcome }),
+      ignoredBy: t.exposeString('ignoredBy', {
+        nullable: true,
+        description: 'The event rule that dropped it.',
+      }),
     }),
   });
 
@@ -264,7 +309,7 @@ export function addAlerts(builder: OpsGraphBuilder, { CI, OrderDirection }: Refs
     }),
   }));
 
-  return { Alert: AlertRef, AlertFilter: Filter, ActorRef };
+  return { Alert: AlertRef, AlertFilter: Filter, ActorRef, Severity, EventSeverity };
 }
 
 /** The SDK's filter from the GraphQL input (omitted parts left out). */
@@ -272,5 +317,9 @@ export function filterOf(
   filter: { [K in keyof AlertFilter]?: AlertFilter[K] | string | number | null } | null | undefined,
 ): AlertFilter {
   if (!filter) return {};
-  return defined({ ...filter, ciId: filter.ciId == null ? undefined : String(filter.ciId) }) as AlertFilter;
+  return defined({
+    ...filter,
+    ciId: filter.ciId == null ? undefined : String(filter.ciId),
+    rootAlertId: filter.rootAlertId == null ? undefined : String(filter.rootAlertId),
+  }) as AlertFilter;
 }

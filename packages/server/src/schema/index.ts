@@ -14,6 +14,7 @@ import { addCmdb } from './cmdb.js';
 import { addCmdbClasses } from './cmdb-classes.js';
 import { addCmdbHistory } from './cmdb-history.js';
 import { addErrorTypes } from './errors.js';
+import { addEventRules } from './event-rules.js';
 import { addIncidents } from './incidents.js';
 import { addMaintenance } from './maintenance.js';
 import { addReconcile } from './reconcile.js';
@@ -44,7 +45,9 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addAccessGrants(builder, { ...identity, ActivityEvent });
   addCiChanged(builder, { CI, Relationship, ActorRef });
   addIncidents(builder, { CI, User: identity.User, Group: identity.Group });
-  addAlertChanged(builder, addAlerts(builder, { CI, OrderDirection }));
+  const alerts = addAlerts(builder, { CI, OrderDirection });
+  addAlertChanged(builder, alerts);
+  addEventRules(builder, alerts);
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
