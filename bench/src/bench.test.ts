@@ -45,6 +45,30 @@ describe('benchmark runner', () => {
     expect(formatReport(report)).toContain('ratio subject/baseline rows/s');
   }, 240_000);
 
+  it('measures the events scenarios on small data (--quick) on both backends', async () => {
+    const report = await runBenchmarks({
+      duration: 0.1,
+      warmup: 0,
+      rounds: 1,
+      connections: 1,
+      quick: true,
+      filter: ['events-pglite', 'events-postgres'],
+      log: () => {},
+    });
+    expect(report.scenarios.map((s) => [s.name, s.error])).toEqual([
+      ['events-pglite', undefined],
+      ['events-postgres', undefined],
+    ]);
+    for (const s of report.scenarios) {
+      expect(s.batch?.subject.seconds).toHaveLength(1);
+      expect(s.batch?.goal).toBe(0.5);
+      expect(Number.isFinite(s.ratio?.median) && s.ratio!.median > 0).toBe(true);
+    }
+    const text = formatReport(report);
+    expect(text).toContain('ratio subject/baseline events/s');
+    expect(text).toMatch(/goal ≥ 0\.5: (met|not met)/);
+  }, 240_000);
+
   it('refuses an unknown scenario name', async () => {
     await expect(
       runBenchmarks({ duration: 0.1, warmup: 0, rounds: 1, connections: 1, filter: ['nope'], log: () => {} }),

@@ -64,6 +64,10 @@ export interface BatchScenario {
   readonly kind: 'batch';
   readonly name: string;
   readonly description: string;
+  /** What a row is, for the report (`events` → `events/s`); default `rows`. */
+  readonly unit?: string;
+  /** The issue's goal: the ratio should be at least this; the report says whether it was met. */
+  readonly goal?: number;
   setup(options: { quick: boolean }): Promise<BatchInstance>;
 }
 

@@ -65,13 +65,23 @@ export interface BatchSideReport {
   readonly rowsPerSecond: number;
 }
 
+/** What a batch scenario reports beside its two sides. */
+export interface BatchReport {
+  readonly baseline: BatchSideReport;
+  readonly subject: BatchSideReport;
+  /** What a row is (`rows`, `events`). */
+  readonly unit: string;
+  /** The ratio the issue asks for, at least; absent when it names none. */
+  readonly goal?: number;
+}
+
 export interface ScenarioReport {
   readonly name: string;
   readonly description: string;
   readonly baseline?: SideReport;
   readonly subject?: SideReport;
   /** Batch scenarios report these instead of `baseline`/`subject`. */
-  readonly batch?: { readonly baseline: BatchSideReport; readonly subject: BatchSideReport };
+  readonly batch?: BatchReport;
   /** subject ÷ baseline throughput: the median over rounds, and the lowest and highest round. */
   readonly ratio?: {
     readonly median: number;
@@ -226,7 +236,12 @@ async function runBatchScenario(
     return {
       name: scenario.name,
       description: scenario.description,
-      batch: { baseline: batchSide(sides[0], seconds[0]), subject: batchSide(sides[1], seconds[1]) },
+      batch: {
+        baseline: batchSide(sides[0], seconds[0]),
+        subject: batchSide(sides[1], seconds[1]),
+        unit: scenario.unit ?? 'rows',
+        ...(scenario.goal === undefined ? {} : { goal: scenario.goal }),
+      },
       ratio: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), rounds: ratios },
     };
   } finally {
@@ -330,7 +345,7 @@ function formatBatch(
   rounds: number,
 ): string[] {
   const rows = [
-    ['', 'side', 'rows/s', 'seconds per round'],
+    ['', 'side', `${batch.unit}/s`, 'seconds per round'],
     ...(['baseline', 'subject'] as const).map((key) => {
       const x = batch[key];
       return [key, x.label, fmt(x.rowsPerSecond), x.seconds.map((t) => t.toFixed(2)).join(' ')];
@@ -345,7 +360,11 @@ function formatBatch(
     rounds > 1
       ? `, rounds ${ratio.min.toFixed(3)}–${ratio.max.toFixed(3)} (±${pct((ratio.max - ratio.min) / 2 / ratio.median)})`
       : '';
-  lines.push(`  ratio subject/baseline rows/s: ${ratio.median.toFixed(3)}${spread}`);
+  const goal =
+    batch.goal === undefined
+      ? ''
+      : `; goal ≥ ${batch.goal}: ${ratio.median >= batch.goal ? 'met' : 'not met'}`;
+  lines.push(`  ratio subject/baseline ${batch.unit}/s: ${ratio.median.toFixed(3)}${spread}${goal}`);
   return lines;
 }
 
@@ -356,7 +375,7 @@ const ratioText = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` :
 
 const usage = `Usage: npm run bench -- [options]
 
-  --quick              smoke run: 1 round of 1s per side, 0.5s warm-up, small data (impact)
+  --quick              smoke run: 1 round of 1s per side, 0.5s warm-up, small data (impact, reconcile, events)
   --duration <s>       seconds per measured run (default ${defaultOptions.duration}; env BENCH_DURATION)
   --rounds <n>         measured runs per side, interleaved (default ${defaultOptions.rounds}; env BENCH_ROUNDS)
   --warmup <s>         warm-up seconds per side (default ${defaultOptions.warmup})

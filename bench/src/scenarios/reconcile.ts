@@ -1,25 +1,11 @@
 // Reconciling a discovery feed (og.cmdb.reconcile) against the least a database could do with the same
 // rows: a raw multi-row INSERT … ON CONFLICT into cis and relationships. Both run in this process, each
 // round on a fresh migrated database, on PGlite and on a PostgreSQL server started for the run.
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import {
-  connectDatabase,
-  createLogger,
-  createOpsGraph,
-  type OpsGraph,
-  type ReconcilePayload,
-  systemActor,
-} from '@opsgraph/core';
-import { type PostgresServer, startPostgresServer } from '@opsgraph/core/testing';
-import pg from 'pg';
+import { type OpsGraph, type ReconcilePayload, systemActor } from '@opsgraph/core';
+import { type Backend, backendLabel, openDatabases, timed } from '../databases.js';
 import type { BatchScenario, BatchSide } from '../harness.js';
 
 const actor = systemActor('bench');
-const logger = createLogger({ level: 'silent' });
 const SOURCE = 'discovery';
 
 /** Sizes: the issue's 10,000 CIs + 30,000 relationships; `--quick` a small feed that proves it works. */
@@ -143,110 +129,35 @@ async function rawInsert(og: OpsGraph, feed: Feed): Promise<void> {
   });
 }
 
-/** Fresh, migrated databases with the source declared, one per measured run. */
-interface Databases {
-  fresh(): Promise<OpsGraph>;
-  close(): Promise<void>;
-}
-
 async function prepare(og: OpsGraph): Promise<void> {
   await og.cmdb.defineSource({ name: SOURCE, priority: 10 }, { actor });
 }
 
-async function pgliteDatabases(): Promise<Databases> {
-  // Migrate once into a directory, dump it, and start each run from the dump (no initdb, no migrations).
-  const dir = await mkdtemp(path.join(tmpdir(), 'opsgraph-bench-'));
-  const template = await createOpsGraph({ database: `pglite://${dir}`, migrate: true, logger });
-  await prepare(template);
-  await template.close();
-  const pglite = await PGlite.create({ dataDir: dir });
-  const dump = await pglite.dumpDataDir('none');
-  await pglite.close();
-  await rm(dir, { recursive: true, force: true });
-  return {
-    fresh: async () =>
-      createOpsGraph({ database: await connectDatabase('pglite://memory', { loadDataDir: dump }), logger }),
-    close: async () => {},
-  };
-}
-
-async function postgresDatabases(): Promise<Databases> {
-  // Inside the test suite, its PostgreSQL server; from `npm run bench`, one started for the run.
-  const shared = process.env.OPSGRAPH_TEST_POSTGRES_URL;
-  const server: PostgresServer | undefined = shared ? undefined : await startPostgresServer();
-  const serverUrl = shared ?? server!.url;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  const prefix = `bench_${randomBytes(4).toString('hex')}`;
-  const names: string[] = [];
-  const url = (name: string) => {
-    const u = new URL(serverUrl);
-    u.pathname = `/${name}`;
-    return u.toString();
-  };
-  const close = async () => {
-    for (const name of names.reverse()) await admin.query(`DROP DATABASE IF EXISTS ${name}`).catch(() => {});
-    await admin.end().catch(() => {});
-    await server?.stop();
-  };
-  try {
-    await admin.connect();
-    const template = `${prefix}_template`;
-    await admin.query(`CREATE DATABASE ${template}`);
-    names.push(template);
-    const og = await createOpsGraph({ database: url(template), migrate: true, logger });
-    await prepare(og);
-    await og.close();
-    return {
-      // A copy of the migrated template: what a fresh installation looks like, in a few milliseconds.
-      fresh: async () => {
-        const name = `${prefix}_${names.length}`;
-        await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
-        names.push(name);
-        return createOpsGraph({ database: url(name), logger });
-      },
-      close,
-    };
-  } catch (error) {
-    await close();
-    throw error;
-  }
-}
-
-function reconcileScenario(backend: 'pglite' | 'postgres'): BatchScenario {
-  const label =
-    backend === 'pglite' ? 'PGlite (embedded, in memory)' : 'PostgreSQL (a local server started for the run)';
+function reconcileScenario(backend: Backend): BatchScenario {
+  const label = backendLabel[backend];
   return {
     kind: 'batch',
     name: `reconcile-${backend}`,
+    goal: 0.4,
     description: `reconcile a discovery feed vs a raw multi-row INSERT … ON CONFLICT of the same rows, ${label}`,
     async setup({ quick }) {
       const size = quick ? sizes.quick : sizes.full;
       const feed = makeFeed(size.cis, size.relationships);
       const warm = makeFeed(Math.max(50, size.cis / 20), Math.max(150, size.relationships / 20));
-      const databases = backend === 'pglite' ? await pgliteDatabases() : await postgresDatabases();
+      const dbs = await openDatabases(backend, prepare);
       const rows = size.cis + size.relationships;
-      const timed = async (work: (og: OpsGraph) => Promise<unknown>): Promise<number> => {
-        const og = await databases.fresh();
-        try {
-          const start = performance.now();
-          await work(og);
-          return (performance.now() - start) / 1000;
-        } finally {
-          await og.close();
-        }
-      };
       const baseline: BatchSide = {
         label: 'raw INSERT … ON CONFLICT',
         description: `${size.cis.toLocaleString('en-US')} cis rows + ${size.relationships.toLocaleString('en-US')} relationships rows, multi-row statements (≤ 65,535 parameters each), one transaction`,
         rows,
-        run: (warmup) => timed((og) => rawInsert(og, warmup ? warm : feed)),
+        run: (warmup) => timed(dbs, (og) => rawInsert(og, warmup ? warm : feed)),
       };
       const subject: BatchSide = {
         label: 'og.cmdb.reconcile',
         description: `the same ${size.cis.toLocaleString('en-US')} CIs + ${size.relationships.toLocaleString('en-US')} relationships as a feed: validation, identification, precedence, identities, history and events`,
         rows,
         run: (warmup) =>
-          timed(async (og) => {
+          timed(dbs, async (og) => {
             const report = await og.cmdb.reconcile(warmup ? warm.payload : feed.payload, {
               actor,
               source: SOURCE,
@@ -261,7 +172,7 @@ function reconcileScenario(backend: 'pglite' | 'postgres'): BatchScenario {
               );
           }),
       };
-      return { baseline, subject, teardown: () => databases.close() };
+      return { baseline, subject, teardown: () => dbs.close() };
     },
   };
 }

@@ -62,19 +62,39 @@ export interface CiMatch {
 }
 
 /**
+ * Whether a node (lower case) could be an IP address: an `ip` attribute only ever holds a validated
+ * IPv4 or IPv6 address (cmdb/attributes.ts), so a node with a letter and no colon (a host name) can
+ * never equal one and need not be compared with every CI's addresses.
+ */
+const couldBeIp = (node: string) => /^[0-9.]+$/.test(node) || node.includes(':');
+
+/**
  * In one query: which of `ids` are live CIs, and which live CIs answer to each of `nodes` (lower case)
  * by `hostname` attribute, by name (both in any case), or by an `ip`-typed attribute of any class
  * equal to the node.
  */
 export async function matchCis(db: Db, ids: readonly string[], nodes: readonly string[]): Promise<CiMatch[]> {
   if (ids.length === 0 && nodes.length === 0) return [];
+  const ipNodes = nodes.filter(couldBeIp);
+  // By IP: a join on equal jsonb values (a hash or merge join: each CI's addresses read once) rather
+  // than a containment test per node and CI, which cost 0.65 s for 500 nodes on 1,000 CIs. `unnest`
+  // of the array gives the planner the real number of nodes. `attributes->name = to_jsonb(node)` holds
+  // exactly when `attributes @> {name: node}` does for a string node.
+  const byIp =
+    ipNodes.length === 0
+      ? sql``
+      : sql`
+    union all
+    select c.id, 3, n.node
+      from (
+        select distinct a->>'name' as name
+        from ci_classes k, jsonb_array_elements(k.attributes) a
+        where a->>'type' = 'ip'
+      ) i
+      join cis c on c.retired_at is null
+      join unnest(${[...ipNodes]}::text[]) as n(node) on c.attributes->i.name = to_jsonb(n.node)`;
   const { rows } = await sql<CiMatch>`
-    with nodes as (select jsonb_array_elements_text(${json(nodes)}) as node),
-    ip_attributes as (
-      select distinct a->>'name' as name
-      from ci_classes k, jsonb_array_elements(k.attributes) a
-      where a->>'type' = 'ip'
-    )
+    with nodes as (select jsonb_array_elements_text(${json(nodes)}) as node)
     select c.id, 0 as rank, null::text as node from cis c
       where c.id in (select jsonb_array_elements_text(${json(ids)})::uuid) and c.retired_at is null
     union all
@@ -82,12 +102,7 @@ export async function matchCis(db: Db, ids: readonly string[], nodes: readonly s
       where lower(c.attributes->>'hostname') in (select node from nodes) and c.retired_at is null
     union all
     select c.id, 2, lower(c.name) from cis c
-      where lower(c.name) in (select node from nodes) and c.retired_at is null
-    union all
-    select c.id, 3, n.node from nodes n
-      join ip_attributes i on true
-      join cis c on c.attributes @> jsonb_build_object(i.name, n.node)
-      where c.retired_at is null`.execute(db);
+      where lower(c.name) in (select node from nodes) and c.retired_at is null${byIp}`.execute(db);
   return rows.map((r) => ({ id: r.id, rank: Number(r.rank), node: r.node }));
 }
 
