@@ -27,6 +27,23 @@ async function carryingOf(db: Db): Promise<Carrying> {
   return { toSource: carry('to_source'), toTarget: carry('to_target') };
 }
 
+/**
+ * Which of `ciIds` have a relationship of a type that carries failure (either end): only those can
+ * explain or be explained. Most new alerts in a storm sit on CIs a walk would leave at once; one
+ * indexed query spares each its walk.
+ */
+async function connected(db: Db, ciIds: readonly string[], carrying: Carrying): Promise<string[]> {
+  const types = [...new Set([...carrying.toSource, ...carrying.toTarget])];
+  if (ciIds.length === 0 || types.length === 0) return [];
+  const { rows } = await sql<{ id: string }>`
+    select u.id from unnest(${[...ciIds]}::uuid[]) u(id)
+     where exists (select 1 from relationships r where r.source_id = u.id and r.type = any(${types}::text[]))
+        or exists (select 1 from relationships r where r.target_id = u.id and r.type = any(${types}::text[]))`.execute(
+    db,
+  );
+  return rows.map((r) => r.id);
+}
+
 /** Live alerts on `ciIds` that opened within [from, to], and their current roots. */
 async function liveAlertsOn(
   db: Db,
@@ -71,12 +88,15 @@ export async function rootsFor(
   const roots = new Map<string, string | null>();
   const carried = carrying ?? (await carryingOf(db));
   if (subjects.length === 0) return { roots, carrying: carried };
-  const origins = [...new Set(subjects.map((s) => s.ciId))];
-  const reached = await reachFromEach(db, origins, {
-    direction: 'downstream',
-    maxDepth: settings.maxDepth,
-    carrying: carried,
-  });
+  const origins = await connected(db, [...new Set(subjects.map((s) => s.ciId))], carried);
+  const reached =
+    origins.length === 0
+      ? []
+      : await reachFromEach(db, origins, {
+          direction: 'downstream',
+          maxDepth: settings.maxDepth,
+          carrying: carried,
+        });
   const depthFrom = new Map<string, Map<string, number>>();
   for (const row of reached) {
     if (row.depth === 0) continue;
@@ -161,7 +181,9 @@ export async function adoptable(
 ): Promise<Map<string, CorrelatedAlert>> {
   const adopted = new Map<string, CorrelatedAlert>();
   if (tops.length === 0) return adopted;
-  const reached = await reachFromEach(db, [...new Set(tops.map((t) => t.ciId))], {
+  const origins = await connected(db, [...new Set(tops.map((t) => t.ciId))], carrying);
+  if (origins.length === 0) return adopted;
+  const reached = await reachFromEach(db, origins, {
     direction: 'upstream',
     maxDepth: settings.maxDepth,
     carrying,

@@ -420,7 +420,12 @@ async function ingestEvents(
     }
   }
   for (const alertId of [...repeats.keys()]) announce(alertId);
-  await store.storeOccurrences(db, occurrences, now);
+  // Only alerts that may now hold more than the kept number need trimming: most hold far fewer.
+  const trim = [...new Set(occurrences.map((o) => o.alertId))].filter((id) => {
+    const alert = latest.get(id);
+    return !alert || alert.count + alert.version > OCCURRENCES_KEPT_PER_ALERT;
+  });
+  await store.storeOccurrences(db, occurrences, now, trim);
   // Alerts this call opened and left live, as they ended up: some may open or join incidents.
   const openedLive = [
     ...new Set(results.flatMap((r) => (r.outcome === 'opened' && r.alertId ? [r.alertId] : []))),

@@ -319,8 +319,17 @@ export interface OccurrenceRow {
   readonly ciId: string | null;
 }
 
-/** Stores occurrences, then keeps only the latest OCCURRENCES_KEPT_PER_ALERT of each alert touched. */
-export async function storeOccurrences(db: Db, rows: readonly OccurrenceRow[], now: Date): Promise<void> {
+/**
+ * Stores occurrences, then keeps only the latest OCCURRENCES_KEPT_PER_ALERT of the alerts in `trim`:
+ * those that may hold more (the caller knows: an alert never stored more occurrences than its count
+ * of triggers plus its lifecycle changes).
+ */
+export async function storeOccurrences(
+  db: Db,
+  rows: readonly OccurrenceRow[],
+  now: Date,
+  trim: readonly string[],
+): Promise<void> {
   if (rows.length === 0) return;
   await sql`
     insert into event_occurrences (alert_id, dedup_key, source, node, resource, type, severity, action,
@@ -346,7 +355,8 @@ export async function storeOccurrences(db: Db, rows: readonly OccurrenceRow[], n
     )}) as r(alert_id uuid, dedup_key text, source text, node text, resource text, type text,
       severity text, action text, message text, labels jsonb, ci_id uuid, occurred_at timestamptz,
       raw jsonb)`.execute(db);
-  const alertIds = [...new Set(rows.map((r) => r.alertId))];
+  const alertIds = [...new Set(trim)];
+  if (alertIds.length === 0) return;
   await sql`
     delete from event_occurrences o
     using (
