@@ -92,6 +92,20 @@ describe('opsgraph serve --demo (the quick start)', () => {
         'Olivia Ops',
       ]);
       expect(access.grants).toContainEqual({ role: 'viewer', scope: { mode: 'DEPENDENCIES' } });
+      // Two correlated alerts that opened one P1 incident.
+      const events = await query(
+        first.url,
+        first.token,
+        '{ alerts(first: 10) { edges { node { node rootAlertId incident { priority shortDescription } } } } }',
+      );
+      const alerts = events.alerts.edges.map((e: { node: unknown }) => e.node);
+      expect(alerts).toHaveLength(2);
+      const root = alerts.find((a: { rootAlertId: string | null }) => a.rootAlertId === null);
+      expect(root).toMatchObject({
+        node: 'db-01',
+        incident: { priority: 1, shortDescription: 'disk_full on db-01' },
+      });
+      expect(alerts.find((a: { node: string }) => a.node === 'checkout-api').incident).toEqual(root.incident);
       expect((await fetch(first.url.replace(/graphql$/, 'readyz'))).status).toBe(200);
       // GraphiQL in demo mode.
       const page = await fetch(first.url, { headers: { accept: 'text/html' } });

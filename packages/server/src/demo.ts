@@ -4,8 +4,9 @@ const actor = systemActor('demo-seed');
 
 /**
  * A small estate to explore: a business service, its applications, a database and servers, related so
- * impact analysis has something to say (the web tier is a cluster of three needing two), and a few
- * users and groups holding core roles, one of them scoped to the service.
+ * impact analysis has something to say (the web tier is a cluster of three needing two), a few
+ * users and groups holding core roles (one of them scoped to the service), an incident rule and two
+ * correlated alerts that opened an incident.
  */
 export async function seedDemo(og: OpsGraph): Promise<{ created: number }> {
   const existing = await og.cmdb.list({ tag: 'demo' }, { first: 1 });
@@ -66,6 +67,44 @@ export async function seedDemo(og: OpsGraph): Promise<{ created: number }> {
         scope: { ciId: ids.get('Online Shop')!, mode: 'dependencies' },
         reason: 'Service owner of the Online Shop',
       },
+      { actor },
+    );
+
+    // Event management to look at: critical alerts on what a tier-1 service needs page Operations
+    // with a P1, and a small storm (the database server, then the API that runs on it) that ends up as
+    // one incident with the API's alert grouped under the database server's.
+    await tx.events.createIncidentRule(
+      {
+        name: 'Tier 1 critical',
+        match: { severity: ['critical'], serviceTierAtMost: 1 },
+        incident: {
+          impact: 1,
+          urgency: 1,
+          category: 'infrastructure',
+          assignmentGroupId: opsTeam.id,
+          shortDescription: '{{type}} on {{node}}',
+        },
+      },
+      { actor },
+    );
+    await tx.events.ingest(
+      [
+        {
+          source: 'nagios',
+          node: 'db-01',
+          type: 'disk_full',
+          severity: 'critical',
+          message: '/var/lib/postgresql is 98% full',
+        },
+        {
+          source: 'apm',
+          node: 'checkout-api',
+          type: 'latency',
+          severity: 'critical',
+          message: 'p99 latency 4.2 s',
+          ciId: ids.get('checkout-api')!,
+        },
+      ],
       { actor },
     );
   });

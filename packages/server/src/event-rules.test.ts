@@ -18,7 +18,7 @@ const INGEST = `mutation ($events: [EventInput!]!) {
   }
 }`;
 const ALERT = `query ($id: ID!) { alert(id: $id) {
-  labels severity flapping suppressed groupKey rootAlertId incidentId
+  labels severity flapping suppressed groupKey rootAlertId incidentId incident { number priority }
   root { id } grouped { id }
 } }`;
 
@@ -137,6 +137,7 @@ describe('event and incident rules over GraphQL', () => {
     expect(rootAlert.grouped).toEqual([{ id: child!.alertId }]);
     expect(rootAlert.incidentId).toBeTruthy();
     expect(childAlert.incidentId).toBe(rootAlert.incidentId);
+    expect(rootAlert.incident).toMatchObject({ number: expect.stringMatching(/^INC/), priority: 1 });
     const roots = (
       await t.gql(
         `{ alerts(filter: { isRoot: true, severity: [CRITICAL] }, first: 50) { edges { node { id } } } }`,

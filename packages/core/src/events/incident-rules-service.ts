@@ -217,9 +217,19 @@ export async function incidentsForAlerts(
       }
       return { classes: lines.get(a.ciId) ?? new Set(), bestTier: tiers.get(a.ciId) ?? null };
     };
-    // Alerts of one dedup key in one call share one incident.
+    // Alerts of one dedup key in one call share one incident, and so does a group whose root opened
+    // one in this call: roots go first.
     const openedFor = new Map<string, string>();
-    for (const a of rest) {
+    const byAlert = new Map<string, string>();
+    const ordered = [...rest].sort((x, y) => Number(x.rootAlertId !== null) - Number(y.rootAlertId !== null));
+    for (const a of ordered) {
+      const rootIncident = a.rootAlertId ? byAlert.get(a.rootAlertId) : undefined;
+      if (rootIncident) {
+        await linkAlerts(db, rootIncident, [a.id], now, actorRef(scope.actor));
+        linked.set(a.id, rootIncident);
+        byAlert.set(a.id, rootIncident);
+        continue;
+      }
       const context = await contextOf(a);
       const rule = rules.find((r) => incidentRuleMatches(r, a, context));
       if (!rule) continue;
@@ -227,6 +237,7 @@ export async function incidentsForAlerts(
       if (existingId) {
         await linkAlerts(db, existingId, [a.id], now, actorRef(scope.actor));
         linked.set(a.id, existingId);
+        byAlert.set(a.id, existingId);
         continue;
       }
       const t = rule.incident;
@@ -245,6 +256,7 @@ export async function incidentsForAlerts(
       );
       openedFor.set(a.dedupKey, incident.id);
       linked.set(a.id, incident.id);
+      byAlert.set(a.id, incident.id);
     }
   }
   return linked;

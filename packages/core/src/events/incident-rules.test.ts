@@ -162,6 +162,18 @@ describe.each(testBackends())('alert -> incident rules on %s', (backend) => {
     expect((await incidentOf(child.alertId!))?.id).toBe(incident.id);
   });
 
+  it('a root and its dependent alert opened in one call share one incident', async () => {
+    clock.advance(60 * MINUTE);
+    const [root, child] = await og.events.ingest(
+      [event('storm-db-01'), event('storm-billing', { node: 'billing', ciId: ci.billing })],
+      { actor: admin },
+    );
+    expect((await og.events.alert(child!.alertId!))?.rootAlertId).toBe(root!.alertId);
+    const incident = (await incidentOf(root!.alertId!))!;
+    expect((await incidentOf(child!.alertId!))?.id).toBe(incident.id);
+    expect((await og.incidents.alertIdsOf(incident.id)).sort()).toEqual([root!.alertId, child!.alertId].sort());
+  });
+
   it('refuses bad rules naming the field; changing rules needs event:admin', async () => {
     const paths = async (input: Parameters<typeof og.events.createIncidentRule>[0]) =>
       (

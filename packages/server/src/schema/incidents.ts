@@ -13,13 +13,15 @@ import {
 import type { OpsGraphBuilder } from '../builder.js';
 import type { addAccessIdentity } from './access-identity.js';
 import { actorRefType } from './actor.js';
+import type { addAlerts } from './alerts.js';
 import type { addCmdb } from './cmdb.js';
 import { defined, mutationErrors } from './errors.js';
 import { connectionOf, forwardPage } from './pages.js';
 import { liveStream, unwrap } from './streams.js';
 
 type Refs = Pick<ReturnType<typeof addCmdb>, 'CI'> &
-  Pick<ReturnType<typeof addAccessIdentity>, 'User' | 'Group'>;
+  Pick<ReturnType<typeof addAccessIdentity>, 'User' | 'Group'> &
+  Pick<ReturnType<typeof addAlerts>, 'Alert'>;
 
 const upper = <T extends string>(values: readonly T[]) =>
   Object.fromEntries(values.map((v) => [v.toUpperCase(), { value: v }])) as Record<
@@ -32,7 +34,7 @@ const onIncident = (permission: string) => (i: { ciId: string | null }) =>
   i.ciId ? { ciPermission: { permission, ciId: i.ciId } } : { permission };
 
 /** Incidents: numbered, prioritised, assigned, worked through their state machine; and `incidentChanged`. */
-export function addIncidents(builder: OpsGraphBuilder, { CI, User, Group }: Refs) {
+export function addIncidents(builder: OpsGraphBuilder, { CI, User, Group, Alert }: Refs) {
   const ActorRef = actorRefType(builder);
   const State = builder.enumType('IncidentState', { values: upper(incidentStates) });
   const HoldReason = builder.enumType('IncidentHoldReason', { values: upper(holdReasons) });
@@ -383,6 +385,16 @@ export function addIncidents(builder: OpsGraphBuilder, { CI, User, Group }: Refs
         return liveStream(context, og.incidents.follow(filterOf(filter), { after: from, actor }));
       },
       resolve: unwrap,
+    }),
+  );
+
+  builder.objectField(Alert, 'incident', (t) =>
+    t.field({
+      type: IncidentRef,
+      nullable: true,
+      description:
+        'The incident it belongs to (opened by an incident rule, joined, or linked); null when none you may read.',
+      resolve: (a, _args, { og, actor }) => og.incidents.incidentOfAlert(a.id, { actor }).catch(() => null),
     }),
   );
 

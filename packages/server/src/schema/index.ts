@@ -44,10 +44,10 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addAccess(builder, identity);
   addAccessGrants(builder, { ...identity, ActivityEvent });
   addCiChanged(builder, { CI, Relationship, ActorRef });
-  addIncidents(builder, { CI, User: identity.User, Group: identity.Group });
   const alerts = addAlerts(builder, { CI, OrderDirection });
   addAlertChanged(builder, alerts);
   addEventRules(builder, alerts);
+  addIncidents(builder, { CI, User: identity.User, Group: identity.Group, Alert: alerts.Alert });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
