@@ -2,7 +2,7 @@ import type { Page } from '../cmdb/model.js';
 import { type Actor, actorRef, permissions, type ReadOptions, type WriteOptions } from '../kernel/actor.js';
 import { ConflictError, NotFoundError, ValidationError } from '../kernel/errors.js';
 import type { Kernel } from '../kernel/kernel.js';
-import { decodeCursor, encodeCursor, pageSize } from '../kernel/pagination.js';
+import { afterTimeId, pageSize, timeIdPage } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
 import {
@@ -116,13 +116,7 @@ export class ChangesService {
     const reach = CiReach.of(actor, permissions.changeRead);
     const f = parseInput(maintenanceFilterInput, filter, 'filter');
     const first = pageSize(page.first);
-    let after: [string, string] | undefined;
-    if (page.after) {
-      const values = decodeCursor(page.after);
-      if (values.length !== 2 || typeof values[0] !== 'string' || !UUID.test(String(values[1])))
-        throw ValidationError.field('after', 'is not a cursor this API returned');
-      after = [values[0], String(values[1])];
-    }
+    const after = afterTimeId(page.after);
     const rows = await store.listWindows(this.kernel.db, {
       activeAt: f.activeAt,
       ciId: f.ciId?.toLowerCase(),
@@ -131,11 +125,6 @@ export class ChangesService {
       after,
       limit: first + 1,
     });
-    const nodes = rows.slice(0, first);
-    const edges = nodes.map((node) => ({
-      cursor: encodeCursor([node.startsAt.toISOString(), node.id]),
-      node,
-    }));
-    return { edges, hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null };
+    return timeIdPage(rows, first, (row) => row.startsAt);
   }
 }

@@ -171,7 +171,9 @@ describe.each(testBackends())('alert -> incident rules on %s', (backend) => {
     expect((await og.events.alert(child!.alertId!))?.rootAlertId).toBe(root!.alertId);
     const incident = (await incidentOf(root!.alertId!))!;
     expect((await incidentOf(child!.alertId!))?.id).toBe(incident.id);
-    expect((await og.incidents.alertIdsOf(incident.id)).sort()).toEqual([root!.alertId, child!.alertId].sort());
+    expect((await og.incidents.alertIdsOf(incident.id)).sort()).toEqual(
+      [root!.alertId, child!.alertId].sort(),
+    );
   });
 
   it('refuses bad rules naming the field; changing rules needs event:admin', async () => {

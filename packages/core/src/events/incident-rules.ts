@@ -3,26 +3,10 @@
 // an alert whose root alert, or an earlier alert of its dedup key, has an active incident joins it.
 import type { ColumnType, Generated } from 'kysely';
 import { z } from 'zod';
+import { levelInput as level } from '../incidents/model.js';
 import type { ActorRef, WriteOptions } from '../kernel/actor.js';
 import { type Alert, eventSeverities } from './model.js';
-
-const level = z.union([z.literal(1), z.literal(2), z.literal(3)], {
-  error: 'must be 1 (high), 2 (medium) or 3 (low)',
-});
-const pattern = z
-  .string()
-  .min(1)
-  .max(500)
-  .superRefine((value, ctx) => {
-    try {
-      new RegExp(value);
-    } catch (error) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `is not a valid regular expression: ${(error as Error).message}`,
-      });
-    }
-  });
+import { pattern } from './rules.js';
 
 export const incidentRuleMatchInput = z.strictObject({
   /** Any of these severities (required: opening incidents on every info alert is never meant). */

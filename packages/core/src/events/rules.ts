@@ -13,7 +13,8 @@ const MAX_PATTERN = 500;
 export const ruleFields = ['source', 'node', 'resource', 'type', 'message', 'dedupKey'] as const;
 export type RuleField = (typeof ruleFields)[number];
 
-const pattern = z
+/** A regular expression as rules take it: compiled once here, so a bad one is refused naming its field. */
+export const pattern = z
   .string()
   .min(1)
   .max(MAX_PATTERN)

@@ -84,9 +84,11 @@ export function resolveIncidentsOptions(options: IncidentsOptions = {}): Resolve
   return { priorityMatrix: matrix as readonly (readonly Priority[])[], reopenWindowMs };
 }
 
-const level = z.union([z.literal(1), z.literal(2), z.literal(3)], {
+/** Impact or urgency: 1 high, 2 medium, 3 low. */
+export const levelInput = z.union([z.literal(1), z.literal(2), z.literal(3)], {
   error: 'must be 1 (high), 2 (medium) or 3 (low)',
 });
+const level = levelInput;
 const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max);
 
 export const createIncidentInput = z.strictObject({

@@ -19,7 +19,7 @@ import {
   type ValidationIssue,
 } from '../kernel/errors.js';
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
-import { decodeCursor, encodeCursor, pageSize } from '../kernel/pagination.js';
+import { afterTimeId, pageSize, timeIdPage } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
 import { type FollowIncidentsOptions, followIncidents, type IncidentChange } from './changes.js';
@@ -332,13 +332,7 @@ export class IncidentsService {
     const reach = CiReach.of(actor, permissions.incidentRead);
     const f = parseInput(incidentFilterInput, filter, 'filter');
     const first = pageSize(page.first);
-    let after: [string, string] | undefined;
-    if (page.after) {
-      const values = decodeCursor(page.after);
-      if (values.length !== 2 || typeof values[0] !== 'string' || !UUID.test(String(values[1])))
-        throw ValidationError.field('after', 'is not a cursor this API returned');
-      after = [values[0], String(values[1])];
-    }
+    const after = afterTimeId(page.after);
     const lower = (v: string | undefined) => v?.toLowerCase();
     const rows = await store.listIncidents(this.kernel.db, {
       ...f,
@@ -351,12 +345,7 @@ export class IncidentsService {
       after,
       limit: first + 1,
     });
-    const nodes = rows.slice(0, first);
-    const edges = nodes.map((node) => ({
-      cursor: encodeCursor([node.createdAt.toISOString(), node.id]),
-      node,
-    }));
-    return { edges, hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null };
+    return timeIdPage(rows, first, (row) => row.createdAt);
   }
 
   /** The notes, oldest first: comments for who may read the incident, work notes only for who may work it. */

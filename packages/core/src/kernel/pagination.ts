@@ -25,3 +25,29 @@ export function pageSize(first: number | undefined, field = 'first'): number {
   }
   return first;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The position after which a page continues in a list ordered by (time, id) descending: the cursor a
+ * `timeIdPage` returned, checked. Undefined for the first page.
+ */
+export function afterTimeId(cursor: string | null | undefined): [string, string] | undefined {
+  if (!cursor) return undefined;
+  const values = decodeCursor(cursor);
+  if (values.length !== 2 || typeof values[0] !== 'string' || !UUID.test(String(values[1])))
+    throw ValidationError.field('after', 'is not a cursor this API returned');
+  return [values[0], String(values[1])];
+}
+
+/** A page from `first + 1` rows ordered by (time, id) descending: edges with cursors, and whether more follow. */
+export function timeIdPage<T extends { readonly id: string }>(
+  rows: readonly T[],
+  first: number,
+  timeOf: (row: T) => Date,
+): { edges: { cursor: string; node: T }[]; hasNextPage: boolean; endCursor: string | null } {
+  const edges = rows
+    .slice(0, first)
+    .map((node) => ({ cursor: encodeCursor([timeOf(node).toISOString(), node.id]), node }));
+  return { edges, hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null };
+}
