@@ -56,6 +56,8 @@ import * as rules from './rules-service.js';
 import * as rulesStore from './rules-store.js';
 import * as store from './store.js';
 
+/** How many times an ingest that lost a deadlock is tried in all. */
+const INGEST_ATTEMPTS = 3;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Whether `actor` (none: trusted code) may see `alert`: on its CI, or everywhere for an alert on no CI. */
@@ -89,9 +91,21 @@ export class EventsService {
     assertCan(actor, permissions.eventWrite);
     const list = normalizeGeneric(events);
     if (list.length === 0) return [];
-    return this.kernel.write(actor, (scope) =>
-      ingestEvents(scope, list, Array.isArray(events), this.options),
-    );
+    const run = () =>
+      this.kernel.write(actor, (scope) => ingestEvents(scope, list, Array.isArray(events), this.options));
+    // Correlation and regrouping update alerts other batches may hold: two concurrent batches can
+    // deadlock, and PostgreSQL then aborts one. Its transaction left nothing behind, so it runs again
+    // (not inside a caller's transaction, which is the caller's to retry).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        const code = (error as { code?: string } | null)?.code;
+        if (this.kernel.inTransaction || attempt >= INGEST_ATTEMPTS || (code !== '40P01' && code !== '40001'))
+          throw error;
+        this.kernel.logger.warn({ attempt, code }, 'event ingest lost a deadlock; running it again');
+      }
+    }
   }
 
   /** Acknowledges an open alert (event:write on its CI); `version`, when given, must be current. */
