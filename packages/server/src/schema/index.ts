@@ -20,6 +20,7 @@ import { addMaintenance } from './maintenance.js';
 import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
 import { addScalars } from './scalars.js';
+import { addSlas } from './slas.js';
 import { addTopology } from './topology.js';
 
 /** Core's schema plus each loaded plugin's contribution, in plugin dependency order. */
@@ -44,7 +45,8 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addAccess(builder, identity);
   addAccessGrants(builder, { ...identity, ActivityEvent });
   addCiChanged(builder, { CI, Relationship, ActorRef });
-  addIncidents(builder, { CI, User: identity.User, Group: identity.Group });
+  const incidents = addIncidents(builder, { CI, User: identity.User, Group: identity.Group });
+  addSlas(builder, incidents);
   const alerts = addAlerts(builder, { CI, OrderDirection });
   addAlertChanged(builder, alerts);
   addEventRules(builder, alerts);
