@@ -26,6 +26,7 @@ export function addSlas(
 
   const Definition = builder.objectRef<SlaDefinition>('SlaDefinition').implement({
     description: 'Response and resolution targets for incidents of one priority.',
+    authScopes: { permissionSomewhere: permissions.incidentRead },
     fields: (t) => ({
       id: t.exposeID('id'),
       name: t.exposeString('name'),
@@ -39,6 +40,8 @@ export function addSlas(
 
   const Timer = builder.objectRef<SlaTimer>('SlaTimer').implement({
     description: 'One SLA target running on an incident: paused on hold, warned at 75%, breached at 100%.',
+    // Reached only through its Incident, which is checked on the incident's CI.
+    authScopes: { permissionSomewhere: permissions.incidentRead },
     fields: (t) => ({
       id: t.exposeID('id'),
       kind: t.field({ type: Kind, resolve: (s) => s.kind }),
