@@ -308,6 +308,23 @@ export {
 export { CiReach, canOnEach, canSeeEvent, eventCiIds, type VisibleEvent } from './kernel/reach.js';
 export type { CoreServices, OpsGraphPlugins } from './kernel/registry.js';
 export { parseInput } from './kernel/validation.js';
+export {
+  type DefineSlaInput,
+  SLA_WARNING_RATIO,
+  type SlaChangeOptions,
+  type SlaDefinition,
+  type SlaFilter,
+  type SlaIncidentRef,
+  type SlaTimer,
+  type SlaTimerKind,
+  type SlaTimerState,
+  type SweepOptions as SlaSweepOptions,
+  type SweepResult as SlaSweepResult,
+  slaTimerKinds,
+  slaTimerStates,
+  type UpdateSlaInput,
+} from './slas/model.js';
+export { SlasService, slaSweepActor } from './slas/service.js';
 export type {
   AffectedCi,
   CiSummary,

@@ -76,6 +76,12 @@ export interface OpsGraphServerOptions {
    */
   readonly accessSweepIntervalMs?: number | false;
   /**
+   * How often (ms) the listening server sweeps incident SLA timers: `sla.warning` at 75% of a target,
+   * `sla.breached` at 100%, once each, by whichever replica holds the sweep's advisory lock. Default
+   * 30,000; `0` or `false` leaves it to the app (`og.slas.sweep()`).
+   */
+  readonly slaSweepIntervalMs?: number | false;
+  /**
    * The event webhooks (`POST /webhooks/alertmanager`, `/webhooks/pagerduty`, `/webhooks/events`):
    * `requestsPerMinute` per actor (default 1200, `false`: no limit), `maxBodySize` (default 1 MB).
    * `false` turns the endpoints off (they answer 404 like any unknown path).
@@ -240,7 +246,10 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     logger,
   });
 
-  const sweeps = accessSweeps(og, logger, options.accessSweepIntervalMs ?? 30_000);
+  const sweeps = [
+    accessSweeps(og, logger, options.accessSweepIntervalMs ?? 30_000),
+    slaSweeps(og, logger, options.slaSweepIntervalMs === 0 ? false : (options.slaSweepIntervalMs ?? 30_000)),
+  ];
 
   return {
     yoga,
@@ -253,14 +262,14 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
         httpServer.once('error', reject);
         httpServer.listen(port, host, () => {
           httpServer.off('error', reject);
-          sweeps.start();
+          for (const sweep of sweeps) sweep.start();
           const address = httpServer.address() as AddressInfo;
           const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           resolve({ url: `http://${shown}:${address.port}${path}`, port: address.port });
         });
       }),
     close: async () => {
-      await sweeps.stop();
+      await Promise.all(sweeps.map((sweep) => sweep.stop()));
       await ws.dispose();
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());
@@ -270,23 +279,13 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
   };
 }
 
-/** A timer that records expired grants; one sweep at a time, failures logged and retried next tick. */
-function accessSweeps(og: OpsGraph, logger: Logger, intervalMs: number | false) {
+/** A timer running `sweep` every `intervalMs`; one run at a time, failures logged and retried next tick. */
+function periodic(option: string, intervalMs: number | false, sweep: () => Promise<void>) {
   if (intervalMs !== false && (!Number.isSafeInteger(intervalMs) || intervalMs < 10)) {
-    throw new TypeError(
-      `accessSweepIntervalMs must be an integer of at least 10, or false; got ${intervalMs}`,
-    );
+    throw new TypeError(`${option} must be an integer of at least 10, or false; got ${intervalMs}`);
   }
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
-  const sweep = async () => {
-    try {
-      const expired = await og.access.sweepExpired();
-      if (expired.length > 0) logger.info({ grants: expired.map((g) => g.id) }, 'access grants expired');
-    } catch (error) {
-      logger.warn({ err: error }, 'expiring access grants failed; retrying at the next sweep');
-    }
-  };
   return {
     start() {
       if (intervalMs === false || timer) return;
@@ -306,6 +305,31 @@ function accessSweeps(og: OpsGraph, logger: Logger, intervalMs: number | false) 
       await running;
     },
   };
+}
+
+/** Records expired grants. */
+function accessSweeps(og: OpsGraph, logger: Logger, intervalMs: number | false) {
+  return periodic('accessSweepIntervalMs', intervalMs, async () => {
+    try {
+      const expired = await og.access.sweepExpired();
+      if (expired.length > 0) logger.info({ grants: expired.map((g) => g.id) }, 'access grants expired');
+    } catch (error) {
+      logger.warn({ err: error }, 'expiring access grants failed; retrying at the next sweep');
+    }
+  });
+}
+
+/** Warns and breaches incident SLA timers (`sla.warning`, `sla.breached`, once each across replicas). */
+function slaSweeps(og: OpsGraph, logger: Logger, intervalMs: number | false) {
+  return periodic('slaSweepIntervalMs', intervalMs, async () => {
+    try {
+      const { warned, breached } = await og.slas.sweep();
+      if (warned.length + breached.length > 0)
+        logger.info({ warned: warned.length, breached: breached.length }, 'SLA timers swept');
+    } catch (error) {
+      logger.warn({ err: error }, 'sweeping SLA timers failed; retrying at the next sweep');
+    }
+  });
 }
 
 /** The headers of a Node request as a Fetch `Request`, for the authenticate hook. */

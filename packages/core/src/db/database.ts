@@ -22,6 +22,7 @@ import type { AlertTable, EventOccurrenceTable } from '../events/model.js';
 import type { EventRuleTable } from '../events/rules.js';
 import type { IncidentAlertTable, IncidentNoteTable, IncidentTable } from '../incidents/model.js';
 import type { ActivityTable } from '../kernel/activity-store.js';
+import type { SlaDefinitionTable, SlaTimerTable } from '../slas/model.js';
 
 /**
  * Core's tables, as Kysely sees them (camelCase; stored snake_case). Plugins do not extend this type:
@@ -52,4 +53,6 @@ export interface Database {
   incidents: IncidentTable;
   incidentAlerts: IncidentAlertTable;
   incidentNotes: IncidentNoteTable;
+  slaDefinitions: SlaDefinitionTable;
+  slaTimers: SlaTimerTable;
 }

@@ -113,6 +113,7 @@ export class IncidentsService {
         createdAt: scope.now,
       });
       scope.emit('incident.created', { type: 'incident', id: incident.id }, { incident });
+      await scope.kernel.services.slas.track(scope, incident);
       const alertIds = i.alertIds.map((id) => id.toLowerCase());
       if (alertIds.length > 0) {
         await store.linkAlerts(scope.db, incident.id, alertIds, scope.now, actorRef(actor));
@@ -157,6 +158,8 @@ export class IncidentsService {
       if (fields.length === 0) return incident;
       const updated = await store.updateIncident(scope.db, incident.id, change, scope.now);
       scope.emit('incident.updated', { type: 'incident', id: incident.id }, { incident: updated, fields });
+      // A new priority re-targets the SLA timers.
+      if (updated.priority !== incident.priority) await scope.kernel.services.slas.track(scope, updated);
       return updated;
     });
   }
@@ -268,6 +271,8 @@ export class IncidentsService {
         { type: 'incident', id: incident.id },
         { incident: updated, from },
       );
+      // Leaving `new` meets the response SLA; on hold pauses, resolved meets, cancelled cancels.
+      await scope.kernel.services.slas.track(scope, updated);
       if (t.reason) {
         const body = `${reopening ? 'Reopened' : 'Cancelled'}: ${t.reason}`;
         await this.#note(scope, updated, { kind: 'work_note', body });

@@ -31,6 +31,8 @@ import { EventsService } from '../events/service.js';
 import { incidentsMigrations } from '../incidents/migrations.js';
 import { type IncidentsOptions, resolveIncidentsOptions } from '../incidents/model.js';
 import { IncidentsService } from '../incidents/service.js';
+import { slasMigrations } from '../slas/migrations.js';
+import { SlasService } from '../slas/service.js';
 import { topologyMigrations } from '../topology/migrations.js';
 import { TopologyService } from '../topology/service.js';
 import { ActivityService } from './activity.js';
@@ -104,6 +106,7 @@ export const coreMigrations: MigrationSet = {
     ...eventsMigrations,
     ...incidentsMigrations,
     ...alertListingMigrations,
+    ...slasMigrations,
   },
 };
 
@@ -118,6 +121,7 @@ const coreBuilder = (options: OpsGraphOptions) => {
     events: new EventsService(kernel, events),
     changes: new ChangesService(kernel),
     incidents: new IncidentsService(kernel, incidents),
+    slas: new SlasService(kernel),
   });
 };
 
@@ -213,6 +217,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     events: core.events,
     changes: core.changes,
     incidents: core.incidents,
+    slas: core.slas,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

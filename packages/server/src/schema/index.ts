@@ -20,6 +20,7 @@ import { addMaintenance } from './maintenance.js';
 import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
 import { addScalars } from './scalars.js';
+import { addSlas } from './slas.js';
 import { addTopology } from './topology.js';
 
 /** Core's schema plus each loaded plugin's contribution, in plugin dependency order. */
@@ -47,7 +48,13 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   const alerts = addAlerts(builder, { CI, OrderDirection });
   addAlertChanged(builder, alerts);
   addEventRules(builder, alerts);
-  addIncidents(builder, { CI, User: identity.User, Group: identity.Group, Alert: alerts.Alert });
+  const incidents = addIncidents(builder, {
+    CI,
+    User: identity.User,
+    Group: identity.Group,
+    Alert: alerts.Alert,
+  });
+  addSlas(builder, incidents);
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);

@@ -1,0 +1,67 @@
+import { type Kysely, sql } from 'kysely';
+import type { Migration } from '../db/migrator.js';
+
+/** SLA definitions (seeded with ITIL defaults) and the timers attached to incidents. Frozen. */
+export const slasMigrations: Record<string, Migration> = {
+  '0017_slas': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('sla_definitions')
+        .addColumn('id', 'uuid', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('priority', 'smallint', (c) => c.notNull().check(sql`priority between 1 and 5`))
+        .addColumn('response_minutes', 'integer', (c) => c.notNull().check(sql`response_minutes > 0`))
+        .addColumn('resolution_minutes', 'integer', (c) => c.notNull().check(sql`resolution_minutes > 0`))
+        .addColumn('active', 'boolean', (c) => c.notNull().defaultTo(true))
+        .addColumn('version', 'integer', (c) => c.notNull().defaultTo(1))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      // One active definition per priority: which one applies is never ambiguous.
+      await sql`create unique index sla_definitions_active_priority on sla_definitions (priority) where active`.execute(
+        db,
+      );
+      // ITIL-style defaults; operators edit or replace them.
+      await sql`
+        insert into sla_definitions (id, name, priority, response_minutes, resolution_minutes, created_at, updated_at)
+        values (gen_random_uuid(), 'P1 critical', 1, 15, 240, now(), now()),
+               (gen_random_uuid(), 'P2 high', 2, 30, 480, now(), now()),
+               (gen_random_uuid(), 'P3 moderate', 3, 240, 4320, now(), now()),
+               (gen_random_uuid(), 'P4 low', 4, 1440, 7200, now(), now()),
+               (gen_random_uuid(), 'P5 planning', 5, 2880, 14400, now(), now())`.execute(db);
+
+      await db.schema
+        .createTable('sla_timers')
+        .addColumn('id', 'uuid', (c) => c.primaryKey())
+        .addColumn('incident_id', 'uuid', (c) => c.notNull().references('incidents.id'))
+        .addColumn('definition_id', 'uuid', (c) => c.notNull().references('sla_definitions.id'))
+        .addColumn('kind', 'text', (c) => c.notNull().check(sql`kind in ('response', 'resolution')`))
+        .addColumn('priority', 'smallint', (c) => c.notNull())
+        .addColumn('target_minutes', 'integer', (c) => c.notNull())
+        .addColumn('state', 'text', (c) =>
+          c.notNull().check(sql`state in ('running', 'paused', 'met', 'breached', 'cancelled')`),
+        )
+        .addColumn('elapsed_ms', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('running_since', 'timestamptz')
+        .addColumn('warned_at', 'timestamptz')
+        .addColumn('breached_at', 'timestamptz')
+        .addColumn('stopped_at', 'timestamptz')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .addCheckConstraint(
+          'sla_timers_running_since',
+          sql`(state = 'running') = (running_since is not null)`,
+        )
+        .execute();
+      await db.schema
+        .createIndex('sla_timers_incident_idx')
+        .on('sla_timers')
+        .columns(['incident_id', 'created_at'])
+        .execute();
+      // What the sweep scans: running timers only.
+      await sql`create index sla_timers_running_idx on sla_timers (running_since) where state = 'running'`.execute(
+        db,
+      );
+    },
+  },
+};
