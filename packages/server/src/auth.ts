@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { type Actor, anonymousActor, isOpsGraphError, type OpsGraph } from '@opsgraph/core';
 
 /**
@@ -54,4 +55,15 @@ export function anonymousWith(permissions: readonly string[] = []): Actor {
 /** Whether an error thrown by an `Authenticate` hook means "wrong credentials" (not a failure). */
 export function isInvalidCredentials(error: unknown): error is Error {
   return error instanceof InvalidCredentials || (isOpsGraphError(error) && error.code === 'UNAUTHENTICATED');
+}
+
+/** The headers of a Node request as a Fetch `Request`, for the authenticate hook. */
+export function toFetchRequest(req: IncomingMessage, extraHeaders: Record<string, string> = {}): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (typeof value === 'string') headers.set(name, value);
+    else if (Array.isArray(value)) headers.set(name, value.join(', '));
+  }
+  for (const [name, value] of Object.entries(extraHeaders)) headers.set(name, value);
+  return new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { headers });
 }

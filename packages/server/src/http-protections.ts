@@ -2,6 +2,9 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { GraphQLError } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 
+/** The largest request body /graphql and the webhooks accept (413 above it). */
+export const MAX_REQUEST_BODY_SIZE = 1024 * 1024;
+
 /**
  * The header that marks a request as not a cross-site form or link: any value. Yoga's own name, so
  * Yoga-aware tools already know it. JSON POSTs (`Content-Type: application/json`) need no header.

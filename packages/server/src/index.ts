@@ -17,7 +17,7 @@ export {
 } from './builder.js';
 export type { GraphQLContext } from './context.js';
 export { createDemoToken, seedDemo } from './demo.js';
-export { CSRF_HEADER, CSRF_PREVENTED } from './http-protections.js';
+export { CSRF_HEADER, CSRF_PREVENTED, MAX_REQUEST_BODY_SIZE } from './http-protections.js';
 export { type JwtAuthOptions, jwtAuth } from './jwt.js';
 export { DEFAULT_LIMITS, LIMIT_EXCEEDED, type OperationLimits } from './limits.js';
 export type { OperationQueries } from './query-count.js';
@@ -35,7 +35,6 @@ export { mutationErrors } from './schema/errors.js';
 export { buildSchema } from './schema/index.js';
 export {
   createOpsGraphServer,
-  MAX_REQUEST_BODY_SIZE,
   type OpsGraphServer,
   type OpsGraphServerOptions,
 } from './server.js';

@@ -9,11 +9,12 @@ import {
   bearerTokenAuth,
   isInvalidCredentials,
   resolveActor,
+  toFetchRequest,
 } from './auth.js';
 import type { GraphQLContext } from './context.js';
 import { createMaskError } from './errors.js';
 import { useFreshCachesPerEvent } from './fresh-context.js';
-import { CSRF_HEADER, useHttpProtections } from './http-protections.js';
+import { CSRF_HEADER, MAX_REQUEST_BODY_SIZE, useHttpProtections } from './http-protections.js';
 import { type OperationLimits, resolveLimits, useOperationProtections } from './limits.js';
 import { type OperationQueries, useQueryCount } from './query-count.js';
 import {
@@ -26,9 +27,6 @@ import {
 import { buildSchema } from './schema/index.js';
 import { createWebhookHandler, type WebhookOptions } from './webhooks.js';
 import { attachWebSocket, resolveWebSocketLimits, type WebSocketLimits } from './ws.js';
-
-/** The largest request body /graphql accepts (Yoga answers 413 above it). */
-export const MAX_REQUEST_BODY_SIZE = 1024 * 1024;
 
 export interface OpsGraphServerOptions {
   readonly opsgraph: OpsGraph;
@@ -330,17 +328,6 @@ function slaSweeps(og: OpsGraph, logger: Logger, intervalMs: number | false) {
       logger.warn({ err: error }, 'sweeping SLA timers failed; retrying at the next sweep');
     }
   });
-}
-
-/** The headers of a Node request as a Fetch `Request`, for the authenticate hook. */
-export function toFetchRequest(req: IncomingMessage, extraHeaders: Record<string, string> = {}): Request {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (typeof value === 'string') headers.set(name, value);
-    else if (Array.isArray(value)) headers.set(name, value.join(', '));
-  }
-  for (const [name, value] of Object.entries(extraHeaders)) headers.set(name, value);
-  return new Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { headers });
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

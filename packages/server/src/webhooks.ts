@@ -11,10 +11,9 @@ import {
   permissions,
   type ValidationError,
 } from '@opsgraph/core';
-import { type Authenticate, isInvalidCredentials, resolveActor } from './auth.js';
-import { formatBytes } from './http-protections.js';
+import { type Authenticate, isInvalidCredentials, resolveActor, toFetchRequest } from './auth.js';
+import { formatBytes, MAX_REQUEST_BODY_SIZE } from './http-protections.js';
 import { actorRateLimitKey, createRateLimiter, RATE_LIMITED, type RateLimiter } from './rate-limit.js';
-import { MAX_REQUEST_BODY_SIZE, toFetchRequest } from './server.js';
 
 /** `webhooks` option of the server. */
 export interface WebhookOptions {

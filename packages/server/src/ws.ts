@@ -12,11 +12,10 @@ import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
-import { type Authenticate, isInvalidCredentials, resolveActor } from './auth.js';
+import { type Authenticate, isInvalidCredentials, resolveActor, toFetchRequest } from './auth.js';
 import type { GraphQLContext } from './context.js';
 import { LIMIT_EXCEEDED } from './limits.js';
 import { actorRateLimitKey } from './rate-limit.js';
-import { toFetchRequest } from './server.js';
 
 /** Limits of the WebSocket endpoint (`websocket` option of the server). */
 export interface WebSocketLimits {
