@@ -2,9 +2,7 @@ import type { Page } from '../cmdb/model.js';
 import { type Actor, assertCan, can, permissions } from '../kernel/actor.js';
 import { ForbiddenError, ValidationError } from '../kernel/errors.js';
 import { decodeCursor, encodeCursor } from '../kernel/pagination.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);
+import { isUuid } from '../kernel/validation.js';
 
 /** How records name who made a change: `<actor kind>:<actor id>` (as tokens' `createdBy`). */
 export const actorKey = (actor: Actor): string => `${actor.kind}:${actor.id}`;
@@ -64,3 +62,5 @@ export function changedFields<P extends object, R extends { [K in keyof P]?: unk
   );
   return { changes, set: Object.fromEntries(changes.map((key) => [key, patch[key] ?? null])) };
 }
+
+export { isUuid };

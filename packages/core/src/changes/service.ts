@@ -4,7 +4,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../kernel/errors.
 import type { Kernel } from '../kernel/kernel.js';
 import { afterTimeId, pageSize, timeIdPage } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
-import { parseInput } from '../kernel/validation.js';
+import { isUuid, parseInput } from '../kernel/validation.js';
 import {
   type CancelMaintenanceOptions,
   type MaintenanceFilter,
@@ -15,8 +15,6 @@ import {
   maintenanceWindowInput,
 } from './model.js';
 import * as store from './store.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Whether `actor` may see `window`: change:read on every CI it names. */
 const mayRead = (actor: Actor | undefined, window: MaintenanceWindow): boolean =>
@@ -77,7 +75,7 @@ export class ChangesService {
   ): Promise<MaintenanceWindow> {
     const reach = CiReach.of(actor, permissions.changeWrite);
     return this.kernel.write(actor, async ({ db, now, emit }) => {
-      const window = UUID.test(id) ? await store.findWindow(db, id.toLowerCase(), true) : undefined;
+      const window = isUuid(id) ? await store.findWindow(db, id.toLowerCase(), true) : undefined;
       if (!window || !mayRead(actor, window)) throw new NotFoundError('maintenance window', id, 'id');
       reach.assertEach(window.ciIds, 'id');
       if (version !== undefined && version !== window.version)
@@ -99,7 +97,7 @@ export class ChangesService {
   /** A window (change:read on each CI it names); null when unknown or not visible. */
   async maintenanceWindow(id: string, { actor }: ReadOptions = {}): Promise<MaintenanceWindow | null> {
     CiReach.of(actor, permissions.changeRead);
-    if (!UUID.test(id)) return null;
+    if (!isUuid(id)) return null;
     const window = await store.findWindow(this.kernel.db, id.toLowerCase());
     return window && mayRead(actor, window) ? window : null;
   }

@@ -3,7 +3,7 @@ import type { Database } from '../db/database.js';
 import { ValidationError } from '../kernel/errors.js';
 import { decodeCursor, encodeCursor, pageSize } from '../kernel/pagination.js';
 import type { CiReach } from '../kernel/reach.js';
-import { parseInput } from '../kernel/validation.js';
+import { isUuid, parseInput } from '../kernel/validation.js';
 import {
   type Ci,
   type CiClass,
@@ -21,8 +21,6 @@ import {
 import { findClass } from './store.js';
 
 type Db = Kysely<Database>;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * How each order sorts and how its cursor key is read and checked. The key of a timestamp is the
@@ -90,7 +88,7 @@ function parseCursor(cursor: string, order: Required<CiOrder>): { key: RawBuilde
   }
   // A cursor comes back from the client: check it fully, or a forged one reaches SQL as a bad value.
   const key = orders[order.field].param(value);
-  if (tag !== orderTag(order) || !key || typeof id !== 'string' || !UUID.test(id) || rest.length > 0) {
+  if (tag !== orderTag(order) || !key || typeof id !== 'string' || !isUuid(id) || rest.length > 0) {
     throw ValidationError.field('after', 'is not a CI cursor');
   }
   return { key, id: id.toLowerCase() };

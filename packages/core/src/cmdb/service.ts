@@ -3,7 +3,7 @@ import { ConflictError, NotFoundError, ValidationError, type ValidationIssue } f
 import type { Kernel } from '../kernel/kernel.js';
 import { pageSize } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
-import { parseInput } from '../kernel/validation.js';
+import { isUuid, parseInput } from '../kernel/validation.js';
 import {
   type ClassSchema,
   type IdentityKey,
@@ -503,8 +503,7 @@ export class CmdbService {
   }
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (value: string): boolean => UUID.test(value);
-
 /** Owner of classes and relationship types defined through the API. */
 export const RUNTIME_OWNER = 'runtime';
+
+export { isUuid };

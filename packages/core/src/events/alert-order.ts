@@ -3,7 +3,7 @@
 import { type Expression, type RawBuilder, sql } from 'kysely';
 import { ValidationError } from '../kernel/errors.js';
 import { decodeCursor, encodeCursor } from '../kernel/pagination.js';
-import { parseInput } from '../kernel/validation.js';
+import { isUuid, parseInput } from '../kernel/validation.js';
 import { type AlertOrder, type AlertOrderField, type AlertSeverity, alertOrderInput } from './model.js';
 
 export type ParsedAlertOrder = Required<AlertOrder>;
@@ -74,8 +74,6 @@ export function alertCursor(order: ParsedAlertOrder, row: KeyedRow & { id: strin
   return encodeCursor([tagOf(order), ...alertOrders[order.field].keys(row), row.id]);
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Reads a cursor back, checked in full: it comes from the client. */
 export function parseAlertCursor(cursor: string, order: ParsedAlertOrder): AlertAfter {
   const [tag, ...rest] = decodeCursor(cursor);
@@ -91,7 +89,7 @@ export function parseAlertCursor(cursor: string, order: ParsedAlertOrder): Alert
     tag !== tagOf(order) ||
     rest.length !== params.length + 1 ||
     typeof id !== 'string' ||
-    !UUID.test(id) ||
+    !isUuid(id) ||
     keys.some((key) => key === undefined)
   )
     throw ValidationError.field('after', 'is not an alert cursor this API returned');

@@ -5,7 +5,7 @@ import { activeIncidentsByDedupKey, incidentIdsOfAlerts, linkAlerts } from '../i
 import { type Actor, actorRef, assertCan, permissions, type ReadOptions } from '../kernel/actor.js';
 import { ConflictError, NotFoundError, ValidationError, type ValidationIssue } from '../kernel/errors.js';
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
-import { parseInput } from '../kernel/validation.js';
+import { isUuid, parseInput } from '../kernel/validation.js';
 import {
   type AlertContext,
   type IncidentRule,
@@ -21,7 +21,6 @@ import {
 import * as store from './incident-rules-store.js';
 import type { Alert } from './model.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const nameTaken = () => ValidationError.field('name', 'another incident rule has this name');
 
 async function check(scope: WriteScope, row: store.IncidentRuleRow, except: string | null): Promise<void> {
@@ -88,7 +87,7 @@ export async function createIncidentRule(
 }
 
 async function existing(scope: WriteScope, id: string, version: number | undefined): Promise<IncidentRule> {
-  const rule = UUID.test(id) ? await store.findIncidentRule(scope.db, id.toLowerCase(), true) : undefined;
+  const rule = isUuid(id) ? await store.findIncidentRule(scope.db, id.toLowerCase(), true) : undefined;
   if (!rule) throw new NotFoundError('incident rule', id, 'id');
   if (version !== undefined && version !== rule.version)
     throw ConflictError.staleVersion('incident rule', rule.id, version, rule.version);

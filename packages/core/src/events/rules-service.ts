@@ -3,7 +3,7 @@ import { isUniqueViolation } from '../access/common.js';
 import { type Actor, actorRef, assertCan, permissions, type ReadOptions } from '../kernel/actor.js';
 import { ConflictError, NotFoundError, ValidationError } from '../kernel/errors.js';
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
-import { parseInput } from '../kernel/validation.js';
+import { isUuid, parseInput } from '../kernel/validation.js';
 import {
   type EventRule,
   type EventRuleInput,
@@ -17,7 +17,6 @@ import {
 import * as store from './rules-store.js';
 import { matchCis } from './store.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** New rules go this far after the last one, leaving room to slot others between. */
 const POSITION_STEP = 10;
 
@@ -51,7 +50,7 @@ export async function findRule(
   { actor }: ReadOptions,
 ): Promise<EventRule | null> {
   if (actor) assertCan(actor, permissions.eventRead);
-  if (!UUID.test(id)) return null;
+  if (!isUuid(id)) return null;
   return (await store.findRule(kernel.db, id.toLowerCase())) ?? null;
 }
 
@@ -83,7 +82,7 @@ export async function createRule(kernel: Kernel, input: EventRuleInput, actor: A
 }
 
 async function existing(scope: WriteScope, id: string, version: number | undefined): Promise<EventRule> {
-  const rule = UUID.test(id) ? await store.findRule(scope.db, id.toLowerCase(), true) : undefined;
+  const rule = isUuid(id) ? await store.findRule(scope.db, id.toLowerCase(), true) : undefined;
   if (!rule) throw new NotFoundError('event rule', id, 'id');
   if (version !== undefined && version !== rule.version)
     throw ConflictError.staleVersion('event rule', rule.id, version, rule.version);

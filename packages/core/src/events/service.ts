@@ -14,7 +14,7 @@ import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '.
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
 import { pageSize } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
-import { parseInput } from '../kernel/validation.js';
+import { isUuid, parseInput } from '../kernel/validation.js';
 import { type AlertChange, type FollowAlertsOptions, followAlerts } from './alert-changes.js';
 import { parseAlertCursor, parseAlertOrder } from './alert-order.js';
 import { adoptable, type CorrelatedAlert, rootsFor } from './correlation.js';
@@ -58,7 +58,6 @@ import * as store from './store.js';
 
 /** How many times an ingest that lost a deadlock is tried in all. */
 const INGEST_ATTEMPTS = 3;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Whether `actor` (none: trusted code) may see `alert`: on its CI, or everywhere for an alert on no CI. */
 function mayRead(actor: Actor | undefined, alert: Alert): boolean {
@@ -121,7 +120,7 @@ export class EventsService {
   /** An alert (event:read on its CI, or everywhere for an alert on no CI); null when unknown or unseen. */
   async alert(id: string, { actor }: ReadOptions = {}): Promise<Alert | null> {
     CiReach.of(actor, permissions.eventRead);
-    if (!UUID.test(id)) return null;
+    if (!isUuid(id)) return null;
     const alert = await store.findAlert(this.kernel.db, id.toLowerCase());
     return alert && mayRead(actor, alert) ? alert : null;
   }
@@ -233,7 +232,7 @@ export class EventsService {
   ): Promise<EventOccurrence[][]> {
     const reach = CiReach.of(actor, permissions.eventRead);
     const limit = first === undefined ? OCCURRENCES_KEPT_PER_ALERT : pageSize(first);
-    const ids = [...new Set(alertIds.filter((id) => UUID.test(id)).map((id) => id.toLowerCase()))];
+    const ids = [...new Set(alertIds.filter((id) => isUuid(id)).map((id) => id.toLowerCase()))];
     const byAlert = new Map<string, EventOccurrence[]>();
     for (const o of await store.listOccurrencesOf(this.kernel.db, ids, limit, reach.where('alerts.ci_id'))) {
       const list = byAlert.get(o.alertId);
@@ -256,7 +255,7 @@ export class EventsService {
   #change(id: string, to: 'acknowledged' | 'closed', { actor, version }: AlertChangeOptions): Promise<Alert> {
     return this.kernel.write(actor, async (scope) => {
       const { db, now, emit } = scope;
-      const alert = UUID.test(id) ? await store.findAlert(db, id.toLowerCase(), true) : undefined;
+      const alert = isUuid(id) ? await store.findAlert(db, id.toLowerCase(), true) : undefined;
       if (!alert || !mayRead(actor, alert)) throw new NotFoundError('alert', id, 'id');
       const allowed = alert.ciId
         ? canOn(actor, permissions.eventWrite, alert.ciId)

@@ -21,7 +21,7 @@ import {
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
 import { afterTimeId, pageSize, timeIdPage } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
-import { parseInput } from '../kernel/validation.js';
+import { isUuid, parseInput } from '../kernel/validation.js';
 import { type FollowIncidentsOptions, followIncidents, type IncidentChange } from './changes.js';
 import {
   type AssignIncidentInput,
@@ -48,7 +48,6 @@ import {
 } from './model.js';
 import * as store from './store.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NUMBER = /^INC\d{7,}$/;
 
 /** `permission` on the incident's CI, or everywhere for an incident on no CI. */
@@ -320,7 +319,7 @@ export class IncidentsService {
   /** An incident by id or number (incident:read on its CI); null when unknown or not visible. */
   async incident(idOrNumber: string, { actor }: ReadOptions = {}): Promise<Incident | null> {
     CiReach.of(actor, permissions.incidentRead);
-    const found = UUID.test(idOrNumber)
+    const found = isUuid(idOrNumber)
       ? await store.findIncident(this.kernel.db, idOrNumber.toLowerCase())
       : NUMBER.test(idOrNumber)
         ? await store.findIncidentByNumber(this.kernel.db, idOrNumber)
@@ -370,7 +369,7 @@ export class IncidentsService {
 
   /** The incident an alert is linked to, if any and visible. */
   async incidentOfAlert(alertId: string, options: ReadOptions = {}): Promise<Incident | null> {
-    if (!UUID.test(alertId)) return null;
+    if (!isUuid(alertId)) return null;
     const id = (await store.incidentIdsOfAlerts(this.kernel.db, [alertId.toLowerCase()])).get(
       alertId.toLowerCase(),
     );
@@ -403,7 +402,7 @@ export class IncidentsService {
     fn: (scope: WriteScope, incident: Incident) => Promise<Incident>,
   ): Promise<Incident> {
     return this.kernel.write(actor, async (scope) => {
-      const found = UUID.test(id)
+      const found = isUuid(id)
         ? await store.findIncident(scope.db, id.toLowerCase(), true)
         : NUMBER.test(id)
           ? await store.findIncidentByNumber(scope.db, id)

@@ -1,4 +1,5 @@
 import { ValidationError } from './errors.js';
+import { isUuid } from './validation.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
@@ -26,8 +27,6 @@ export function pageSize(first: number | undefined, field = 'first'): number {
   return first;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * The position after which a page continues in a list ordered by (time, id) descending: the cursor a
  * `timeIdPage` returned, checked. Undefined for the first page.
@@ -35,7 +34,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function afterTimeId(cursor: string | null | undefined): [string, string] | undefined {
   if (!cursor) return undefined;
   const values = decodeCursor(cursor);
-  if (values.length !== 2 || typeof values[0] !== 'string' || !UUID.test(String(values[1])))
+  if (values.length !== 2 || typeof values[0] !== 'string' || !isUuid(String(values[1])))
     throw ValidationError.field('after', 'is not a cursor this API returned');
   return [values[0], String(values[1])];
 }

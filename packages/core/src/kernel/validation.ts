@@ -1,6 +1,10 @@
 import type { z } from 'zod';
 import { ValidationError, type ValidationIssue } from './errors.js';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Whether `value` is a uuid in any case: ids are checked before they reach a uuid column. */
+export const isUuid = (value: unknown): value is string => typeof value === 'string' && UUID.test(value);
+
 /** Parses input with a zod schema, turning every issue into a `ValidationError` naming its field. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
   const result = schema.safeParse(input);

@@ -16,7 +16,7 @@ import {
   type ValidationIssue,
 } from '../kernel/errors.js';
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
-import { parseInput } from '../kernel/validation.js';
+import { isUuid, parseInput } from '../kernel/validation.js';
 import {
   type DefineSlaInput,
   defineSlaInput,
@@ -33,8 +33,6 @@ import {
   updateSlaInput,
 } from './model.js';
 import * as store from './store.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Who the sweep acts as, in the activity stream. */
 export const slaSweepActor: Actor = systemActor('sla-sweep');
@@ -98,7 +96,7 @@ export class SlasService {
     assertCan(actor, permissions.operationsWrite);
     return this.kernel.write(actor, async (scope) => {
       await store.lockDefinitions(scope.db);
-      const found = UUID.test(id) ? await store.findDefinition(scope.db, id.toLowerCase(), true) : undefined;
+      const found = isUuid(id) ? await store.findDefinition(scope.db, id.toLowerCase(), true) : undefined;
       if (!found) throw new NotFoundError('SLA definition', id, 'id');
       if (version !== undefined && version !== found.version)
         throw ConflictError.staleVersion('SLA definition', found.name, version, found.version);
@@ -144,7 +142,7 @@ export class SlasService {
     { actor }: ReadOptions = {},
   ): Promise<Map<string, SlaTimer[]>> {
     readGate(actor);
-    const ids = incidentIds.filter((id) => UUID.test(id)).map((id) => id.toLowerCase());
+    const ids = incidentIds.filter((id) => isUuid(id)).map((id) => id.toLowerCase());
     const now = this.kernel.clock.now();
     const byIncident = new Map<string, SlaTimer[]>(ids.map((id) => [id, []]));
     for (const row of await store.timersOfIncidents(this.kernel.db, ids))
