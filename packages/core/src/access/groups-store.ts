@@ -8,6 +8,11 @@ type Db = Kysely<Database>;
 export const findGroup = (db: Db, id: string): Promise<Group | undefined> =>
   db.selectFrom('accessGroups').selectAll().where('id', '=', id).executeTakeFirst();
 
+export const findGroups = (db: Db, ids: readonly string[]): Promise<Group[]> =>
+  ids.length === 0
+    ? Promise.resolve([])
+    : db.selectFrom('accessGroups').selectAll().where('id', 'in', ids).execute();
+
 /** The group with this name, case-insensitively. */
 export const findGroupByName = (db: Db, name: string): Promise<Group | undefined> =>
   db

@@ -1,5 +1,5 @@
 import type { Page } from '../cmdb/model.js';
-import type { ReadOptions, WriteOptions } from '../kernel/actor.js';
+import { can, permissions, type ReadOptions, type WriteOptions } from '../kernel/actor.js';
 import { ConflictError, NotFoundError, ValidationError } from '../kernel/errors.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { pageSize } from '../kernel/pagination.js';
@@ -105,6 +105,21 @@ export async function getGroup(
   assertCanRead(actor);
   if (!isUuid(id)) return null;
   return (await store.findGroup(kernel.db, id.toLowerCase())) ?? null;
+}
+
+/**
+ * The groups with these ids, in the order asked, in one query: null for an unknown id, and for every id
+ * when the actor lacks access:read. For lists that show assignment groups.
+ */
+export async function getGroupsById(
+  kernel: Kernel,
+  ids: readonly string[],
+  { actor }: ReadOptions = {},
+): Promise<(Group | null)[]> {
+  if (actor && !can(actor, permissions.accessRead)) return ids.map(() => null);
+  const wanted = [...new Set(ids.filter(isUuid).map((id) => id.toLowerCase()))];
+  const byId = new Map((await store.findGroups(kernel.db, wanted)).map((group) => [group.id, group]));
+  return ids.map((id) => (isUuid(id) ? (byId.get(id.toLowerCase()) ?? null) : null));
 }
 
 export async function listGroups(

@@ -70,6 +70,11 @@ export class AccessService {
     return users.getUser(this.kernel, id, options);
   }
 
+  /** Users by id in one query, in the order asked; null where unknown or not visible to the actor. */
+  usersById(ids: readonly string[], options: ReadOptions = {}): Promise<(User | null)[]> {
+    return users.getUsersById(this.kernel, ids, options);
+  }
+
   userByExternalId(externalId: string, options: ReadOptions = {}): Promise<User | null> {
     return users.getUserByExternalId(this.kernel, externalId, options);
   }
@@ -91,6 +96,11 @@ export class AccessService {
 
   group(id: string, options: ReadOptions = {}): Promise<Group | null> {
     return groups.getGroup(this.kernel, id, options);
+  }
+
+  /** Groups by id in one query, in the order asked; null where unknown or not visible to the actor. */
+  groupsById(ids: readonly string[], options: ReadOptions = {}): Promise<(Group | null)[]> {
+    return groups.getGroupsById(this.kernel, ids, options);
   }
 
   groups(filter: GroupFilter = {}, options: ReadOptions = {}): Promise<Page<Group>> {

@@ -181,6 +181,27 @@ describe.each(testBackends())('users and groups on %s', (backend) => {
     });
   });
 
+  it('reads users and groups by id in one query each, null where unknown or not visible', async () => {
+    const [a, b] = [await newUser(), await newUser()];
+    const group = await og.access.createGroup({ name: unique('by-id') }, { actor: admin });
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    const { result, queries } = await og.queries.measure(() =>
+      og.access.usersById([b.id, 'not-a-uuid', a.id.toUpperCase(), unknown, b.id], { actor: admin }),
+    );
+    expect(result.map((u) => u?.id ?? null)).toEqual([b.id, null, a.id, null, b.id]);
+    expect(queries).toHaveLength(1);
+    // Without access:read a user sees only themselves, and no group.
+    const self: Actor = { kind: 'user', id: a.id, name: a.name, userId: a.id, permissions: [] };
+    expect((await og.access.usersById([a.id, b.id], { actor: self })).map((u) => u?.id ?? null)).toEqual([
+      a.id,
+      null,
+    ]);
+    expect(await og.access.groupsById([group.id], { actor: self })).toEqual([null]);
+    expect(
+      (await og.access.groupsById([group.id, unknown], { actor: admin })).map((g) => g?.name ?? null),
+    ).toEqual([group.name, null]);
+  });
+
   describe('groups', () => {
     it('creates groups with case-insensitively unique names', async () => {
       const group = await og.access.createGroup(

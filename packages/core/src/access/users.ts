@@ -1,5 +1,5 @@
 import type { Page } from '../cmdb/model.js';
-import type { ReadOptions, WriteOptions } from '../kernel/actor.js';
+import { can, permissions, type ReadOptions, type WriteOptions } from '../kernel/actor.js';
 import { ConflictError, NotFoundError, ValidationError } from '../kernel/errors.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { pageSize } from '../kernel/pagination.js';
@@ -121,6 +121,22 @@ export async function getUser(kernel: Kernel, id: string, { actor }: ReadOptions
   assertCanRead(actor, isSelf(actor, id));
   if (!isUuid(id)) return null;
   return (await store.findUser(kernel.db, id.toLowerCase())) ?? null;
+}
+
+/**
+ * The users with these ids, in the order asked, in one query: null for an unknown id or a user the actor
+ * may not see (without access:read, only themselves). For lists that show people (callers, assignees).
+ */
+export async function getUsersById(
+  kernel: Kernel,
+  ids: readonly string[],
+  { actor }: ReadOptions = {},
+): Promise<(User | null)[]> {
+  const readable = (id: string) =>
+    isUuid(id) && (!actor || can(actor, permissions.accessRead) || isSelf(actor, id));
+  const wanted = [...new Set(ids.filter(readable).map((id) => id.toLowerCase()))];
+  const byId = new Map((await store.findUsers(kernel.db, wanted)).map((user) => [user.id, user]));
+  return ids.map((id) => (readable(id) ? (byId.get(id.toLowerCase()) ?? null) : null));
 }
 
 export async function getUserByExternalId(

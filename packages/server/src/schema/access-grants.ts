@@ -12,6 +12,7 @@ import type { addAccessIdentity } from './access-identity.js';
 import { scopeOf } from './access-identity.js';
 import type { addActivity } from './activity.js';
 import { defined, mutationErrors } from './errors.js';
+import { loadGroup, loadUser } from './people.js';
 import { liveStream, unwrap } from './streams.js';
 
 type Refs = ReturnType<typeof addAccessIdentity> & Pick<ReturnType<typeof addActivity>, 'ActivityEvent'>;
@@ -36,12 +37,12 @@ export function addAccessGrants(
       user: t.field({
         type: User,
         nullable: true,
-        resolve: (g, _args, { og, actor }) => (g.userId ? og.access.user(g.userId, { actor }) : null),
+        resolve: (g, _args, context) => loadUser(context, g.userId),
       }),
       group: t.field({
         type: Group,
         nullable: true,
-        resolve: (g, _args, { og, actor }) => (g.groupId ? og.access.group(g.groupId, { actor }) : null),
+        resolve: (g, _args, context) => loadGroup(context, g.groupId),
       }),
       scope: t.field({
         type: Scope,
@@ -83,7 +84,7 @@ export function addAccessGrants(
       requester: t.field({
         type: User,
         nullable: true,
-        resolve: (r, _args, { og, actor }) => og.access.user(r.requesterId, { actor }).catch(() => null),
+        resolve: (r, _args, context) => loadUser(context, r.requesterId),
       }),
       role: t.exposeString('role'),
       scope: t.field({ type: Scope, nullable: true, resolve: (r) => r.scope }),

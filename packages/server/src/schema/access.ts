@@ -2,6 +2,7 @@ import { type Actor, type ActorScope, type ApiToken, permissions } from '@opsgra
 import type { OpsGraphBuilder } from '../builder.js';
 import { type addAccessIdentity, scopeOf } from './access-identity.js';
 import { mutationErrors } from './errors.js';
+import { loadUser } from './people.js';
 
 export function addAccess(
   builder: OpsGraphBuilder,
@@ -37,7 +38,7 @@ export function addAccess(
       user: t.field({
         type: User,
         nullable: true,
-        resolve: (a, _args, { og, actor }) => (a.userId ? og.access.user(a.userId, { actor }) : null),
+        resolve: (a, _args, context) => loadUser(context, a.userId),
       }),
     }),
   });

@@ -17,6 +17,7 @@ import type { addAlerts } from './alerts.js';
 import type { addCmdb } from './cmdb.js';
 import { defined, mutationErrors } from './errors.js';
 import { connectionOf, forwardPage } from './pages.js';
+import { loadGroup, loadUser } from './people.js';
 import { liveStream, unwrap } from './streams.js';
 
 type Refs = Pick<ReturnType<typeof addCmdb>, 'CI'> &
@@ -54,7 +55,6 @@ export function addIncidents(builder: OpsGraphBuilder, { CI, User, Group, Alert 
   });
 
   // People and groups need access:read to be seen as records: without it, the ids are still there.
-  const quietly = <T>(read: Promise<T>) => read.catch(() => null);
 
   const IncidentRef = builder.objectRef<Incident>('Incident').implement({
     description:
@@ -69,8 +69,7 @@ export function addIncidents(builder: OpsGraphBuilder, { CI, User, Group, Alert 
       caller: t.field({
         type: User,
         nullable: true,
-        resolve: (i, _args, { og, actor }) =>
-          i.callerId ? quietly(og.access.user(i.callerId, { actor })) : null,
+        resolve: (i, _args, context) => loadUser(context, i.callerId),
       }),
       ciId: t.exposeID('ciId', { nullable: true }),
       ci: t.field({ type: CI, nullable: true, resolve: (i) => i.ciId }),
@@ -87,15 +86,13 @@ export function addIncidents(builder: OpsGraphBuilder, { CI, User, Group, Alert 
       assignmentGroup: t.field({
         type: Group,
         nullable: true,
-        resolve: (i, _args, { og, actor }) =>
-          i.assignmentGroupId ? quietly(og.access.group(i.assignmentGroupId, { actor })) : null,
+        resolve: (i, _args, context) => loadGroup(context, i.assignmentGroupId),
       }),
       assigneeId: t.exposeID('assigneeId', { nullable: true }),
       assignee: t.field({
         type: User,
         nullable: true,
-        resolve: (i, _args, { og, actor }) =>
-          i.assigneeId ? quietly(og.access.user(i.assigneeId, { actor })) : null,
+        resolve: (i, _args, context) => loadUser(context, i.assigneeId),
       }),
       state: t.field({ type: State, resolve: (i) => i.state }),
       allowedTransitions: t.field({
