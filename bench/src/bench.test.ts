@@ -69,6 +69,23 @@ describe('benchmark runner', () => {
     expect(text).toMatch(/goal ≥ 0\.5: (met|not met)/);
   }, 240_000);
 
+  it('measures the incidents list view against bare Yoga and says whether the goal is met', async () => {
+    const report = await runBenchmarks({
+      // Long enough for a few 50-incident pages even on a crowded machine (a run with none fails).
+      duration: 2,
+      warmup: 0,
+      rounds: 1,
+      connections: 2,
+      filter: ['incidents'],
+      log: () => {},
+    });
+    const [incidents] = report.scenarios;
+    expect(incidents?.error).toBeUndefined();
+    expect(incidents?.goal).toBe(0.6);
+    expect(Number.isFinite(incidents?.ratio?.median) && incidents!.ratio!.median > 0).toBe(true);
+    expect(formatReport(report)).toMatch(/ratio subject\/baseline req\/s: .*goal ≥ 0\.6: (met|not met)/);
+  }, 180_000);
+
   it('refuses an unknown scenario name', async () => {
     await expect(
       runBenchmarks({ duration: 0.1, warmup: 0, rounds: 1, connections: 1, filter: ['nope'], log: () => {} }),

@@ -28,6 +28,8 @@ export interface Scenario {
   /** Used by `--filter`; also the file name. */
   readonly name: string;
   readonly description: string;
+  /** The issue's goal: the req/s ratio should be at least this; the report says whether it was met. */
+  readonly goal?: number;
   setup(): Promise<ScenarioInstance>;
 }
 
@@ -243,8 +245,11 @@ export async function loadTarget(
 }
 
 /** Starts several targets at once; if one fails, stops the others before rethrowing. */
-export async function startTargets(...names: string[]): Promise<TargetProcess[]> {
-  const settled = await Promise.allSettled(names.map((name) => startTarget(name)));
+export async function startTargets(
+  names: readonly string[],
+  options: { timeoutMs?: number } = {},
+): Promise<TargetProcess[]> {
+  const settled = await Promise.allSettled(names.map((name) => startTarget(name, options)));
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   const started = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   if (failure) {

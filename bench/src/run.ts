@@ -89,6 +89,8 @@ export interface ScenarioReport {
     readonly max: number;
     readonly rounds: number[];
   };
+  /** The ratio the issue asks for, at least (HTTP scenarios; batch ones report it in `batch`). */
+  readonly goal?: number;
   /** What a measured (not HTTP) scenario reports. */
   readonly measurement?: Measurement;
   readonly error?: string;
@@ -199,6 +201,7 @@ async function runScenario(
       baseline: side(instance.baseline, runs[0]),
       subject: side(instance.subject, runs[1]),
       ratio: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), rounds: ratios },
+      ...(scenario.goal === undefined ? {} : { goal: scenario.goal }),
     };
   } finally {
     await instance.teardown();
@@ -314,7 +317,7 @@ export function formatReport(report: BenchReport): string {
         return [
           key,
           x.label,
-          x.query,
+          x.query.length > 40 ? `${x.query.replace(/\s+/g, ' ').slice(0, 39)}…` : x.query,
           fmt(x.rps),
           ms(x.p50),
           ms(x.p99),
@@ -332,8 +335,9 @@ export function formatReport(report: BenchReport): string {
     const { median: m, min, max } = s.ratio;
     const spread =
       rounds > 1 ? `, rounds ${min.toFixed(3)}–${max.toFixed(3)} (±${pct((max - min) / 2 / m)})` : '';
+    const goal = s.goal === undefined ? '' : `; goal ≥ ${s.goal}: ${m >= s.goal ? 'met' : 'not met'}`;
     lines.push(
-      `  ratio subject/baseline req/s: ${m.toFixed(3)}${spread}; subject p50 ${ratioText(s.subject.p50, s.baseline.p50)} of baseline`,
+      `  ratio subject/baseline req/s: ${m.toFixed(3)}${spread}; subject p50 ${ratioText(s.subject.p50, s.baseline.p50)} of baseline${goal}`,
     );
   }
   return lines.join('\n');

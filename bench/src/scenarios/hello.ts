@@ -11,7 +11,7 @@ export function helloScenario(options: { name: string; description: string; with
     name: options.name,
     description: options.description,
     async setup() {
-      const [yoga, opsgraph] = await startTargets('yoga-hello', 'opsgraph');
+      const [yoga, opsgraph] = await startTargets(['yoga-hello', 'opsgraph']);
       return {
         baseline: {
           label: 'bare graphql-yoga',

@@ -73,7 +73,10 @@ describe('a page of incidents with everything a list view shows', () => {
     const body = (await t.gql(LIST, { first }, token)).body;
     expect(body.errors).toBeUndefined();
     expect(reports).toHaveLength(1);
-    return { nodes: body.data?.incidents.edges.map((e: { node: unknown }) => e.node), queries: reports[0]!.queries };
+    return {
+      nodes: body.data?.incidents.edges.map((e: { node: unknown }) => e.node),
+      queries: reports[0]!.queries,
+    };
   };
 
   it('costs the same number of SQL statements for 1 incident as for 50', async () => {
