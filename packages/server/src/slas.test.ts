@@ -50,6 +50,54 @@ describe('incident SLAs over GraphQL', () => {
     expect(five.queries).toBe(one.queries);
   });
 
+  it('defines and changes SLA definitions, with typed errors and versions', async () => {
+    const DEFINE = `mutation ($input: DefineSlaInput!) {
+      defineSla(input: $input) {
+        __typename
+        ... on MutationDefineSlaSuccess { data { id name priority active version } }
+        ... on ValidationError { issues { path message } }
+        ... on Error { code message }
+      }
+    }`;
+    const UPDATE = `mutation ($id: ID!, $version: Int, $input: UpdateSlaInput!) {
+      updateSla(id: $id, version: $version, input: $input) {
+        __typename
+        ... on MutationUpdateSlaSuccess { data { name responseMinutes version } }
+        ... on Error { code message }
+      }
+    }`;
+    const input = { name: 'P1 gold', priority: 1, responseMinutes: 5, resolutionMinutes: 60, active: false };
+    const defined = (await t.gql(DEFINE, { input }, t.tokens.admin)).body.data?.defineSla;
+    expect(defined).toMatchObject({
+      __typename: 'MutationDefineSlaSuccess',
+      data: { active: false, version: 1 },
+    });
+    // P1 already has an active definition; a resolution target under the response one is refused.
+    const clash = (
+      await t.gql(DEFINE, { input: { ...input, name: 'P1 other', active: true } }, t.tokens.admin)
+    ).body.data?.defineSla;
+    expect(clash.issues.map((i: { path: string }) => i.path)).toEqual(['priority']);
+    const short = (
+      await t.gql(DEFINE, { input: { ...input, name: 'P1 short', resolutionMinutes: 1 } }, t.tokens.admin)
+    ).body.data?.defineSla;
+    expect(short.issues.map((i: { path: string }) => i.path)).toEqual(['resolutionMinutes']);
+    const { id } = defined.data;
+    const renamed = (
+      await t.gql(
+        UPDATE,
+        { id, version: 1, input: { name: 'P1 platinum', responseMinutes: 10 } },
+        t.tokens.admin,
+      )
+    ).body.data?.updateSla;
+    expect(renamed).toMatchObject({ data: { name: 'P1 platinum', responseMinutes: 10, version: 2 } });
+    const stale = (await t.gql(UPDATE, { id, version: 1, input: { name: 'late' } }, t.tokens.admin)).body.data
+      ?.updateSla;
+    expect(stale).toMatchObject({ __typename: 'ConflictError', code: 'CONFLICT' });
+    // Reading incidents is not enough to change targets.
+    const denied = await t.gql(UPDATE, { id, input: { name: 'nope' } }, t.tokens.reader);
+    expect(denied.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
   it('sweeps on a timer: a due timer is breached and announced once', async () => {
     const incident = await open();
     (t.og.clock as ManualClock).advance(20 * 60_000);

@@ -7,7 +7,7 @@ import {
   slaTimerStates,
 } from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
-import { defined } from './errors.js';
+import { defined, mutationErrors } from './errors.js';
 import type { addIncidents } from './incidents.js';
 
 const upper = <T extends string>(values: readonly T[]) =>
@@ -85,6 +85,50 @@ export function addSlas(
       args: { priority: t.arg.int(), active: t.arg.boolean() },
       resolve: (_root, { priority, active }, { og, actor }) =>
         og.slas.slas(defined({ priority, active }), { actor }),
+    }),
+  }));
+
+  const DefineInput = builder.inputType('DefineSlaInput', {
+    fields: (t) => ({
+      name: t.string({ required: true }),
+      priority: t.int({ required: true, description: 'The incident priority it applies to, 1 (P1) to 5.' }),
+      responseMinutes: t.int({ required: true }),
+      resolutionMinutes: t.int({ required: true, description: 'At least the response target.' }),
+      active: t.boolean({ description: 'Default true; at most one active definition per priority.' }),
+    }),
+  });
+  const UpdateInput = builder.inputType('UpdateSlaInput', {
+    fields: (t) => ({
+      name: t.string(),
+      responseMinutes: t.int(),
+      resolutionMinutes: t.int(),
+      active: t.boolean(),
+    }),
+  });
+  const operationsWrite = { permission: permissions.operationsWrite };
+
+  builder.mutationFields((t) => ({
+    defineSla: t.field({
+      type: Definition,
+      description: 'Defines the SLA of a priority (operations:write).',
+      errors: { types: mutationErrors },
+      authScopes: operationsWrite,
+      args: { input: t.arg({ type: DefineInput, required: true }) },
+      resolve: (_root, { input }, { og, actor }) => og.slas.defineSla(defined(input), { actor }),
+    }),
+    updateSla: t.field({
+      type: Definition,
+      description:
+        'Changes an SLA definition (operations:write): timers already running keep their targets; a stale version is refused.',
+      errors: { types: mutationErrors },
+      authScopes: operationsWrite,
+      args: {
+        id: t.arg.id({ required: true }),
+        version: t.arg.int(),
+        input: t.arg({ type: UpdateInput, required: true }),
+      },
+      resolve: (_root, { id, version, input }, { og, actor }) =>
+        og.slas.updateSla(String(id), defined(input), { actor, ...(version != null ? { version } : {}) }),
     }),
   }));
 }
