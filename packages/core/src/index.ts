@@ -309,6 +309,14 @@ export { CiReach, canOnEach, canSeeEvent, eventCiIds, type VisibleEvent } from '
 export type { CoreServices, OpsGraphPlugins } from './kernel/registry.js';
 export { parseInput } from './kernel/validation.js';
 export {
+  addBusinessTime,
+  type BusinessHours,
+  businessTimeBetween,
+  type WorkingHours,
+} from './slas/calendar.js';
+export {
+  type BusinessCalendar,
+  type DefineCalendarInput,
   type DefineSlaInput,
   SLA_WARNING_RATIO,
   type SlaChangeOptions,
@@ -322,6 +330,7 @@ export {
   type SweepResult as SlaSweepResult,
   slaTimerKinds,
   slaTimerStates,
+  type UpdateCalendarInput,
   type UpdateSlaInput,
 } from './slas/model.js';
 export { SlasService, slaSweepActor } from './slas/service.js';

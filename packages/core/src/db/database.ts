@@ -22,7 +22,7 @@ import type { AlertTable, EventOccurrenceTable } from '../events/model.js';
 import type { EventRuleTable } from '../events/rules.js';
 import type { IncidentAlertTable, IncidentNoteTable, IncidentTable } from '../incidents/model.js';
 import type { ActivityTable } from '../kernel/activity-store.js';
-import type { SlaDefinitionTable, SlaTimerTable } from '../slas/model.js';
+import type { BusinessCalendarTable, SlaDefinitionTable, SlaTimerTable } from '../slas/model.js';
 
 /**
  * Core's tables, as Kysely sees them (camelCase; stored snake_case). Plugins do not extend this type:
@@ -53,6 +53,7 @@ export interface Database {
   incidents: IncidentTable;
   incidentAlerts: IncidentAlertTable;
   incidentNotes: IncidentNoteTable;
+  businessCalendars: BusinessCalendarTable;
   slaDefinitions: SlaDefinitionTable;
   slaTimers: SlaTimerTable;
 }

@@ -81,7 +81,7 @@ const accessAreas = new Set(['user', 'group', 'role', 'grant', 'access_request']
 
 /**
  * The permission needed to see an event of `type`: `ci.*` needs `cmdb:read`, `token.*` needs
- * `access:tokens`, `alert.*`, `event_rule.*` and `incident_rule.*` need `event:read`, `maintenance.*` needs `change:read`, `sla.*` needs `incident:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
+ * `access:tokens`, `alert.*`, `event_rule.*` and `incident_rule.*` need `event:read`, `maintenance.*` needs `change:read`, `sla.*` and `business_calendar.*` need `incident:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
  * a plugin's `<plugin>.*` needs `<plugin>:read`.
  */
 export function readPermissionOf(eventType: string): string {
@@ -90,8 +90,8 @@ export function readPermissionOf(eventType: string): string {
   if (area === 'token') return permissions.tokensManage;
   if (area === 'alert' || area === 'event_rule' || area === 'incident_rule') return permissions.eventRead;
   if (area === 'maintenance') return permissions.changeRead;
-  // SLA definitions and timers are part of incident management.
-  if (area === 'sla') return permissions.incidentRead;
+  // SLA definitions, their calendars and timers are part of incident management.
+  if (area === 'sla' || area === 'business_calendar') return permissions.incidentRead;
   if (accessAreas.has(area)) return permissions.accessRead;
   return `${area}:read`;
 }

@@ -64,4 +64,48 @@ export const slasMigrations: Record<string, Migration> = {
       );
     },
   },
+  /**
+   * Business-hours calendars for SLA definitions, and each running timer's warning and due moments
+   * stored (computed by its calendar when it starts or resumes), so the sweep compares timestamps
+   * instead of doing calendar arithmetic in SQL.
+   */
+  '0023_slas_business_calendars': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('business_calendars')
+        .addColumn('id', 'uuid', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('time_zone', 'text', (c) => c.notNull())
+        .addColumn('hours', 'jsonb', (c) => c.notNull())
+        .addColumn('holidays', 'jsonb', (c) => c.notNull().defaultTo(sql`'[]'::jsonb`))
+        .addColumn('version', 'integer', (c) => c.notNull().defaultTo(1))
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+        .execute();
+      await sql`create unique index business_calendars_name on business_calendars (lower(name))`.execute(db);
+      await db.schema
+        .alterTable('sla_definitions')
+        .addColumn('calendar_id', 'uuid', (c) => c.references('business_calendars.id'))
+        .execute();
+      await db.schema
+        .alterTable('sla_timers')
+        .addColumn('calendar_id', 'uuid', (c) => c.references('business_calendars.id'))
+        .addColumn('warn_at', 'timestamptz')
+        .addColumn('due_at', 'timestamptz')
+        .execute();
+      // Timers running before calendars existed count round the clock: their moments follow directly.
+      await sql`
+        update sla_timers
+           set warn_at = running_since + ((target_minutes * 45000 - elapsed_ms) * interval '1 millisecond'),
+               due_at = running_since + ((target_minutes * 60000 - elapsed_ms) * interval '1 millisecond')
+         where state = 'running'`.execute(db);
+      await sql`alter table sla_timers add constraint sla_timers_due_when_running
+        check ((state = 'running') = (due_at is not null and warn_at is not null))`.execute(db);
+      await sql`drop index sla_timers_running_idx`.execute(db);
+      // What the sweep scans: the running timers past a moment.
+      await sql`create index sla_timers_due_idx on sla_timers (due_at) where state = 'running'`.execute(db);
+      await sql`create index sla_timers_warn_idx on sla_timers (warn_at)
+        where state = 'running' and warned_at is null`.execute(db);
+    },
+  },
 };

@@ -2,6 +2,7 @@ import type { ColumnType, Generated } from 'kysely';
 import { z } from 'zod';
 import type { Priority } from '../incidents/model.js';
 import type { WriteOptions } from '../kernel/actor.js';
+import { type BusinessHours, isTimeZone, type WorkingHours } from './calendar.js';
 
 export const slaTimerKinds = ['response', 'resolution'] as const;
 /**
@@ -32,6 +33,8 @@ export const defineSlaInput = z.strictObject({
   resolutionMinutes: minutes,
   /** At most one active definition per priority. */
   active: z.boolean().default(true),
+  /** The business calendar whose working hours count; null or absent: round the clock. */
+  calendarId: z.uuid('must be a business calendar id').nullish(),
 });
 export type DefineSlaInput = z.input<typeof defineSlaInput>;
 
@@ -40,8 +43,76 @@ export const updateSlaInput = z.strictObject({
   responseMinutes: minutes.optional(),
   resolutionMinutes: minutes.optional(),
   active: z.boolean().optional(),
+  /** null: round the clock from now on. */
+  calendarId: z.uuid('must be a business calendar id').nullable().optional(),
 });
 export type UpdateSlaInput = z.input<typeof updateSlaInput>;
+
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, 'must be a time HH:MM (00:00 to 24:00)');
+const workingHours = z
+  .strictObject({
+    /** ISO weekday: 1 Monday … 7 Sunday. */
+    day: z.int('must be a weekday from 1 (Monday) to 7 (Sunday)').min(1).max(7),
+    start: hhmm,
+    end: hhmm,
+  })
+  .refine((h) => h.start < h.end, { message: 'must end after it starts', path: ['end'] });
+const calendarHours = z
+  .array(workingHours)
+  .min(1, 'must have some working hours')
+  .max(70)
+  .superRefine((hours, ctx) => {
+    hours.forEach((h, i) => {
+      const clash = hours.findIndex(
+        (o, j) => j !== i && o.day === h.day && o.start < h.end && h.start < o.end,
+      );
+      if (clash >= 0 && clash < i)
+        ctx.addIssue({ code: 'custom', path: [i], message: `overlaps hours ${clash} on the same day` });
+    });
+  });
+const calendarHolidays = z
+  .array(z.iso.date('must be a date YYYY-MM-DD'))
+  .max(1000)
+  .transform((days) => [...new Set(days)].sort());
+const timeZone = z
+  .string()
+  .refine((zone) => isTimeZone(zone), 'must be an IANA time zone such as Europe/Paris or America/New_York');
+
+export const defineCalendarInput = z.strictObject({
+  name: z.string().trim().min(1, 'must not be empty').max(100),
+  timeZone,
+  hours: calendarHours,
+  holidays: calendarHolidays.default([]),
+});
+export type DefineCalendarInput = z.input<typeof defineCalendarInput>;
+
+export const updateCalendarInput = z.strictObject({
+  name: defineCalendarInput.shape.name.optional(),
+  timeZone: timeZone.optional(),
+  hours: calendarHours.optional(),
+  holidays: calendarHolidays.optional(),
+});
+export type UpdateCalendarInput = z.input<typeof updateCalendarInput>;
+
+export interface BusinessCalendarTable {
+  id: string;
+  name: string;
+  timeZone: string;
+  hours: ColumnType<WorkingHours[], string, string>;
+  holidays: ColumnType<string[], string, string>;
+  version: Generated<number>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** Working hours in a time zone minus holidays: what SLA definitions on it count. */
+export interface BusinessCalendar extends BusinessHours {
+  readonly id: string;
+  readonly name: string;
+  readonly version: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
 
 export const slaFilterInput = z.strictObject({
   priority: z.int().min(1).max(5).optional(),
@@ -56,6 +127,7 @@ export interface SlaDefinitionTable {
   responseMinutes: number;
   resolutionMinutes: number;
   active: boolean;
+  calendarId: ColumnType<string | null, string | null | undefined, string | null>;
   version: Generated<number>;
   createdAt: Date;
   updatedAt: Date;
@@ -70,6 +142,11 @@ export interface SlaTimerTable {
   priority: Priority;
   /** Copied from the definition: editing a definition does not move running timers' goalposts. */
   targetMinutes: number;
+  /** The definition's calendar when attached (null: round the clock). */
+  calendarId: ColumnType<string | null, string | null | undefined, string | null>;
+  /** While running: when it reaches 75% and 100% of its target, by its calendar; what the sweep compares. */
+  warnAt: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  dueAt: ColumnType<Date | null, Date | null | undefined, Date | null>;
   state: SlaTimerState;
   /** Time counted before `runningSince` (holds excluded). */
   elapsedMs: ColumnType<string, number, number>;
@@ -90,6 +167,8 @@ export interface SlaDefinition {
   readonly responseMinutes: number;
   readonly resolutionMinutes: number;
   readonly active: boolean;
+  /** Null: the targets count round the clock. */
+  readonly calendarId: string | null;
   readonly version: number;
   readonly createdAt: Date;
   readonly updatedAt: Date;
@@ -102,10 +181,12 @@ export interface SlaTimer {
   readonly kind: SlaTimerKind;
   readonly priority: Priority;
   readonly targetMinutes: number;
+  /** Null: counts round the clock; else only that calendar's working hours count. */
+  readonly calendarId: string | null;
   readonly state: SlaTimerState;
   /** Reached 75% of its target (`sla.warning` was emitted, or it breached at once). */
   readonly warned: boolean;
-  /** Counted time as of the read (holds excluded). */
+  /** Counted time as of the read (holds and, with a calendar, time outside working hours excluded). */
   readonly elapsedMs: number;
   readonly runningSince: Date | null;
   /** When it breaches if nothing changes; null unless running. */
@@ -141,6 +222,8 @@ export interface SweepResult {
 declare module '../kernel/events.js' {
   interface DomainEventMap {
     'sla.defined': { definition: SlaDefinition };
+    'business_calendar.defined': { calendar: BusinessCalendar };
+    'business_calendar.updated': { calendar: BusinessCalendar; fields: readonly string[] };
     'sla.updated': { definition: SlaDefinition; fields: readonly string[] };
     'sla.warning': { timer: SlaTimer; incident: SlaIncidentRef };
     'sla.breached': { timer: SlaTimer; incident: SlaIncidentRef };

@@ -18,7 +18,10 @@ import {
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
 import { isUuid, parseInput } from '../kernel/validation.js';
 import {
+  type BusinessCalendar,
+  type DefineCalendarInput,
   type DefineSlaInput,
+  defineCalendarInput,
   defineSlaInput,
   type SlaChangeOptions,
   type SlaDefinition,
@@ -29,7 +32,9 @@ import {
   type SweepResult,
   slaFilterInput,
   slaTimerKinds,
+  type UpdateCalendarInput,
   type UpdateSlaInput,
+  updateCalendarInput,
   updateSlaInput,
 } from './model.js';
 import * as store from './store.js';
@@ -72,9 +77,11 @@ export class SlasService {
     return this.kernel.write(actor, async (scope) => {
       await store.lockDefinitions(scope.db);
       await checkUnique(scope, { name: d.name, priority: d.active ? d.priority : null }, null);
+      const calendarId = await checkCalendar(scope, d.calendarId, 'calendarId');
       const definition = await store.insertDefinition(scope.db, {
         id: crypto.randomUUID(),
         ...d,
+        calendarId,
         priority: d.priority as SlaDefinition['priority'],
         createdAt: scope.now,
       });
@@ -111,6 +118,7 @@ export class SlasService {
         found.id,
         'patch.',
       );
+      if (p.calendarId) await checkCalendar(scope, p.calendarId, 'patch.calendarId');
       const change = definedOnly(p);
       const fields = Object.keys(change);
       if (fields.length === 0) return found;
@@ -118,6 +126,72 @@ export class SlasService {
       scope.emit('sla.updated', { type: 'sla', id: definition.id }, { definition, fields });
       return definition;
     });
+  }
+
+  /**
+   * Defines a business calendar (operations:write): working hours per weekday in a time zone, and
+   * holidays. An SLA definition on it counts only working time; without one, round the clock.
+   */
+  async defineCalendar(input: DefineCalendarInput, { actor }: WriteOptions): Promise<BusinessCalendar> {
+    const c = parseInput(defineCalendarInput, input);
+    assertCan(actor, permissions.operationsWrite);
+    return this.kernel.write(actor, async (scope) => {
+      await store.lockDefinitions(scope.db);
+      if (await store.findCalendarByName(scope.db, c.name))
+        throw ValidationError.field('name', 'another business calendar has this name');
+      const calendar = await store.insertCalendar(scope.db, {
+        id: crypto.randomUUID(),
+        ...c,
+        createdAt: scope.now,
+      });
+      scope.emit('business_calendar.defined', { type: 'business_calendar', id: calendar.id }, { calendar });
+      return calendar;
+    });
+  }
+
+  /**
+   * Changes a calendar (operations:write). Timers running on it keep the working time they counted under
+   * the old hours and are due by the new hours from now on.
+   */
+  async updateCalendar(
+    id: string,
+    patch: UpdateCalendarInput,
+    { actor, version }: SlaChangeOptions,
+  ): Promise<BusinessCalendar> {
+    const p = parseInput(updateCalendarInput, patch, 'patch');
+    assertCan(actor, permissions.operationsWrite);
+    return this.kernel.write(actor, async (scope) => {
+      await store.lockDefinitions(scope.db);
+      const found = isUuid(id) ? await store.findCalendar(scope.db, id.toLowerCase(), true) : undefined;
+      if (!found) throw new NotFoundError('business calendar', id, 'id');
+      if (version !== undefined && version !== found.version)
+        throw ConflictError.staleVersion('business calendar', found.name, version, found.version);
+      if (p.name !== undefined && p.name.toLowerCase() !== found.name.toLowerCase()) {
+        const other = await store.findCalendarByName(scope.db, p.name);
+        if (other) throw ValidationError.field('patch.name', 'another business calendar has this name');
+      }
+      const change = definedOnly(p);
+      const fields = Object.keys(change).filter(
+        (k) =>
+          JSON.stringify((change as Record<string, unknown>)[k]) !==
+          JSON.stringify((found as unknown as Record<string, unknown>)[k]),
+      );
+      if (fields.length === 0) return found;
+      const calendar = await store.updateCalendar(scope.db, found.id, change, scope.now);
+      await store.retimeRunning(scope.db, found, calendar, scope.now);
+      scope.emit(
+        'business_calendar.updated',
+        { type: 'business_calendar', id: calendar.id },
+        { calendar, fields },
+      );
+      return calendar;
+    });
+  }
+
+  /** The business calendars, by name (incident:read). */
+  async calendars({ actor }: ReadOptions = {}): Promise<BusinessCalendar[]> {
+    readGate(actor);
+    return store.listCalendars(this.kernel.db);
   }
 
   /** The definitions, by priority then name (incident:read). */
@@ -192,6 +266,7 @@ export class SlasService {
   async track(scope: WriteScope, incident: Incident): Promise<void> {
     const rows = await store.liveTimersOf(scope.db, incident.id);
     let definition: Promise<SlaDefinition | undefined> | undefined;
+    let calendar: Promise<BusinessCalendar | undefined> | undefined;
     for (const kind of slaTimerKinds) {
       const want = wanted[incident.state][kind];
       const ofKind = rows.filter((r) => r.kind === kind);
@@ -210,12 +285,14 @@ export class SlasService {
         definition ??= store.activeDefinitionFor(scope.db, incident.priority);
         const d = await definition;
         if (!d) continue;
+        calendar ??= d.calendarId ? store.findCalendar(scope.db, d.calendarId) : Promise.resolve(undefined);
         await store.insertTimer(scope.db, {
           incidentId: incident.id,
           definitionId: d.id,
           kind,
           priority: incident.priority,
           targetMinutes: kind === 'response' ? d.responseMinutes : d.resolutionMinutes,
+          calendar: (await calendar) ?? null,
           state: want,
           elapsedMs: carried,
           now: scope.now,
@@ -240,6 +317,14 @@ function checkTargets(response: number, resolution: number, prefix: string): voi
       `${prefix}resolutionMinutes`,
       `must be at least the response target (${response} minutes)`,
     );
+}
+
+/** The calendar id if it names a calendar (null when none is asked for); else names the field. */
+async function checkCalendar(scope: WriteScope, id: string | null | undefined, field: string) {
+  if (!id) return null;
+  const found = await store.findCalendar(scope.db, id.toLowerCase());
+  if (!found) throw ValidationError.field(field, `no business calendar has id ${id}`);
+  return found.id;
 }
 
 /** Names are unique; a priority has at most one active definition (null: not to check). */

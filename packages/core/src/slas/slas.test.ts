@@ -256,4 +256,145 @@ describe.each(testBackends())('SLAs on %s', (backend) => {
     expect(count(warnings)).toBe(3);
     expect(count(breaches)).toBe(3);
   });
+
+  it('counts only business hours on a calendar, through weekends, and re-times running timers when the hours change', async () => {
+    const weekdays = [1, 2, 3, 4, 5].map((day) => ({ day, start: '09:00', end: '17:00' }));
+    const calendar = await og.slas.defineCalendar(
+      {
+        name: 'Paris office',
+        timeZone: 'Europe/Paris',
+        hours: weekdays,
+        holidays: ['2026-06-08', '2026-06-08'],
+      },
+      { actor: admin },
+    );
+    expect(calendar).toMatchObject({ version: 1, holidays: ['2026-06-08'] });
+    const [p1] = await og.slas.slas({ priority: 1, active: true });
+    await og.slas.updateSla(p1!.id, { calendarId: calendar.id }, { actor: admin });
+    try {
+      // Friday 5 June 16:00 in Paris (UTC+2): 1 h of working time left on Friday; Monday 8 June is a holiday.
+      clock.set('2026-06-05T14:00:00Z');
+      const incident = await open(1, 1);
+      let timers = await live(incident.id);
+      expect(timers.resolution).toMatchObject({ calendarId: calendar.id, targetMinutes: 240 });
+      // 240 min: 1 h on Friday, then Tuesday 09:00–12:00 local.
+      expect(timers.resolution!.dueAt).toEqual(new Date('2026-06-09T10:00:00Z'));
+      expect(timers.response!.dueAt).toEqual(new Date('2026-06-05T14:15:00Z'));
+      // Saturday noon: only Friday's hour counted, nothing warned (75% = 180 min, Tuesday 11:00).
+      clock.set('2026-06-06T10:00:00Z');
+      await og.slas.sweep();
+      timers = await live(incident.id);
+      expect(timers.resolution).toMatchObject({ state: 'running', elapsedMs: HOUR, warned: false });
+      expect(timers.response!.state).toBe('breached');
+      clock.set('2026-06-09T08:59:00Z'); // Tuesday 10:59: 179 min counted
+      await og.slas.sweep();
+      // The response timer breached unwarned on Saturday (a sweep that finds a timer late only breaches it).
+      expect(await eventsOf(incident.id, 'sla.warning')).toHaveLength(0);
+      clock.set('2026-06-09T09:00:00Z');
+      await og.slas.sweep();
+      await og.slas.sweep();
+      const warnings = (await eventsOf(incident.id, 'sla.warning')).map(
+        (e) => (e.payload as unknown as { timer: SlaTimer }).timer.kind,
+      );
+      console.log(
+        'DEBUG',
+        JSON.stringify(
+          (await eventsOf(incident.id, 'sla.warning')).map((e) => [
+            e.seq,
+            e.occurredAt,
+            (e.payload as any).timer,
+          ]),
+        ),
+        JSON.stringify(await og.slas.timersOf(incident.id)),
+      );
+      expect(warnings).toEqual(['resolution']);
+      const warned = (await eventsOf(incident.id, 'sla.warning'))[0]!.payload as unknown as {
+        timer: SlaTimer;
+      };
+      expect(warned.timer.elapsedMs).toBe(180 * MIN);
+      expect((await live(incident.id)).resolution).toMatchObject({ state: 'running', elapsedMs: 180 * MIN });
+
+      // A second incident on Friday; on Saturday the office starts opening at 08:00: its timer keeps the
+      // hour it counted and is due by the new hours (Tuesday 08:00 + 3 h = 11:00 local).
+      clock.set('2026-06-12T14:00:00Z');
+      const other = await open(1, 1);
+      clock.set('2026-06-13T10:00:00Z');
+      const earlier = await og.slas.updateCalendar(
+        calendar.id,
+        {
+          hours: [1, 2, 3, 4, 5].map((day) => ({ day, start: '08:00', end: '17:00' })),
+          holidays: ['2026-06-15'],
+        },
+        { actor: admin, version: 1 },
+      );
+      expect(earlier.version).toBe(2);
+      expect((await live(other.id)).resolution).toMatchObject({
+        elapsedMs: HOUR,
+        dueAt: new Date('2026-06-16T09:00:00Z'),
+      });
+      await expect(
+        og.slas.updateCalendar(calendar.id, { name: 'late' }, { actor: admin, version: 1 }),
+      ).rejects.toMatchObject({ code: 'CONFLICT' });
+      clock.set('2026-06-16T09:00:00Z');
+      const swept = await og.slas.sweep();
+      // Its response timer (15 min, due Friday 16:15) was never swept before: it breaches now too.
+      const late = swept.breached.filter((t) => t.incidentId === other.id);
+      expect(late.map((t) => t.kind).sort()).toEqual(['resolution', 'response']);
+      expect(late.find((t) => t.kind === 'resolution')!.elapsedMs).toBe(240 * MIN);
+    } finally {
+      await og.slas.updateSla(p1!.id, { calendarId: null }, { actor: admin });
+    }
+  });
+
+  it('refuses bad calendars naming the field', async () => {
+    const bad = async (input: Parameters<typeof og.slas.defineCalendar>[0]) => {
+      const error = (await og.slas
+        .defineCalendar(input, { actor: admin })
+        .catch((e: unknown) => e)) as ValidationError;
+      expect(error.name).toBe('ValidationError');
+      return error.issues.map((i) => i.path);
+    };
+    const hours = [{ day: 1, start: '09:00', end: '17:00' }];
+    expect(await bad({ name: 'x', timeZone: 'Mars/Olympus', hours })).toEqual(['timeZone']);
+    expect(await bad({ name: 'x', timeZone: 'UTC', hours: [] })).toEqual(['hours']);
+    expect(
+      await bad({
+        name: 'x',
+        timeZone: 'UTC',
+        hours: [
+          { day: 1, start: '09:00', end: '17:00' },
+          { day: 1, start: '16:00', end: '18:00' },
+          { day: 8, start: '10:00', end: '09:00' },
+          { day: 2, start: '9:00', end: '25:00' },
+        ],
+        holidays: ['2026-02-30'],
+      }),
+    ).toEqual([
+      'hours.2.day',
+      'hours.2.end',
+      'hours.3.start',
+      'hours.3.end',
+      'hours.3.end',
+      'hours.1',
+      'holidays.0',
+    ]);
+    await expect(
+      og.slas.defineSla(
+        {
+          name: 'x',
+          priority: 2,
+          responseMinutes: 5,
+          resolutionMinutes: 10,
+          active: false,
+          calendarId: crypto.randomUUID(),
+        },
+        { actor: admin },
+      ),
+    ).rejects.toMatchObject({ field: 'calendarId' });
+    const reader: Actor = { kind: 'user', id: 'r', name: 'Reader', permissions: ['incident:read'] };
+    await expect(
+      og.slas.defineCalendar({ name: 'y', timeZone: 'UTC', hours }, { actor: reader }),
+    ).rejects.toBeInstanceOf(ForbiddenError);
+    expect((await og.slas.calendars({ actor: reader })).map((c) => c.name)).toContain('Paris office');
+  });
 });

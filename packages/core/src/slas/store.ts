@@ -1,7 +1,9 @@
 import { type Kysely, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { Priority } from '../incidents/model.js';
+import { addBusinessTime, type BusinessHours, businessTimeBetween, type WorkingHours } from './calendar.js';
 import {
+  type BusinessCalendar,
   SLA_WARNING_RATIO,
   type SlaDefinition,
   type SlaIncidentRef,
@@ -17,6 +19,7 @@ const date = (v: unknown) => (v ? new Date(v as string) : null);
 function toDefinition(row: Record<string, unknown>): SlaDefinition {
   return {
     ...(row as unknown as SlaDefinition),
+    calendarId: (row.calendarId as string | null) ?? null,
     priority: Number(row.priority) as Priority,
     responseMinutes: Number(row.responseMinutes),
     resolutionMinutes: Number(row.resolutionMinutes),
@@ -26,28 +29,47 @@ function toDefinition(row: Record<string, unknown>): SlaDefinition {
   };
 }
 
-/** A timer row as of `now`: elapsed includes the running stretch, due time follows from it. */
+/** The calendar a timer row was read with (the `calendar*` columns its queries join), or null: 24×7. */
+function calendarOf(row: Record<string, unknown>): BusinessHours | null {
+  if (!row.calendarId || !row.calendarTimeZone) return null;
+  return {
+    timeZone: row.calendarTimeZone as string,
+    hours: row.calendarHours as WorkingHours[],
+    holidays: row.calendarHolidays as string[],
+  };
+}
+
+/** A timer row as of `now`: elapsed includes the running stretch (working time only, with a calendar). */
 export function toTimer(row: Record<string, unknown>, now: Date): SlaTimer {
   const runningSince = date(row.runningSince);
   const stored = Number(row.elapsedMs);
-  const targetMinutes = Number(row.targetMinutes);
-  const elapsedMs = stored + (runningSince ? Math.max(0, now.getTime() - runningSince.getTime()) : 0);
+  const running = runningSince ? businessTimeBetween(runningSince, now, calendarOf(row)) : 0;
   return {
     id: row.id as string,
     incidentId: row.incidentId as string,
     definitionId: row.definitionId as string,
     kind: row.kind as SlaTimerKind,
     priority: Number(row.priority) as Priority,
-    targetMinutes,
+    targetMinutes: Number(row.targetMinutes),
+    calendarId: (row.calendarId as string | null) ?? null,
     state: row.state as SlaTimerState,
     warned: row.warnedAt != null,
-    elapsedMs,
+    elapsedMs: stored + running,
     runningSince,
-    dueAt: runningSince ? new Date(runningSince.getTime() + targetMinutes * 60_000 - stored) : null,
+    dueAt: date(row.dueAt),
     warnedAt: date(row.warnedAt),
     breachedAt: date(row.breachedAt),
     stoppedAt: date(row.stoppedAt),
     createdAt: new Date(row.createdAt as string),
+  };
+}
+
+/** When a timer running from `from` with `elapsedMs` counted reaches 75% and 100% of its target. */
+function moments(from: Date, targetMinutes: number, elapsedMs: number, calendar: BusinessHours | null) {
+  const target = targetMinutes * 60_000;
+  return {
+    warnAt: addBusinessTime(from, target * SLA_WARNING_RATIO - elapsedMs, calendar),
+    dueAt: addBusinessTime(from, target - elapsedMs, calendar),
   };
 }
 
@@ -73,7 +95,9 @@ export async function insertDefinition(
 export async function updateDefinition(
   db: Db,
   id: string,
-  change: Partial<Pick<SlaDefinition, 'name' | 'responseMinutes' | 'resolutionMinutes' | 'active'>>,
+  change: Partial<
+    Pick<SlaDefinition, 'name' | 'responseMinutes' | 'resolutionMinutes' | 'active' | 'calendarId'>
+  >,
   now: Date,
 ): Promise<SlaDefinition> {
   const row = await db
@@ -110,15 +134,21 @@ export async function activeDefinitionFor(db: Db, priority: Priority): Promise<S
 
 // Timers ----------------------------------------------------------------------------------------------
 
+/** A timer's columns and its calendar's (`calendarTimeZone`, `calendarHours`, `calendarHolidays`). */
+const timerWithCalendar = (db: Db) =>
+  db
+    .selectFrom('slaTimers as t')
+    .leftJoin('businessCalendars as c', 'c.id', 't.calendarId')
+    .selectAll('t')
+    .select(['c.timeZone as calendarTimeZone', 'c.hours as calendarHours', 'c.holidays as calendarHolidays']);
+
 /** The incident's timers that are not cancelled, locked: the incident write owns them now. */
 export async function liveTimersOf(db: Db, incidentId: string) {
-  return db
-    .selectFrom('slaTimers')
-    .selectAll()
-    .where('incidentId', '=', incidentId)
-    .where('state', '!=', 'cancelled')
-    .orderBy('createdAt')
-    .forUpdate()
+  return timerWithCalendar(db)
+    .where('t.incidentId', '=', incidentId)
+    .where('t.state', '!=', 'cancelled')
+    .orderBy('t.createdAt')
+    .forUpdate('t')
     .execute();
 }
 
@@ -132,11 +162,13 @@ export async function insertTimer(
     kind: SlaTimerKind;
     priority: Priority;
     targetMinutes: number;
+    calendar: BusinessCalendar | null;
     state: 'running' | 'paused';
     elapsedMs: number;
     now: Date;
   },
 ): Promise<void> {
+  const running = t.state === 'running';
   await db
     .insertInto('slaTimers')
     .values({
@@ -146,9 +178,11 @@ export async function insertTimer(
       kind: t.kind,
       priority: t.priority,
       targetMinutes: t.targetMinutes,
+      calendarId: t.calendar?.id ?? null,
       state: t.state,
       elapsedMs: t.elapsedMs,
-      runningSince: t.state === 'running' ? t.now : null,
+      runningSince: running ? t.now : null,
+      ...(running ? moments(t.now, t.targetMinutes, t.elapsedMs, t.calendar) : {}),
       createdAt: t.now,
       updatedAt: t.now,
     })
@@ -162,13 +196,18 @@ export async function setTimerState(
   state: 'running' | 'paused' | 'met' | 'cancelled',
   now: Date,
 ): Promise<void> {
-  const elapsedMs = toTimer(row as unknown as Record<string, unknown>, now).elapsedMs;
+  const record = row as unknown as Record<string, unknown>;
+  const elapsedMs = toTimer(record, now).elapsedMs;
+  const running = state === 'running';
   await db
     .updateTable('slaTimers')
     .set({
       state,
       elapsedMs,
-      runningSince: state === 'running' ? now : null,
+      runningSince: running ? now : null,
+      ...(running
+        ? moments(now, row.targetMinutes, elapsedMs, calendarOf(record))
+        : { warnAt: null, dueAt: null }),
       stoppedAt: state === 'met' || state === 'cancelled' ? now : null,
       updatedAt: now,
     })
@@ -178,13 +217,114 @@ export async function setTimerState(
 
 export async function timersOfIncidents(db: Db, incidentIds: readonly string[]) {
   if (incidentIds.length === 0) return [];
-  return db
+  return timerWithCalendar(db)
+    .where(sql<SqlBool>`t.incident_id = any(${[...incidentIds]}::uuid[])`)
+    .orderBy('t.createdAt')
+    .orderBy('t.kind', 'desc')
+    .execute();
+}
+
+/**
+ * Re-times the running timers on a calendar whose hours changed: time counted so far is folded in by
+ * the hours it ran under (`before`), and their warning and due moments follow the new hours from now.
+ */
+export async function retimeRunning(db: Db, before: BusinessCalendar, after: BusinessCalendar, now: Date) {
+  const rows = await db
     .selectFrom('slaTimers')
     .selectAll()
-    .where(sql<SqlBool>`incident_id = any(${[...incidentIds]}::uuid[])`)
-    .orderBy('createdAt')
-    .orderBy('kind', 'desc')
+    .where('calendarId', '=', before.id)
+    .where('state', '=', 'running')
+    .forUpdate()
     .execute();
+  for (const row of rows) {
+    const elapsedMs = Number(row.elapsedMs) + businessTimeBetween(row.runningSince!, now, before);
+    await db
+      .updateTable('slaTimers')
+      .set({
+        elapsedMs,
+        runningSince: now,
+        ...moments(now, row.targetMinutes, elapsedMs, after),
+        updatedAt: now,
+      })
+      .where('id', '=', row.id)
+      .execute();
+  }
+  return rows.length;
+}
+
+// Calendars -------------------------------------------------------------------------------------------
+
+export function toCalendar(row: Record<string, unknown>): BusinessCalendar {
+  return {
+    id: row.id as string,
+    name: row.name as string,
+    timeZone: row.timeZone as string,
+    hours: row.hours as WorkingHours[],
+    holidays: row.holidays as string[],
+    version: Number(row.version),
+    createdAt: new Date(row.createdAt as string),
+    updatedAt: new Date(row.updatedAt as string),
+  };
+}
+
+export async function insertCalendar(
+  db: Db,
+  c: Omit<BusinessCalendar, 'version' | 'updatedAt'>,
+): Promise<BusinessCalendar> {
+  const row = await db
+    .insertInto('businessCalendars')
+    .values({
+      ...c,
+      hours: JSON.stringify(c.hours),
+      holidays: JSON.stringify(c.holidays),
+      updatedAt: c.createdAt,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toCalendar(row as unknown as Record<string, unknown>);
+}
+
+export async function updateCalendar(
+  db: Db,
+  id: string,
+  change: Partial<Pick<BusinessCalendar, 'name' | 'timeZone' | 'hours' | 'holidays'>>,
+  now: Date,
+): Promise<BusinessCalendar> {
+  const row = await db
+    .updateTable('businessCalendars')
+    .set({
+      ...(change.name !== undefined ? { name: change.name } : {}),
+      ...(change.timeZone !== undefined ? { timeZone: change.timeZone } : {}),
+      ...(change.hours !== undefined ? { hours: JSON.stringify(change.hours) } : {}),
+      ...(change.holidays !== undefined ? { holidays: JSON.stringify(change.holidays) } : {}),
+      updatedAt: now,
+      version: sql`version + 1`,
+    })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toCalendar(row as unknown as Record<string, unknown>);
+}
+
+export async function findCalendar(db: Db, id: string, forUpdate = false) {
+  let q = db.selectFrom('businessCalendars').selectAll().where('id', '=', id);
+  if (forUpdate) q = q.forUpdate();
+  const row = await q.executeTakeFirst();
+  return row ? toCalendar(row as unknown as Record<string, unknown>) : undefined;
+}
+
+export async function findCalendarByName(db: Db, name: string) {
+  const row = await db
+    .selectFrom('businessCalendars')
+    .selectAll()
+    .where(sql<SqlBool>`lower(name) = lower(${name})`)
+    .executeTakeFirst();
+  return row ? toCalendar(row as unknown as Record<string, unknown>) : undefined;
+}
+
+export async function listCalendars(db: Db): Promise<BusinessCalendar[]> {
+  const rows = await db.selectFrom('businessCalendars').selectAll().orderBy('name').execute();
+  return rows.map((r) => toCalendar(r as unknown as Record<string, unknown>));
 }
 
 // Sweep -----------------------------------------------------------------------------------------------
@@ -197,56 +337,72 @@ export async function trySweepLock(db: Db): Promise<boolean> {
   return lock.rows[0]?.ok === true;
 }
 
-/** The moment a running timer reaches `ratio` of its target, in SQL. */
-const reaches = (ratio: number) =>
-  sql`t.running_since + ((t.target_minutes * 60000 * ${ratio}::float8 - t.elapsed_ms) * interval '1 millisecond')`;
+/** What `toTimer` needs of a swept timer's calendar, in an UPDATE's RETURNING (no join possible there). */
+const returnedCalendar = sql`
+  (select c.time_zone from business_calendars c where c.id = t.calendar_id) as calendar_time_zone,
+  (select c.hours from business_calendars c where c.id = t.calendar_id) as calendar_hours,
+  (select c.holidays from business_calendars c where c.id = t.calendar_id) as calendar_holidays`;
 
 export interface SweptTimer {
   readonly row: Record<string, unknown>;
   readonly incident: SlaIncidentRef;
 }
 
+const withIncident = (rows: Record<string, unknown>[]): SweptTimer[] =>
+  rows
+    .map((row) => ({
+      row,
+      incident: {
+        id: row.incidentId as string,
+        number: row.incidentNumber as string,
+        ciId: (row.incidentCiId as string | null) ?? null,
+        priority: Number(row.incidentPriority) as Priority,
+      },
+    }))
+    .sort((a, b) =>
+      a.incident.number < b.incident.number ? -1 : a.incident.number > b.incident.number ? 1 : 0,
+    );
+
 /**
- * Marks running timers past their target as breached (stopped, elapsed folded in), then those past
- * 75% and not yet warned as warned. Each UPDATE only takes rows still in the state it expects, so a
- * timer is returned by one sweep only, even without the lock.
+ * Marks running timers past their due moment as breached (stopped, elapsed folded in by their
+ * calendar), then those past their warning moment and not yet warned as warned. Each UPDATE only takes
+ * rows still in the state it expects, so a timer is returned by one sweep only, even without the lock.
  */
 export async function markDue(db: Db, now: Date): Promise<{ breached: SweptTimer[]; warned: SweptTimer[] }> {
-  const breached = await sql<Record<string, unknown>>`
+  const due = await timerWithCalendar(db)
+    .where('t.state', '=', 'running')
+    .where('t.dueAt', '<=', now)
+    .forUpdate('t')
+    .execute();
+  const folded = due.map((row) => ({
+    id: row.id,
+    elapsed_ms: toTimer(row as unknown as Record<string, unknown>, now).elapsedMs,
+  }));
+  const breached =
+    folded.length === 0
+      ? { rows: [] }
+      : await sql<Record<string, unknown>>`
     update sla_timers t
        set state = 'breached',
-           elapsed_ms = t.elapsed_ms + (extract(epoch from (${now}::timestamptz - t.running_since)) * 1000)::bigint,
+           elapsed_ms = v.elapsed_ms,
            running_since = null,
+           warn_at = null,
+           due_at = null,
            breached_at = ${now},
            warned_at = coalesce(t.warned_at, ${now}),
            updated_at = ${now}
-      from incidents i
-     where i.id = t.incident_id and t.state = 'running' and ${reaches(1)} <= ${now}
-    returning t.*, i.number as incident_number, i.ci_id as incident_ci_id, i.priority as incident_priority`.execute(
-    db,
-  );
+      from incidents i, jsonb_to_recordset(${JSON.stringify(folded)}::jsonb) as v(id uuid, elapsed_ms bigint)
+     where i.id = t.incident_id and t.id = v.id and t.state = 'running'
+    returning t.*, ${returnedCalendar}, i.number as incident_number, i.ci_id as incident_ci_id, i.priority as incident_priority`.execute(
+          db,
+        );
   const warned = await sql<Record<string, unknown>>`
     update sla_timers t
        set warned_at = ${now}, updated_at = ${now}
       from incidents i
-     where i.id = t.incident_id and t.state = 'running' and t.warned_at is null
-       and ${reaches(SLA_WARNING_RATIO)} <= ${now}
-    returning t.*, i.number as incident_number, i.ci_id as incident_ci_id, i.priority as incident_priority`.execute(
+     where i.id = t.incident_id and t.state = 'running' and t.warned_at is null and t.warn_at <= ${now}
+    returning t.*, ${returnedCalendar}, i.number as incident_number, i.ci_id as incident_ci_id, i.priority as incident_priority`.execute(
     db,
   );
-  const swept = (rows: Record<string, unknown>[]) =>
-    rows
-      .map((row) => ({
-        row,
-        incident: {
-          id: row.incidentId as string,
-          number: row.incidentNumber as string,
-          ciId: (row.incidentCiId as string | null) ?? null,
-          priority: Number(row.incidentPriority) as Priority,
-        },
-      }))
-      .sort((a, b) =>
-        a.incident.number < b.incident.number ? -1 : a.incident.number > b.incident.number ? 1 : 0,
-      );
-  return { breached: swept(breached.rows), warned: swept(warned.rows) };
+  return { breached: withIncident(breached.rows), warned: withIncident(warned.rows) };
 }
