@@ -98,6 +98,46 @@ describe('incident SLAs over GraphQL', () => {
     expect(denied.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   });
 
+  it('defines a business calendar and puts an SLA on it; null takes it off', async () => {
+    const DEFINE = `mutation ($input: DefineBusinessCalendarInput!) {
+      defineBusinessCalendar(input: $input) {
+        __typename
+        ... on MutationDefineBusinessCalendarSuccess { data { id name timeZone hours { day start end } holidays version } }
+        ... on ValidationError { issues { path message } }
+      }
+    }`;
+    const hours = [1, 2, 3, 4, 5].map((day) => ({ day, start: '09:00', end: '17:00' }));
+    const bad = (await t.gql(DEFINE, { input: { name: 'NYC', timeZone: 'New York', hours } }, t.tokens.admin))
+      .body.data?.defineBusinessCalendar;
+    expect(bad.issues).toEqual([{ path: 'timeZone', message: expect.stringMatching(/IANA time zone/) }]);
+    const calendar = (
+      await t.gql(
+        DEFINE,
+        { input: { name: 'NYC', timeZone: 'America/New_York', hours, holidays: ['2026-07-03'] } },
+        t.tokens.admin,
+      )
+    ).body.data?.defineBusinessCalendar.data;
+    expect(calendar).toMatchObject({ timeZone: 'America/New_York', holidays: ['2026-07-03'], version: 1 });
+    expect(calendar.hours[0]).toEqual({ day: 1, start: '09:00', end: '17:00' });
+    const SET = `mutation ($id: ID!, $calendarId: ID) {
+      updateSla(id: $id, input: { calendarId: $calendarId }) {
+        ... on MutationUpdateSlaSuccess { data { calendarId calendar { name } } }
+        ... on ValidationError { issues { path } }
+      }
+    }`;
+    const p5 = (await t.og.slas.slas({ priority: 5, active: true }))[0]!;
+    const on = (await t.gql(SET, { id: p5.id, calendarId: calendar.id }, t.tokens.admin)).body.data
+      ?.updateSla;
+    expect(on.data).toEqual({ calendarId: calendar.id, calendar: { name: 'NYC' } });
+    const unknown = (await t.gql(SET, { id: p5.id, calendarId: crypto.randomUUID() }, t.tokens.admin)).body
+      .data?.updateSla;
+    expect(unknown.issues).toEqual([{ path: 'patch.calendarId' }]);
+    const off = (await t.gql(SET, { id: p5.id, calendarId: null }, t.tokens.admin)).body.data?.updateSla;
+    expect(off.data).toEqual({ calendarId: null, calendar: null });
+    const listed = (await t.gql('{ businessCalendars { name } }', {}, t.tokens.admin)).body.data;
+    expect(listed?.businessCalendars).toEqual([{ name: 'NYC' }]);
+  });
+
   it('sweeps on a timer: a due timer is breached and announced once', async () => {
     const incident = await open();
     (t.og.clock as ManualClock).advance(20 * 60_000);
