@@ -2,6 +2,8 @@ import type { Kysely } from 'kysely';
 import { accessMigrations } from '../access/migrations.js';
 import { registerPluginRoles } from '../access/roles.js';
 import { AccessService } from '../access/service.js';
+import { approvalsMigrations } from '../approvals/migrations.js';
+import { ApprovalRegistry, ApprovalsService } from '../approvals/service.js';
 import { changesMigrations } from '../changes/migrations.js';
 import { ChangesService } from '../changes/service.js';
 import { listingMigrations } from '../cmdb/listing-migrations.js';
@@ -107,12 +109,15 @@ export const coreMigrations: MigrationSet = {
     ...incidentsMigrations,
     ...alertListingMigrations,
     ...slasMigrations,
+    ...approvalsMigrations,
   },
 };
 
 const coreBuilder = (options: OpsGraphOptions) => {
   const events = resolveEventsOptions(options.events);
   const incidents = resolveIncidentsOptions(options.incidents);
+  // One registry of approval subject types per instance: the services of every transaction share it.
+  const approvals = new ApprovalRegistry();
   return (kernel: Kernel): CoreServices => ({
     activity: new ActivityService(kernel),
     cmdb: new CmdbService(kernel),
@@ -122,6 +127,7 @@ const coreBuilder = (options: OpsGraphOptions) => {
     changes: new ChangesService(kernel),
     incidents: new IncidentsService(kernel, incidents),
     slas: new SlasService(kernel),
+    approvals: new ApprovalsService(kernel, approvals),
   });
 };
 
@@ -218,6 +224,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     changes: core.changes,
     incidents: core.incidents,
     slas: core.slas,
+    approvals: core.approvals,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,
