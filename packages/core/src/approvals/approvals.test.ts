@@ -47,10 +47,10 @@ describe.each(testBackends())('approvals on %s', (backend) => {
       await og.access.addGroupMember(cab, { userId: user[name]! }, { actor: admin });
     await og.access.addGroupMember(dbas, { userId: user.cat! }, { actor: admin });
     await og.access.defineRole(
-      { name: 'change_manager', description: 'Authorises changes', permissions: ['change:read'] },
+      { name: 'doc_reviewer', description: 'Authorises changes', permissions: ['change:read'] },
       { actor: admin },
     );
-    await og.access.grant({ role: 'change_manager', userId: user.dan! }, { actor: admin });
+    await og.access.grant({ role: 'doc_reviewer', userId: user.dan! }, { actor: admin });
     for (const name of Object.keys(user)) actor[name] = (await og.access.actorForUser({ id: user[name]! }))!;
   });
   afterAll(() => og?.close());
@@ -61,7 +61,7 @@ describe.each(testBackends())('approvals on %s', (backend) => {
   };
   const threeSteps = (): ApprovalStepInput[] => [
     { name: 'Peer review', approvers: { group: cab } },
-    { name: 'Change manager', approvers: { role: 'change_manager' } },
+    { name: 'Change manager', approvers: { role: 'doc_reviewer' } },
     { name: 'Owner', approvers: { user: user.eve! } },
   ];
 

@@ -8,7 +8,13 @@ import type {
   ApiTokenTable,
 } from '../access/model.js';
 import type { ApprovalDecisionTable, ApprovalTable } from '../approvals/model.js';
-import type { MaintenanceWindowCiTable, MaintenanceWindowTable } from '../changes/model.js';
+import type {
+  ChangeBlackoutTable,
+  ChangeRequestCiTable,
+  ChangeRequestTable,
+  MaintenanceWindowCiTable,
+  MaintenanceWindowTable,
+} from '../changes/model.js';
 import type {
   CiClassTable,
   CiHistoryTable,
@@ -58,4 +64,7 @@ export interface Database {
   slaTimers: SlaTimerTable;
   approvals: ApprovalTable;
   approvalDecisions: ApprovalDecisionTable;
+  changeRequests: ChangeRequestTable;
+  changeRequestCis: ChangeRequestCiTable;
+  changeBlackouts: ChangeBlackoutTable;
 }
