@@ -478,7 +478,7 @@ export class ChangeRequests {
    */
   async approvalsSettled({ subjectId, outcome }: ApprovalsSettled, scope: WriteScope): Promise<void> {
     const change = await store.findChange(scope.db, subjectId, true);
-    if (!change || change.state !== 'authorize') return;
+    if (change?.state !== 'authorize') return;
     if (outcome === 'rejected') {
       const updated = await store.updateChange(
         scope.db,
