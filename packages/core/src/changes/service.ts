@@ -1,19 +1,37 @@
+import type { ApprovalsSettled } from '../approvals/model.js';
 import type { Page } from '../cmdb/model.js';
 import { type Actor, actorRef, permissions, type ReadOptions, type WriteOptions } from '../kernel/actor.js';
 import { ConflictError, NotFoundError, ValidationError } from '../kernel/errors.js';
-import type { Kernel } from '../kernel/kernel.js';
+import type { Kernel, WriteScope } from '../kernel/kernel.js';
 import { afterTimeId, pageSize, timeIdPage } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
 import { isUuid, parseInput } from '../kernel/validation.js';
+import { type ChangeRequestChange, type FollowChangesOptions, followChanges } from './follow.js';
 import {
+  type AssignChangeInput,
+  type Blackout,
+  type BlackoutFilter,
+  type BlackoutInput,
   type CancelMaintenanceOptions,
+  type ChangeChangeOptions,
+  type ChangeConflict,
+  type ChangeFilter,
+  type ChangePageRequest,
+  type ChangeRequest,
+  type ChangeTransitionInput,
+  type CreateChangeInput,
   type MaintenanceFilter,
   type MaintenancePageRequest,
   type MaintenanceWindow,
   type MaintenanceWindowInput,
   maintenanceFilterInput,
   maintenanceWindowInput,
+  type RescheduleChangeInput,
+  type ResolvedChangesOptions,
+  resolveChangesOptions,
+  type UpdateChangeInput,
 } from './model.js';
+import { ChangeRequests } from './requests.js';
 import * as store from './store.js';
 
 /** Whether `actor` may see `window`: change:read on every CI it names. */
@@ -21,11 +39,104 @@ const mayRead = (actor: Actor | undefined, window: MaintenanceWindow): boolean =
   !actor || CiReach.of(actor, permissions.changeRead).hasAll(window.ciIds);
 
 /**
- * Change management (ITIL), so far its maintenance windows: spans of time on CIs during which event
- * management keeps their alerts but marks them suppressed; `og.changes`.
+ * Change management (ITIL); `og.changes`. Change requests (`create`, `update`, `assign`, `reschedule`,
+ * `transition`, `conflicts`, `change`, `changes`, `follow`), authorised through `og.approvals` by a
+ * policy per type; blackouts (`defineBlackout`, `cancelBlackout`, `blackouts`); and maintenance windows:
+ * spans of time on CIs during which event management keeps their alerts but marks them suppressed (a
+ * scheduled change holds one).
  */
 export class ChangesService {
-  constructor(private readonly kernel: Kernel) {}
+  readonly #requests: ChangeRequests;
+
+  constructor(
+    private readonly kernel: Kernel,
+    options: ResolvedChangesOptions = resolveChangesOptions(),
+  ) {
+    this.#requests = new ChangeRequests(kernel, options);
+  }
+
+  /**
+   * Opens a change request in `new` (change:write on each of its CIs, or everywhere without CIs). Its
+   * business services come from impact analysis of its CIs; its risk, unless given, is assessed from
+   * them (none low, one or two medium, three or more high). The requester defaults to the actor's user.
+   */
+  create(input: CreateChangeInput, options: WriteOptions): Promise<ChangeRequest> {
+    return this.#requests.create(input, options);
+  }
+
+  /** Changes type, texts, risk (null: assess again) and CIs, while `new` or in `assess` (change:write). */
+  update(id: string, patch: UpdateChangeInput, options: ChangeChangeOptions): Promise<ChangeRequest> {
+    return this.#requests.update(id, patch, options);
+  }
+
+  /** Assigns to a group and optionally one of its members (change:write); null group unassigns. */
+  assign(id: string, input: AssignChangeInput, options: ChangeChangeOptions): Promise<ChangeRequest> {
+    return this.#requests.assign(id, input, options);
+  }
+
+  /**
+   * Sets the planned window (change:write). In `authorize` and `scheduled` it is checked for conflicts
+   * (`acceptConflicts` to accept overlapping changes; a blackout refuses a normal change regardless), and
+   * a scheduled change's maintenance window moves with it.
+   */
+  reschedule(id: string, input: RescheduleChangeInput, options: ChangeChangeOptions): Promise<ChangeRequest> {
+    return this.#requests.reschedule(id, input, options);
+  }
+
+  /**
+   * Moves the change through its state machine (change:write): a forbidden move is a TransitionError
+   * naming the allowed ones, and nothing changes; a stale `version` a ConflictError. See
+   * `changeTransitions` and the README for what each move needs and does.
+   */
+  transition(id: string, input: ChangeTransitionInput, options: ChangeChangeOptions): Promise<ChangeRequest> {
+    return this.#requests.transition(id, input, options);
+  }
+
+  /** What the change's planned window clashes with: other live changes and blackouts on related CIs. */
+  conflicts(id: string, options: ReadOptions = {}): Promise<ChangeConflict[]> {
+    return this.#requests.conflicts(id, options);
+  }
+
+  /** A change by id or number (change:read on each of its CIs); null when unknown or not visible. */
+  change(idOrNumber: string, options: ReadOptions = {}): Promise<ChangeRequest | null> {
+    return this.#requests.change(idOrNumber, options);
+  }
+
+  /** Several changes by id, those visible (for loaders). */
+  changesByIds(ids: readonly string[], options: ReadOptions = {}): Promise<ChangeRequest[]> {
+    return this.#requests.changesByIds(ids, options);
+  }
+
+  /** A keyset page of changes (change:read), newest first unless `orderBy` (createdAt, plannedStart, number). */
+  changes(filter: ChangeFilter = {}, page: ChangePageRequest = {}, options: ReadOptions = {}) {
+    return this.#requests.changes(filter, page, options);
+  }
+
+  /** Changes of the change requests matching `filter` after `after` (default: from now on), in order, none twice. */
+  follow(
+    filter: ChangeFilter = {},
+    options: FollowChangesOptions = {},
+  ): AsyncIterableIterator<ChangeRequestChange> {
+    return followChanges(this.kernel, filter, options);
+  }
+
+  /** A blackout: no standard or normal change may be scheduled in it on its CI (and related CIs), or on any CI. */
+  defineBlackout(input: BlackoutInput, options: WriteOptions): Promise<Blackout> {
+    return this.#requests.defineBlackout(input, options);
+  }
+
+  cancelBlackout(id: string, options: ChangeChangeOptions): Promise<Blackout> {
+    return this.#requests.cancelBlackout(id, options);
+  }
+
+  blackouts(filter: BlackoutFilter = {}, options: ReadOptions = {}): Promise<Blackout[]> {
+    return this.#requests.blackouts(filter, options);
+  }
+
+  /** What `og.approvals` calls, in the deciding transaction, when a change's approvals settle. */
+  approvalsSettled(settled: ApprovalsSettled, scope: WriteScope): Promise<void> {
+    return this.#requests.approvalsSettled(settled, scope);
+  }
 
   /**
    * Schedules a maintenance window on live CIs (change:write on each). It covers the CIs named and

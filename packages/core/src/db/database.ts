@@ -7,7 +7,14 @@ import type {
   AccessUserTable,
   ApiTokenTable,
 } from '../access/model.js';
-import type { MaintenanceWindowCiTable, MaintenanceWindowTable } from '../changes/model.js';
+import type { ApprovalDecisionTable, ApprovalTable } from '../approvals/model.js';
+import type {
+  ChangeBlackoutTable,
+  ChangeRequestCiTable,
+  ChangeRequestTable,
+  MaintenanceWindowCiTable,
+  MaintenanceWindowTable,
+} from '../changes/model.js';
 import type {
   CiClassTable,
   CiHistoryTable,
@@ -56,4 +63,9 @@ export interface Database {
   businessCalendars: BusinessCalendarTable;
   slaDefinitions: SlaDefinitionTable;
   slaTimers: SlaTimerTable;
+  approvals: ApprovalTable;
+  approvalDecisions: ApprovalDecisionTable;
+  changeRequests: ChangeRequestTable;
+  changeRequestCis: ChangeRequestCiTable;
+  changeBlackouts: ChangeBlackoutTable;
 }

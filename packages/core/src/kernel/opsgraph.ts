@@ -2,7 +2,10 @@ import type { Kysely } from 'kysely';
 import { accessMigrations } from '../access/migrations.js';
 import { registerPluginRoles } from '../access/roles.js';
 import { AccessService } from '../access/service.js';
+import { approvalsMigrations } from '../approvals/migrations.js';
+import { ApprovalRegistry, ApprovalsService } from '../approvals/service.js';
 import { changesMigrations } from '../changes/migrations.js';
+import { type ChangesOptions, resolveChangesOptions } from '../changes/model.js';
 import { ChangesService } from '../changes/service.js';
 import { listingMigrations } from '../cmdb/listing-migrations.js';
 import { cmdbMigrations } from '../cmdb/migrations.js';
@@ -37,7 +40,7 @@ import { topologyMigrations } from '../topology/migrations.js';
 import { TopologyService } from '../topology/service.js';
 import { ActivityService } from './activity.js';
 import { ACTIVITY_CHANNEL } from './activity-store.js';
-import { pluginActor } from './actor.js';
+import { permissions, pluginActor } from './actor.js';
 import { EventBus } from './bus.js';
 import { type Clock, systemClock } from './clock.js';
 import { isOpsGraphError } from './errors.js';
@@ -64,6 +67,8 @@ export interface OpsGraphOptions {
   readonly events?: EventsOptions;
   /** Incident management's priority matrix and reopen window. */
   readonly incidents?: IncidentsOptions;
+  /** Change management: the approval policy per change type. */
+  readonly changes?: ChangesOptions;
 }
 
 /** The services bound to one transaction. */
@@ -107,21 +112,35 @@ export const coreMigrations: MigrationSet = {
     ...incidentsMigrations,
     ...alertListingMigrations,
     ...slasMigrations,
+    ...approvalsMigrations,
   },
 };
 
 const coreBuilder = (options: OpsGraphOptions) => {
   const events = resolveEventsOptions(options.events);
   const incidents = resolveIncidentsOptions(options.incidents);
+  // One registry of approval subject types per instance: the services of every transaction share it.
+  const approvals = new ApprovalRegistry();
+  const changes = resolveChangesOptions(options.changes);
+  // Change approvals settle into the change's state, in the deciding transaction.
+  approvals.register(
+    'change',
+    (settled, scope) => scope.kernel.services.changes.approvalsSettled(settled, scope),
+    {
+      readPermission: permissions.changeRead,
+      writePermission: permissions.changeWrite,
+    },
+  );
   return (kernel: Kernel): CoreServices => ({
     activity: new ActivityService(kernel),
     cmdb: new CmdbService(kernel),
     access: new AccessService(kernel),
     topology: new TopologyService(kernel),
     events: new EventsService(kernel, events),
-    changes: new ChangesService(kernel),
+    changes: new ChangesService(kernel, changes),
     incidents: new IncidentsService(kernel, incidents),
     slas: new SlasService(kernel),
+    approvals: new ApprovalsService(kernel, approvals),
   });
 };
 
@@ -218,6 +237,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     changes: core.changes,
     incidents: core.incidents,
     slas: core.slas,
+    approvals: core.approvals,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

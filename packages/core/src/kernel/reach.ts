@@ -112,6 +112,10 @@ export function eventCiIds(event: VisibleEvent): string[] {
   const windowCis = (event.payload as { window?: { ciIds?: unknown } } | null)?.window?.ciIds;
   if (Array.isArray(windowCis))
     for (const id of windowCis) if (typeof id === 'string' && !ids.includes(id)) ids.push(id);
+  // A change request event is about every CI the change affects.
+  const changeCis = (event.payload as { change?: { ciIds?: unknown } } | null)?.change?.ciIds;
+  if (Array.isArray(changeCis))
+    for (const id of changeCis) if (typeof id === 'string' && !ids.includes(id)) ids.push(id);
   return ids;
 }
 

@@ -1,4 +1,5 @@
 // @opsgraph/core/testing: run your suites against PGlite and real PostgreSQL in a few lines.
+import type { ChangesOptions } from '../changes/model.js';
 import type { EventsOptions } from '../events/model.js';
 import type { IncidentsOptions } from '../incidents/model.js';
 import type { Clock } from '../kernel/clock.js';
@@ -21,6 +22,7 @@ export interface TestOpsGraphOptions {
   readonly logger?: Logger;
   readonly events?: EventsOptions;
   readonly incidents?: IncidentsOptions;
+  readonly changes?: ChangesOptions;
 }
 
 export type TestOpsGraph = OpsGraph & { readonly backend: Backend; readonly clock: Clock };
@@ -44,6 +46,7 @@ export async function createTestOpsGraph(options: TestOpsGraphOptions = {}): Pro
     migrate: true,
     ...(options.events ? { events: options.events } : {}),
     ...(options.incidents ? { incidents: options.incidents } : {}),
+    ...(options.changes ? { changes: options.changes } : {}),
   });
   return Object.assign(og, { backend });
 }

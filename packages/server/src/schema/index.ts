@@ -8,6 +8,8 @@ import { addAccessIdentity } from './access-identity.js';
 import { addActivity } from './activity.js';
 import { addAlertChanged } from './alert-changed.js';
 import { addAlerts } from './alerts.js';
+import { addApprovals } from './approvals.js';
+import { addChanges } from './changes.js';
 import { addCiChanged } from './ci-changed.js';
 import { addCiListing } from './ci-listing.js';
 import { addCmdb } from './cmdb.js';
@@ -55,6 +57,14 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
     Alert: alerts.Alert,
   });
   addSlas(builder, incidents);
+  const { Approval } = addApprovals(builder);
+  addChanges(builder, {
+    CI,
+    User: identity.User,
+    Group: identity.Group,
+    Approval,
+    OrderDirection,
+  });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
