@@ -418,14 +418,72 @@ export class ProblemsService {
   async notesOf(id: string, options: ReadOptions = {}): Promise<ProblemNote[]> {
     const problem = await this.problem(id, options);
     if (!problem) throw new NotFoundError('problem', id, 'id');
-    return store.listNotes(this.kernel.db, problem.id);
+    return store.listNotes(this.kernel.db, [problem.id]);
   }
 
   /** The incidents linked to the problem, oldest link first (their ids; read each as incidents allow). */
   async incidentLinksOf(id: string, options: ReadOptions = {}): Promise<ProblemIncidentLink[]> {
     const problem = await this.problem(id, options);
     if (!problem) throw new NotFoundError('problem', id, 'id');
-    return store.incidentLinksOf(this.kernel.db, problem.id);
+    return store.incidentLinksOf(this.kernel.db, [problem.id]);
+  }
+
+  /** Several problems by id in one query (a DataLoader batch): those the actor may read, keyed by id. */
+  async problemsById(ids: readonly string[], { actor }: ReadOptions = {}): Promise<Map<string, Problem>> {
+    CiReach.of(actor, permissions.problemRead);
+    const wanted = [...new Set(ids.filter((id) => isUuid(id)).map((id) => id.toLowerCase()))];
+    const found = await store.findProblems(this.kernel.db, wanted);
+    return new Map(found.filter((p) => mayRead(actor, p)).map((p) => [p.id, p]));
+  }
+
+  /**
+   * The work notes of several problems the caller already read, in one query (a DataLoader batch):
+   * it checks problem:read somewhere, not each problem's CI. Keyed by problem id, oldest first.
+   */
+  async notesOfProblems(
+    problemIds: readonly string[],
+    { actor }: ReadOptions = {},
+  ): Promise<Map<string, ProblemNote[]>> {
+    CiReach.of(actor, permissions.problemRead);
+    const ids = problemIds.filter((id) => isUuid(id)).map((id) => id.toLowerCase());
+    const byProblem = new Map<string, ProblemNote[]>(ids.map((id) => [id, []]));
+    for (const note of await store.listNotes(this.kernel.db, ids)) byProblem.get(note.problemId)?.push(note);
+    return byProblem;
+  }
+
+  /**
+   * The incidents linked to several problems the caller already read, in two queries (a DataLoader
+   * batch), oldest link first: those the actor may read (incident:read on their CI).
+   */
+  async incidentsOfProblems(
+    problemIds: readonly string[],
+    { actor }: ReadOptions = {},
+  ): Promise<Map<string, Incident[]>> {
+    CiReach.of(actor, permissions.problemRead);
+    const ids = problemIds.filter((id) => isUuid(id)).map((id) => id.toLowerCase());
+    const byProblem = new Map<string, Incident[]>(ids.map((id) => [id, []]));
+    const links = await store.incidentLinksOf(this.kernel.db, ids);
+    if (links.length === 0) return byProblem;
+    const incidents = await this.kernel.services.incidents.incidentsById(
+      links.map((l) => l.incidentId),
+      { actor },
+    );
+    for (const link of links) {
+      const incident = incidents.get(link.incidentId);
+      if (incident) byProblem.get(link.problemId)?.push(incident);
+    }
+    return byProblem;
+  }
+
+  /** The known errors of several problems the caller already read, in one query, keyed by problem id. */
+  async knownErrorsOfProblems(
+    problemIds: readonly string[],
+    { actor }: ReadOptions = {},
+  ): Promise<Map<string, KnownError>> {
+    CiReach.of(actor, permissions.problemRead);
+    const ids = problemIds.filter((id) => isUuid(id)).map((id) => id.toLowerCase());
+    const found = await store.knownErrorsOfProblems(this.kernel.db, ids);
+    return new Map(found.map((k) => [k.problemId, k]));
   }
 
   /**
@@ -757,7 +815,7 @@ export class ProblemsService {
     const outcome = { resolved: [] as string[], noted: [] as string[], skipped: [] as string[] };
     const incidents = scope.kernel.services.incidents;
     const fixed = problem.resolutionCode === 'fix_applied';
-    for (const link of await store.incidentLinksOf(scope.db, problem.id)) {
+    for (const link of await store.incidentLinksOf(scope.db, [problem.id])) {
       const incident = await incidents.incident(link.incidentId);
       if (!incident || !['new', 'in_progress', 'on_hold'].includes(incident.state)) continue;
       const target = incident.ciId

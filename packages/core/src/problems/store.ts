@@ -284,11 +284,12 @@ export async function unlinkIncidents(
   return rows.map((r) => r.incidentId).sort();
 }
 
-export async function incidentLinksOf(db: Db, problemId: string): Promise<ProblemIncidentLink[]> {
+export async function incidentLinksOf(db: Db, problemIds: readonly string[]): Promise<ProblemIncidentLink[]> {
+  if (problemIds.length === 0) return [];
   const rows = await db
     .selectFrom('problemIncidents')
     .selectAll()
-    .where('problemId', '=', problemId)
+    .where(sql<SqlBool>`problem_id = any(${uuids(problemIds)})`)
     .orderBy('linkedAt')
     .orderBy('incidentId')
     .execute();
@@ -330,11 +331,12 @@ export async function insertNote(
   return { ...row, createdAt: new Date(row.createdAt) };
 }
 
-export async function listNotes(db: Db, problemId: string): Promise<ProblemNote[]> {
+export async function listNotes(db: Db, problemIds: readonly string[]): Promise<ProblemNote[]> {
+  if (problemIds.length === 0) return [];
   const rows = await db
     .selectFrom('problemNotes')
     .selectAll()
-    .where('problemId', '=', problemId)
+    .where(sql<SqlBool>`problem_id = any(${uuids(problemIds)})`)
     .orderBy('seq')
     .execute();
   return rows.map(({ seq: _, ...r }) => ({ ...r, createdAt: new Date(r.createdAt) }));
@@ -383,6 +385,15 @@ export async function findKnownError(
   else q = q.where('k.problemId', '=', by.problemId);
   const row = await q.executeTakeFirst();
   return row ? toKnownError(row as unknown as Record<string, unknown>) : undefined;
+}
+
+/** The known errors of these problems (one each at most), in one query. */
+export async function knownErrorsOfProblems(db: Db, problemIds: readonly string[]): Promise<KnownError[]> {
+  if (problemIds.length === 0) return [];
+  const rows = await knownErrorRows(db)
+    .where(sql<SqlBool>`k.problem_id = any(${uuids(problemIds)})`)
+    .execute();
+  return rows.map((r) => toKnownError(r as unknown as Record<string, unknown>));
 }
 
 /** Locks a problem's known error for a change. */
