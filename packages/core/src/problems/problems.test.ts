@@ -303,6 +303,32 @@ describe.each(testBackends())('problems on %s', (backend) => {
     });
   });
 
+  it('leaves linked incidents the resolver may not work alone, and says so', async () => {
+    const waiting = await openIncident(ci['db-01']);
+    await og.incidents.transition(
+      waiting.id,
+      { to: 'on_hold', holdReason: 'awaiting_problem' },
+      { actor: admin },
+    );
+    const problem = await inState('fix_in_progress', { incidentIds: [waiting.id] });
+    const problemOnly: Actor = {
+      kind: 'token',
+      id: 'p',
+      name: 'problem only',
+      permissions: ['problem:read', 'problem:write', 'incident:read'],
+    };
+    await og.problems.transition(problem.id, move('fix_in_progress', 'resolved'), { actor: problemOnly });
+    expect(await og.incidents.incident(waiting.id)).toMatchObject({ state: 'on_hold', version: 2 });
+    const [event] = (await og.activity.list({ types: ['problem.state_changed'], limit: 1000 })).filter(
+      (e) => e.subject?.id === problem.id && e.actor.name === 'problem only',
+    );
+    expect((event!.payload as unknown as { incidents: unknown }).incidents).toEqual({
+      resolved: [],
+      noted: [],
+      skipped: [waiting.id],
+    });
+  });
+
   it('publishes known errors and offers them to incidents on the same CI, its dependencies and its services', async () => {
     const problem = await inState('root_cause_analysis', { title: 'DB connections leak' });
     const noCause = await og.problems
