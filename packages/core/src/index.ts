@@ -372,6 +372,47 @@ export { CiReach, canOnEach, canSeeEvent, eventCiIds, type VisibleEvent } from '
 export type { CoreServices, OpsGraphPlugins } from './kernel/registry.js';
 export { parseInput } from './kernel/validation.js';
 export {
+  type FollowProblemsOptions,
+  type ProblemChange,
+  type ProblemEventType,
+  problemEventTypes,
+  problemMatches,
+} from './problems/changes.js';
+export {
+  type AssignProblemInput,
+  type CreateProblemInput,
+  type KnownError,
+  type KnownErrorFilter,
+  type KnownErrorMatch,
+  type KnownErrorMatchKind,
+  type KnownErrorState,
+  knownErrorMatchKinds,
+  knownErrorStates,
+  type LinkedIncidentOutcome,
+  type MatchKnownErrorsQuery,
+  openProblemStates,
+  type Problem,
+  type ProblemChangeOptions,
+  type ProblemFilter,
+  type ProblemIncidentLink,
+  type ProblemNote,
+  type ProblemNoteInput,
+  type ProblemOrder,
+  type ProblemOrderField,
+  type ProblemPageRequest,
+  type ProblemResolutionCode,
+  type ProblemState,
+  type ProblemTransitionInput,
+  type PublishKnownErrorInput,
+  problemOrderFields,
+  problemResolutionCodes,
+  problemStates,
+  problemTransitions,
+  type RetireKnownErrorInput,
+  type UpdateProblemInput,
+} from './problems/model.js';
+export { type IncidentRef as ProblemIncidentRef, ProblemsService } from './problems/service.js';
+export {
   addBusinessTime,
   type BusinessHours,
   businessTimeBetween,

@@ -29,6 +29,12 @@ import type { AlertTable, EventOccurrenceTable } from '../events/model.js';
 import type { EventRuleTable } from '../events/rules.js';
 import type { IncidentAlertTable, IncidentNoteTable, IncidentTable } from '../incidents/model.js';
 import type { ActivityTable } from '../kernel/activity-store.js';
+import type {
+  KnownErrorTable,
+  ProblemIncidentTable,
+  ProblemNoteTable,
+  ProblemTable,
+} from '../problems/model.js';
 import type { BusinessCalendarTable, SlaDefinitionTable, SlaTimerTable } from '../slas/model.js';
 
 /**
@@ -68,4 +74,8 @@ export interface Database {
   changeRequests: ChangeRequestTable;
   changeRequestCis: ChangeRequestCiTable;
   changeBlackouts: ChangeBlackoutTable;
+  problems: ProblemTable;
+  problemIncidents: ProblemIncidentTable;
+  problemNotes: ProblemNoteTable;
+  knownErrors: KnownErrorTable;
 }

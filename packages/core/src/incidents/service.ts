@@ -327,6 +327,17 @@ export class IncidentsService {
     return found && mayRead(actor, found) ? found : null;
   }
 
+  /**
+   * Several incidents by id in one query (a DataLoader batch), keyed by id: those the actor may read
+   * (incident:read on their CI); unknown and hidden ones are left out.
+   */
+  async incidentsById(ids: readonly string[], { actor }: ReadOptions = {}): Promise<Map<string, Incident>> {
+    CiReach.of(actor, permissions.incidentRead);
+    const wanted = [...new Set(ids.filter((id) => isUuid(id)).map((id) => id.toLowerCase()))];
+    const found = await store.findIncidents(this.kernel.db, wanted);
+    return new Map(found.filter((i) => mayRead(actor, i)).map((i) => [i.id, i]));
+  }
+
   /** A keyset page of incidents, newest first (incident:read; scoped readers see those on their CIs). */
   async incidents(
     filter: IncidentFilter = {},

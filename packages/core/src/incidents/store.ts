@@ -78,6 +78,17 @@ export async function findIncident(db: Db, id: string, forUpdate = false): Promi
   return row ? toIncident(row as unknown as Record<string, unknown>) : undefined;
 }
 
+/** Several incidents by id, in one query (unknown ids are left out). */
+export async function findIncidents(db: Db, ids: readonly string[]): Promise<Incident[]> {
+  if (ids.length === 0) return [];
+  const rows = await db
+    .selectFrom('incidents')
+    .selectAll()
+    .where(sql<SqlBool>`id = any(${uuids(ids)})`)
+    .execute();
+  return rows.map((r) => toIncident(r as unknown as Record<string, unknown>));
+}
+
 export async function findIncidentByNumber(db: Db, number: string): Promise<Incident | undefined> {
   const row = await db.selectFrom('incidents').selectAll().where('number', '=', number).executeTakeFirst();
   return row ? toIncident(row as unknown as Record<string, unknown>) : undefined;

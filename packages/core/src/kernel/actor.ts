@@ -81,7 +81,7 @@ const accessAreas = new Set(['user', 'group', 'role', 'grant', 'access_request']
 
 /**
  * The permission needed to see an event of `type`: `ci.*` needs `cmdb:read`, `token.*` needs
- * `access:tokens`, `alert.*`, `event_rule.*` and `incident_rule.*` need `event:read`, `maintenance.*` needs `change:read`, `sla.*` and `business_calendar.*` need `incident:read`, `approval.*` needs `activity:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
+ * `access:tokens`, `alert.*`, `event_rule.*` and `incident_rule.*` need `event:read`, `maintenance.*` needs `change:read`, `sla.*` and `business_calendar.*` need `incident:read`, `approval.*` needs `activity:read`, `known_error.*` needs `problem:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
  * a plugin's `<plugin>.*` needs `<plugin>:read`.
  */
 export function readPermissionOf(eventType: string): string {
@@ -94,6 +94,8 @@ export function readPermissionOf(eventType: string): string {
   if (area === 'sla' || area === 'business_calendar') return permissions.incidentRead;
   // Approvals serve several processes (changes, requests): who reads the whole stream sees them.
   if (area === 'approval') return permissions.activityRead;
+  // Known errors are part of problem management.
+  if (area === 'known_error') return permissions.problemRead;
   if (accessAreas.has(area)) return permissions.accessRead;
   return `${area}:read`;
 }

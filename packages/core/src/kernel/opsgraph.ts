@@ -34,6 +34,8 @@ import { EventsService } from '../events/service.js';
 import { incidentsMigrations } from '../incidents/migrations.js';
 import { type IncidentsOptions, resolveIncidentsOptions } from '../incidents/model.js';
 import { IncidentsService } from '../incidents/service.js';
+import { problemsMigrations } from '../problems/migrations.js';
+import { ProblemsService } from '../problems/service.js';
 import { slasMigrations } from '../slas/migrations.js';
 import { SlasService } from '../slas/service.js';
 import { topologyMigrations } from '../topology/migrations.js';
@@ -113,6 +115,7 @@ export const coreMigrations: MigrationSet = {
     ...alertListingMigrations,
     ...slasMigrations,
     ...approvalsMigrations,
+    ...problemsMigrations,
   },
 };
 
@@ -141,6 +144,7 @@ const coreBuilder = (options: OpsGraphOptions) => {
     incidents: new IncidentsService(kernel, incidents),
     slas: new SlasService(kernel),
     approvals: new ApprovalsService(kernel, approvals),
+    problems: new ProblemsService(kernel),
   });
 };
 
@@ -238,6 +242,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     incidents: core.incidents,
     slas: core.slas,
     approvals: core.approvals,
+    problems: core.problems,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

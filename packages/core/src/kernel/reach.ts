@@ -108,6 +108,9 @@ export function eventCiIds(event: VisibleEvent): string[] {
   if (typeof alertCi === 'string' && !ids.includes(alertCi)) ids.push(alertCi);
   const incidentCi = (event.payload as { incident?: { ciId?: unknown } } | null)?.incident?.ciId;
   if (typeof incidentCi === 'string' && !ids.includes(incidentCi)) ids.push(incidentCi);
+  // A problem or known-error event is about the problem's CI.
+  const problemCi = (event.payload as { problem?: { ciId?: unknown } } | null)?.problem?.ciId;
+  if (typeof problemCi === 'string' && !ids.includes(problemCi)) ids.push(problemCi);
   // A maintenance window event is about every CI the window names.
   const windowCis = (event.payload as { window?: { ciIds?: unknown } } | null)?.window?.ciIds;
   if (Array.isArray(windowCis))

@@ -4,6 +4,7 @@ import type { ChangesService } from '../changes/service.js';
 import type { CmdbService } from '../cmdb/service.js';
 import type { EventsService } from '../events/service.js';
 import type { IncidentsService } from '../incidents/service.js';
+import type { ProblemsService } from '../problems/service.js';
 import type { SlasService } from '../slas/service.js';
 import type { TopologyService } from '../topology/service.js';
 import type { ActivityService } from './activity.js';
@@ -24,6 +25,8 @@ export interface CoreServices {
   readonly slas: SlasService;
   /** Generic approvals: ordered steps with quorum on changes, requests …, decided by eligible users. */
   readonly approvals: ApprovalsService;
+  /** Problem management and the known-error database. */
+  readonly problems: ProblemsService;
 }
 
 /**

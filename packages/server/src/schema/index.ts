@@ -19,6 +19,7 @@ import { addErrorTypes } from './errors.js';
 import { addEventRules } from './event-rules.js';
 import { addIncidents } from './incidents.js';
 import { addMaintenance } from './maintenance.js';
+import { addProblems } from './problems.js';
 import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
 import { addScalars } from './scalars.js';
@@ -64,6 +65,13 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
     Group: identity.Group,
     Approval,
     OrderDirection,
+  });
+  addProblems(builder, {
+    CI,
+    User: identity.User,
+    Group: identity.Group,
+    OrderDirection,
+    ...incidents,
   });
   for (const plugin of plugins) {
     try {
