@@ -22,6 +22,12 @@ import type { AlertTable, EventOccurrenceTable } from '../events/model.js';
 import type { EventRuleTable } from '../events/rules.js';
 import type { IncidentAlertTable, IncidentNoteTable, IncidentTable } from '../incidents/model.js';
 import type { ActivityTable } from '../kernel/activity-store.js';
+import type {
+  IncidentMajorPeriodTable,
+  IncidentWatcherTable,
+  NotificationTable,
+  ServiceSubscriptionTable,
+} from '../notifications/model.js';
 import type { SlaDefinitionTable, SlaTimerTable } from '../slas/model.js';
 
 /**
@@ -55,4 +61,8 @@ export interface Database {
   incidentNotes: IncidentNoteTable;
   slaDefinitions: SlaDefinitionTable;
   slaTimers: SlaTimerTable;
+  incidentMajorPeriods: IncidentMajorPeriodTable;
+  incidentWatchers: IncidentWatcherTable;
+  serviceSubscriptions: ServiceSubscriptionTable;
+  notifications: NotificationTable;
 }

@@ -31,6 +31,9 @@ import { EventsService } from '../events/service.js';
 import { incidentsMigrations } from '../incidents/migrations.js';
 import { type IncidentsOptions, resolveIncidentsOptions } from '../incidents/model.js';
 import { IncidentsService } from '../incidents/service.js';
+import { notificationsMigrations } from '../notifications/migrations.js';
+import type { NotificationsOptions, Notifier } from '../notifications/model.js';
+import { deliverAfterCommit, NotificationRuntime, NotificationsService } from '../notifications/service.js';
 import { slasMigrations } from '../slas/migrations.js';
 import { SlasService } from '../slas/service.js';
 import { topologyMigrations } from '../topology/migrations.js';
@@ -64,6 +67,13 @@ export interface OpsGraphOptions {
   readonly events?: EventsOptions;
   /** Incident management's priority matrix and reopen window. */
   readonly incidents?: IncidentsOptions;
+  /**
+   * Channels for outage notifications of major incidents (`smtpNotifier`, `webhookNotifier`, or your
+   * own `Notifier`); none: nothing is written or sent.
+   */
+  readonly notifiers?: readonly Notifier[];
+  /** Retries and leases of notification delivery. */
+  readonly notifications?: NotificationsOptions;
 }
 
 /** The services bound to one transaction. */
@@ -107,10 +117,11 @@ export const coreMigrations: MigrationSet = {
     ...incidentsMigrations,
     ...alertListingMigrations,
     ...slasMigrations,
+    ...notificationsMigrations,
   },
 };
 
-const coreBuilder = (options: OpsGraphOptions) => {
+const coreBuilder = (options: OpsGraphOptions, notifications: NotificationRuntime) => {
   const events = resolveEventsOptions(options.events);
   const incidents = resolveIncidentsOptions(options.incidents);
   return (kernel: Kernel): CoreServices => ({
@@ -122,13 +133,15 @@ const coreBuilder = (options: OpsGraphOptions) => {
     changes: new ChangesService(kernel),
     incidents: new IncidentsService(kernel, incidents),
     slas: new SlasService(kernel),
+    notifications: new NotificationsService(kernel, notifications),
   });
 };
 
 export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<OpsGraph> {
   const logger = options.logger ?? createLogger();
   // Built first: a bad events setting stops start-up, not the first ingest.
-  const buildCore = coreBuilder(options);
+  const notifications = new NotificationRuntime(options.notifiers ?? [], options.notifications);
+  const buildCore = coreBuilder(options, notifications);
   let plugins: OpsGraphPlugin[];
   try {
     plugins = orderPlugins(options.plugins ?? [], logger);
@@ -202,11 +215,14 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     }
     if (options.migrate) await migrateAll();
   } catch (error) {
+    await notifications.close(logger);
     await handle.close();
     throw error;
   }
 
   const core = kernel.services;
+  // Notifications written by a commit of this process go out right after it.
+  const stopDelivery = deliverAfterCommit(kernel, notifications);
   let closed = false;
   return {
     ...core,
@@ -218,6 +234,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     changes: core.changes,
     incidents: core.incidents,
     slas: core.slas,
+    notifications: core.notifications,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,
@@ -236,6 +253,8 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     close: async () => {
       if (closed) return;
       closed = true;
+      stopDelivery();
+      await notifications.close(logger);
       await handle.close();
     },
   };

@@ -6,6 +6,7 @@ import { ManualClock } from '../kernel/clock.js';
 import { createLogger, type Logger } from '../kernel/logger.js';
 import { createOpsGraph, type OpsGraph } from '../kernel/opsgraph.js';
 import type { OpsGraphPlugin } from '../kernel/plugins.js';
+import type { NotificationsOptions, Notifier } from '../notifications/model.js';
 import { type Backend, connectTestDatabase, createTestDatabase, ENV, testBackends } from './backends.js';
 
 // Webhook payloads as Alertmanager and PagerDuty document them, for tests of receivers.
@@ -21,6 +22,8 @@ export interface TestOpsGraphOptions {
   readonly logger?: Logger;
   readonly events?: EventsOptions;
   readonly incidents?: IncidentsOptions;
+  readonly notifiers?: readonly Notifier[];
+  readonly notifications?: NotificationsOptions;
 }
 
 export type TestOpsGraph = OpsGraph & { readonly backend: Backend; readonly clock: Clock };
@@ -44,6 +47,8 @@ export async function createTestOpsGraph(options: TestOpsGraphOptions = {}): Pro
     migrate: true,
     ...(options.events ? { events: options.events } : {}),
     ...(options.incidents ? { incidents: options.incidents } : {}),
+    ...(options.notifiers ? { notifiers: options.notifiers } : {}),
+    ...(options.notifications ? { notifications: options.notifications } : {}),
   });
   return Object.assign(og, { backend });
 }
