@@ -17,6 +17,7 @@ import { addErrorTypes } from './errors.js';
 import { addEventRules } from './event-rules.js';
 import { addIncidents } from './incidents.js';
 import { addMaintenance } from './maintenance.js';
+import { addNotifications } from './notifications.js';
 import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
 import { addScalars } from './scalars.js';
@@ -55,6 +56,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
     Alert: alerts.Alert,
   });
   addSlas(builder, incidents);
+  addNotifications(builder, { CI, User: identity.User, ...incidents });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
