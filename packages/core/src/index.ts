@@ -372,6 +372,40 @@ export { CiReach, canOnEach, canSeeEvent, eventCiIds, type VisibleEvent } from '
 export type { CoreServices, OpsGraphPlugins } from './kernel/registry.js';
 export { parseInput } from './kernel/validation.js';
 export {
+  type IncidentWatcher,
+  type MajorDeclaration,
+  type MajorInput,
+  type MajorUpdateInput,
+  type Notification,
+  type NotificationFilter,
+  type NotificationKind,
+  type NotificationPageRequest,
+  type NotificationRecipient,
+  type NotificationStatus,
+  type NotificationsOptions,
+  type NotifiedIncident,
+  type Notifier,
+  notificationKinds,
+  notificationStatuses,
+  type OutgoingNotification,
+  type ServiceSubscription,
+  type SubscriptionFilter,
+  type SweepNotificationsResult,
+  type UserTargetInput,
+} from './notifications/model.js';
+export {
+  type SmtpNotifierOptions,
+  signWebhook,
+  smtpNotifier,
+  verifyWebhookSignature,
+  WEBHOOK_DELIVERY_HEADER,
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
+  type WebhookNotifierOptions,
+  webhookNotifier,
+} from './notifications/notifiers.js';
+export { NotificationsService, notificationSweepActor } from './notifications/service.js';
+export {
   type FollowProblemsOptions,
   type ProblemChange,
   type ProblemEventType,

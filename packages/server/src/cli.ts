@@ -1,6 +1,15 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { createLogger, createOpsGraph, DEFAULT_DATABASE, type OpsGraph, redact } from '@opsgraph/core';
+import {
+  createLogger,
+  createOpsGraph,
+  DEFAULT_DATABASE,
+  type Notifier,
+  type OpsGraph,
+  redact,
+  smtpNotifier,
+  webhookNotifier,
+} from '@opsgraph/core';
 import { createDemoToken, seedDemo } from './demo.js';
 import { runImport } from './import.js';
 import { createOpsGraphServer } from './server.js';
@@ -20,7 +29,39 @@ Commands:
 Environment:
   DATABASE_URL   postgres://user:pass@host/db, or pglite://<dir>; default ${DEFAULT_DATABASE}
   LOG_LEVEL      trace, debug, info (default), warn, error, silent
+
+Outage notifications of major incidents (serve):
+  SMTP_HOST, SMTP_PORT (587), SMTP_SECURE (true: TLS from the start), SMTP_USER, SMTP_PASSWORD,
+  SMTP_FROM      email through this SMTP server (SMTP_HOST and SMTP_FROM turn it on)
+  NOTIFY_WEBHOOK_URL, NOTIFY_WEBHOOK_SECRET
+                 POST each notification as signed JSON to this URL
 `;
+
+/** The notifiers the environment configures (see the usage). */
+function notifiersFromEnv(env: NodeJS.ProcessEnv = process.env): Notifier[] {
+  const notifiers: Notifier[] = [];
+  if (env.SMTP_HOST) {
+    if (!env.SMTP_FROM) throw new Error('SMTP_HOST is set without SMTP_FROM: set the sender address');
+    const port = env.SMTP_PORT ? Number(env.SMTP_PORT) : undefined;
+    if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535))
+      throw new Error(`SMTP_PORT must be a port number; got ${env.SMTP_PORT}`);
+    notifiers.push(
+      smtpNotifier({
+        host: env.SMTP_HOST,
+        ...(port ? { port } : {}),
+        secure: env.SMTP_SECURE === 'true',
+        ...(env.SMTP_USER ? { auth: { user: env.SMTP_USER, pass: env.SMTP_PASSWORD ?? '' } } : {}),
+        from: env.SMTP_FROM,
+      }),
+    );
+  }
+  if (env.NOTIFY_WEBHOOK_URL) {
+    if (!env.NOTIFY_WEBHOOK_SECRET)
+      throw new Error('NOTIFY_WEBHOOK_URL is set without NOTIFY_WEBHOOK_SECRET: set a secret to sign with');
+    notifiers.push(webhookNotifier({ url: env.NOTIFY_WEBHOOK_URL, secret: env.NOTIFY_WEBHOOK_SECRET }));
+  }
+  return notifiers;
+}
 
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -42,7 +83,8 @@ async function main(argv: string[]): Promise<number> {
   // An import's output is its report (maybe JSON on stdout): keep info logs out of it unless asked for.
   const logger = createLogger(command === 'import' && !process.env.LOG_LEVEL ? { level: 'warn' } : {});
   const database = process.env.DATABASE_URL || DEFAULT_DATABASE;
-  const open = () => createOpsGraph({ database, logger });
+  const open = () =>
+    createOpsGraph({ database, logger, ...(command === 'serve' ? { notifiers: notifiersFromEnv() } : {}) });
 
   switch (command) {
     case 'migrate': {

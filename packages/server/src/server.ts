@@ -80,6 +80,12 @@ export interface OpsGraphServerOptions {
    */
   readonly slaSweepIntervalMs?: number | false;
   /**
+   * How often (ms) the listening server retries outage notifications that failed (with backoff) or whose
+   * sender died, each sent by one replica only (an advisory lock, then a claim per notification).
+   * Default 30,000; `0` or `false` leaves it to the app (`og.notifications.sweep()`).
+   */
+  readonly notificationSweepIntervalMs?: number | false;
+  /**
    * The event webhooks (`POST /webhooks/alertmanager`, `/webhooks/pagerduty`, `/webhooks/events`):
    * `requestsPerMinute` per actor (default 1200, `false`: no limit), `maxBodySize` (default 1 MB).
    * `false` turns the endpoints off (they answer 404 like any unknown path).
@@ -247,6 +253,11 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
   const sweeps = [
     accessSweeps(og, logger, options.accessSweepIntervalMs ?? 30_000),
     slaSweeps(og, logger, options.slaSweepIntervalMs === 0 ? false : (options.slaSweepIntervalMs ?? 30_000)),
+    notificationSweeps(
+      og,
+      logger,
+      options.notificationSweepIntervalMs === 0 ? false : (options.notificationSweepIntervalMs ?? 30_000),
+    ),
   ];
 
   return {
@@ -326,6 +337,19 @@ function slaSweeps(og: OpsGraph, logger: Logger, intervalMs: number | false) {
         logger.info({ warned: warned.length, breached: breached.length }, 'SLA timers swept');
     } catch (error) {
       logger.warn({ err: error }, 'sweeping SLA timers failed; retrying at the next sweep');
+    }
+  });
+}
+
+/** Retries due outage notifications (each sent once across replicas). */
+function notificationSweeps(og: OpsGraph, logger: Logger, intervalMs: number | false) {
+  return periodic('notificationSweepIntervalMs', intervalMs, async () => {
+    try {
+      const { sent, failed } = await og.notifications.sweep();
+      if (sent.length + failed.length > 0)
+        logger.info({ sent: sent.length, failed: failed.length }, 'notifications retried');
+    } catch (error) {
+      logger.warn({ err: error }, 'retrying notifications failed; retrying at the next sweep');
     }
   });
 }

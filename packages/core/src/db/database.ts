@@ -30,6 +30,12 @@ import type { EventRuleTable } from '../events/rules.js';
 import type { IncidentAlertTable, IncidentNoteTable, IncidentTable } from '../incidents/model.js';
 import type { ActivityTable } from '../kernel/activity-store.js';
 import type {
+  IncidentMajorPeriodTable,
+  IncidentWatcherTable,
+  NotificationTable,
+  ServiceSubscriptionTable,
+} from '../notifications/model.js';
+import type {
   KnownErrorTable,
   ProblemIncidentTable,
   ProblemNoteTable,
@@ -78,4 +84,8 @@ export interface Database {
   problemIncidents: ProblemIncidentTable;
   problemNotes: ProblemNoteTable;
   knownErrors: KnownErrorTable;
+  incidentMajorPeriods: IncidentMajorPeriodTable;
+  incidentWatchers: IncidentWatcherTable;
+  serviceSubscriptions: ServiceSubscriptionTable;
+  notifications: NotificationTable;
 }

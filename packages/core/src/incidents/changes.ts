@@ -13,6 +13,9 @@ export const incidentEventTypes = [
   'incident.state_changed',
   'incident.noted',
   'incident.alerts_linked',
+  'incident.major_declared',
+  'incident.major_cleared',
+  'incident.major_update',
 ] as const;
 export type IncidentEventType = (typeof incidentEventTypes)[number];
 

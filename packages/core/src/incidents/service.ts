@@ -22,6 +22,12 @@ import type { Kernel, WriteScope } from '../kernel/kernel.js';
 import { afterTimeId, pageSize, timeIdPage } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
 import { isUuid, parseInput } from '../kernel/validation.js';
+import {
+  type MajorInput,
+  type MajorUpdateInput,
+  majorInput,
+  majorUpdateInput,
+} from '../notifications/model.js';
 import { type FollowIncidentsOptions, followIncidents, type IncidentChange } from './changes.js';
 import {
   type AssignIncidentInput,
@@ -272,12 +278,124 @@ export class IncidentsService {
       );
       // Leaving `new` meets the response SLA; on hold pauses, resolved meets, cancelled cancels.
       await scope.kernel.services.slas.track(scope, updated);
+      // Who was told of a major incident hears of its end too.
+      if (updated.major && (t.to === 'resolved' || t.to === 'closed'))
+        await scope.kernel.services.notifications.enqueue(
+          scope,
+          updated,
+          t.to === 'resolved' ? 'major_resolved' : 'major_closed',
+          null,
+        );
       if (t.reason) {
         const body = `${reopening ? 'Reopened' : 'Cancelled'}: ${t.reason}`;
         await this.#note(scope, updated, { kind: 'work_note', body });
       }
       return updated;
     });
+  }
+
+  /**
+   * Declares the incident major (incident:major on its CI), with why: records who and when, and writes
+   * the outage notifications for its watchers and the subscribers of its business services, delivered
+   * after commit. Only an active incident that is not major already.
+   */
+  async declareMajor(id: string, input: MajorInput, options: IncidentChangeOptions): Promise<Incident> {
+    const m = parseInput(majorInput, input);
+    return this.#write(id, options, permissions.incidentMajor, async (scope, incident) => {
+      if (!['new', 'in_progress', 'on_hold'].includes(incident.state))
+        throw new TransitionError(
+          'incident',
+          incident.number,
+          incident.state,
+          incident.state,
+          [],
+          `incident ${incident.number} is ${incident.state}: only an active incident can be declared major`,
+        );
+      if (incident.major)
+        throw new ConflictError(`incident ${incident.number} is major already`, 'id', incident.version);
+      const updated = await store.updateIncident(scope.db, incident.id, { major: true }, scope.now);
+      const declaration = await scope.kernel.services.notifications.openMajorPeriod(scope, updated, m.reason);
+      const notified = await scope.kernel.services.notifications.enqueue(
+        scope,
+        updated,
+        'major_declared',
+        m.reason,
+      );
+      scope.emit(
+        'incident.major_declared',
+        { type: 'incident', id: incident.id },
+        { incident: updated, declaration, notified },
+      );
+      await this.#note(scope, updated, { kind: 'work_note', body: `Declared a major incident: ${m.reason}` });
+      return updated;
+    });
+  }
+
+  /**
+   * Ends the incident's major status (incident:major on its CI), with why; who was told hears of it
+   * (unless it is already resolved, closed or cancelled: then they heard of that).
+   */
+  async clearMajor(id: string, input: MajorInput, options: IncidentChangeOptions): Promise<Incident> {
+    const m = parseInput(majorInput, input);
+    return this.#write(id, options, permissions.incidentMajor, async (scope, incident) => {
+      if (!incident.major)
+        throw new ConflictError(`incident ${incident.number} is not major`, 'id', incident.version);
+      const updated = await store.updateIncident(scope.db, incident.id, { major: false }, scope.now);
+      const declaration = await scope.kernel.services.notifications.closeMajorPeriod(
+        scope,
+        updated,
+        m.reason,
+      );
+      const active = ['new', 'in_progress', 'on_hold'].includes(incident.state);
+      const notified = active
+        ? await scope.kernel.services.notifications.enqueue(scope, updated, 'major_cleared', m.reason)
+        : 0;
+      scope.emit(
+        'incident.major_cleared',
+        { type: 'incident', id: incident.id },
+        { incident: updated, declaration, notified },
+      );
+      await this.#note(scope, updated, {
+        kind: 'work_note',
+        body: `No longer a major incident: ${m.reason}`,
+      });
+      return updated;
+    });
+  }
+
+  /**
+   * Posts a status update on a major incident (incident:major on its CI): kept as a comment (visible to
+   * whoever may read the incident) and sent to its watchers and the subscribers of its services.
+   */
+  async postMajorUpdate(
+    id: string,
+    input: MajorUpdateInput,
+    options: IncidentChangeOptions,
+  ): Promise<IncidentNote> {
+    const u = parseInput(majorUpdateInput, input);
+    let note: IncidentNote | undefined;
+    await this.#write(id, options, permissions.incidentMajor, async (scope, incident) => {
+      if (!incident.major)
+        throw new ConflictError(
+          `incident ${incident.number} is not major: declare it major first`,
+          'id',
+          incident.version,
+        );
+      note = await this.#note(scope, incident, { kind: 'comment', body: u.message });
+      const notified = await scope.kernel.services.notifications.enqueue(
+        scope,
+        incident,
+        'major_update',
+        u.message,
+      );
+      scope.emit(
+        'incident.major_update',
+        { type: 'incident', id: incident.id },
+        { incident, message: u.message, notified },
+      );
+      return incident;
+    });
+    return note!;
   }
 
   /** Adds a work note (internal) or a comment (visible to the caller); incident:write. */

@@ -60,6 +60,8 @@ export const permissions = {
   incidentRead: 'incident:read',
   incidentWrite: 'incident:write',
   incidentAssign: 'incident:assign',
+  /** Declare and clear major incidents, post their status updates, manage who is told of them. */
+  incidentMajor: 'incident:major',
   problemRead: 'problem:read',
   problemWrite: 'problem:write',
   changeRead: 'change:read',
@@ -81,7 +83,7 @@ const accessAreas = new Set(['user', 'group', 'role', 'grant', 'access_request']
 
 /**
  * The permission needed to see an event of `type`: `ci.*` needs `cmdb:read`, `token.*` needs
- * `access:tokens`, `alert.*`, `event_rule.*` and `incident_rule.*` need `event:read`, `maintenance.*` needs `change:read`, `sla.*` and `business_calendar.*` need `incident:read`, `approval.*` needs `activity:read`, `known_error.*` needs `problem:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
+ * `access:tokens`, `alert.*`, `event_rule.*` and `incident_rule.*` need `event:read`, `maintenance.*` needs `change:read`, `sla.*`, `business_calendar.*` and `service_subscription.*` need `incident:read`, `approval.*` needs `activity:read`, `known_error.*` needs `problem:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
  * a plugin's `<plugin>.*` needs `<plugin>:read`.
  */
 export function readPermissionOf(eventType: string): string {
@@ -96,6 +98,8 @@ export function readPermissionOf(eventType: string): string {
   if (area === 'approval') return permissions.activityRead;
   // Known errors are part of problem management.
   if (area === 'known_error') return permissions.problemRead;
+  // Subscriptions to business services' outage notifications, too.
+  if (area === 'service_subscription') return permissions.incidentRead;
   if (accessAreas.has(area)) return permissions.accessRead;
   return `${area}:read`;
 }

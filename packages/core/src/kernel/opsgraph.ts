@@ -34,6 +34,9 @@ import { EventsService } from '../events/service.js';
 import { incidentsMigrations } from '../incidents/migrations.js';
 import { type IncidentsOptions, resolveIncidentsOptions } from '../incidents/model.js';
 import { IncidentsService } from '../incidents/service.js';
+import { notificationsMigrations } from '../notifications/migrations.js';
+import type { NotificationsOptions, Notifier } from '../notifications/model.js';
+import { deliverAfterCommit, NotificationRuntime, NotificationsService } from '../notifications/service.js';
 import { problemsMigrations } from '../problems/migrations.js';
 import { ProblemsService } from '../problems/service.js';
 import { slasMigrations } from '../slas/migrations.js';
@@ -71,6 +74,13 @@ export interface OpsGraphOptions {
   readonly incidents?: IncidentsOptions;
   /** Change management: the approval policy per change type. */
   readonly changes?: ChangesOptions;
+  /**
+   * Channels for outage notifications of major incidents (`smtpNotifier`, `webhookNotifier`, or your
+   * own `Notifier`); none: nothing is written or sent.
+   */
+  readonly notifiers?: readonly Notifier[];
+  /** Retries and leases of notification delivery. */
+  readonly notifications?: NotificationsOptions;
 }
 
 /** The services bound to one transaction. */
@@ -116,10 +126,11 @@ export const coreMigrations: MigrationSet = {
     ...slasMigrations,
     ...approvalsMigrations,
     ...problemsMigrations,
+    ...notificationsMigrations,
   },
 };
 
-const coreBuilder = (options: OpsGraphOptions) => {
+const coreBuilder = (options: OpsGraphOptions, notifications: NotificationRuntime) => {
   const events = resolveEventsOptions(options.events);
   const incidents = resolveIncidentsOptions(options.incidents);
   // One registry of approval subject types per instance: the services of every transaction share it.
@@ -145,13 +156,15 @@ const coreBuilder = (options: OpsGraphOptions) => {
     slas: new SlasService(kernel),
     approvals: new ApprovalsService(kernel, approvals),
     problems: new ProblemsService(kernel),
+    notifications: new NotificationsService(kernel, notifications),
   });
 };
 
 export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<OpsGraph> {
   const logger = options.logger ?? createLogger();
   // Built first: a bad events setting stops start-up, not the first ingest.
-  const buildCore = coreBuilder(options);
+  const notifications = new NotificationRuntime(options.notifiers ?? [], options.notifications);
+  const buildCore = coreBuilder(options, notifications);
   let plugins: OpsGraphPlugin[];
   try {
     plugins = orderPlugins(options.plugins ?? [], logger);
@@ -225,11 +238,14 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     }
     if (options.migrate) await migrateAll();
   } catch (error) {
+    await notifications.close(logger);
     await handle.close();
     throw error;
   }
 
   const core = kernel.services;
+  // Notifications written by a commit of this process go out right after it.
+  const stopDelivery = deliverAfterCommit(kernel, notifications);
   let closed = false;
   return {
     ...core,
@@ -243,6 +259,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     slas: core.slas,
     approvals: core.approvals,
     problems: core.problems,
+    notifications: core.notifications,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,
@@ -261,6 +278,8 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     close: async () => {
       if (closed) return;
       closed = true;
+      stopDelivery();
+      await notifications.close(logger);
       await handle.close();
     },
   };

@@ -4,6 +4,7 @@ import type { ChangesService } from '../changes/service.js';
 import type { CmdbService } from '../cmdb/service.js';
 import type { EventsService } from '../events/service.js';
 import type { IncidentsService } from '../incidents/service.js';
+import type { NotificationsService } from '../notifications/service.js';
 import type { ProblemsService } from '../problems/service.js';
 import type { SlasService } from '../slas/service.js';
 import type { TopologyService } from '../topology/service.js';
@@ -27,6 +28,8 @@ export interface CoreServices {
   readonly approvals: ApprovalsService;
   /** Problem management and the known-error database. */
   readonly problems: ProblemsService;
+  /** Major incidents' watchers, service subscriptions and outage notifications (outbox, delivery, retries). */
+  readonly notifications: NotificationsService;
 }
 
 /**

@@ -7,6 +7,7 @@ import { ManualClock } from '../kernel/clock.js';
 import { createLogger, type Logger } from '../kernel/logger.js';
 import { createOpsGraph, type OpsGraph } from '../kernel/opsgraph.js';
 import type { OpsGraphPlugin } from '../kernel/plugins.js';
+import type { NotificationsOptions, Notifier } from '../notifications/model.js';
 import { type Backend, connectTestDatabase, createTestDatabase, ENV, testBackends } from './backends.js';
 
 // Webhook payloads as Alertmanager and PagerDuty document them, for tests of receivers.
@@ -23,6 +24,8 @@ export interface TestOpsGraphOptions {
   readonly events?: EventsOptions;
   readonly incidents?: IncidentsOptions;
   readonly changes?: ChangesOptions;
+  readonly notifiers?: readonly Notifier[];
+  readonly notifications?: NotificationsOptions;
 }
 
 export type TestOpsGraph = OpsGraph & { readonly backend: Backend; readonly clock: Clock };
@@ -47,6 +50,8 @@ export async function createTestOpsGraph(options: TestOpsGraphOptions = {}): Pro
     ...(options.events ? { events: options.events } : {}),
     ...(options.incidents ? { incidents: options.incidents } : {}),
     ...(options.changes ? { changes: options.changes } : {}),
+    ...(options.notifiers ? { notifiers: options.notifiers } : {}),
+    ...(options.notifications ? { notifications: options.notifications } : {}),
   });
   return Object.assign(og, { backend });
 }

@@ -353,6 +353,9 @@ export function addIncidents(builder: OpsGraphBuilder, { CI, User, Group, Alert 
       STATE_CHANGED: { value: 'incident.state_changed' },
       NOTED: { value: 'incident.noted' },
       ALERTS_LINKED: { value: 'incident.alerts_linked' },
+      MAJOR_DECLARED: { value: 'incident.major_declared' },
+      MAJOR_CLEARED: { value: 'incident.major_cleared' },
+      MAJOR_UPDATE: { value: 'incident.major_update' },
     } as const,
   });
   const Change = builder.objectRef<IncidentChange>('IncidentChange').implement({

@@ -19,6 +19,7 @@ import { addErrorTypes } from './errors.js';
 import { addEventRules } from './event-rules.js';
 import { addIncidents } from './incidents.js';
 import { addMaintenance } from './maintenance.js';
+import { addNotifications } from './notifications.js';
 import { addProblems } from './problems.js';
 import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
@@ -73,6 +74,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
     OrderDirection,
     ...incidents,
   });
+  addNotifications(builder, { CI, User: identity.User, ...incidents });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
