@@ -173,11 +173,11 @@ describe.each(testBackends())('access requests on %s', (backend) => {
 
   it('an approver role decides for the roles naming it', async () => {
     await og.access.defineRole(
-      { name: 'change_manager', permissions: ['change:*'], approverRole: 'operator' },
+      { name: 'release_manager', permissions: ['change:*'], approverRole: 'operator' },
       { actor: admin },
     );
     const request = await og.access.requestAccess(
-      { role: 'change_manager', reason: 'CAB' },
+      { role: 'release_manager', reason: 'CAB' },
       { actor: await as('alice') },
     );
     await expect(
@@ -192,7 +192,7 @@ describe.each(testBackends())('access requests on %s', (backend) => {
         actor: (await og.access.actorForUser({ id: erin.id }))!,
       },
     );
-    expect(grant).toMatchObject({ role: 'change_manager', expiresAt: null });
+    expect(grant).toMatchObject({ role: 'release_manager', expiresAt: null });
   });
 
   it('rejects with a note, and cancels only by the requester', async () => {

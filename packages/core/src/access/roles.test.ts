@@ -85,6 +85,7 @@ describe.each(testBackends())('roles on %s', (backend) => {
     expect(roles.filter((r) => r.owner === 'core').map((r) => r.name)).toEqual([
       'admin',
       'agent',
+      'change_manager',
       'operator',
       'requester',
       'viewer',
