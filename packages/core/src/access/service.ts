@@ -70,6 +70,14 @@ export class AccessService {
     return users.getUser(this.kernel, id, options);
   }
 
+  /**
+   * Users by id in one query, in the order asked: null where unknown, or where the actor may not read
+   * it (access:read, or the user itself). For DataLoaders.
+   */
+  usersByIds(ids: readonly string[], options: ReadOptions = {}): Promise<(User | null)[]> {
+    return users.getUsers(this.kernel, ids, options);
+  }
+
   userByExternalId(externalId: string, options: ReadOptions = {}): Promise<User | null> {
     return users.getUserByExternalId(this.kernel, externalId, options);
   }

@@ -1,5 +1,5 @@
 import type { Page } from '../cmdb/model.js';
-import type { ReadOptions, WriteOptions } from '../kernel/actor.js';
+import { can, permissions, type ReadOptions, type WriteOptions } from '../kernel/actor.js';
 import { ConflictError, NotFoundError, ValidationError } from '../kernel/errors.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { pageSize } from '../kernel/pagination.js';
@@ -43,6 +43,24 @@ async function checkUnique(
   }
 }
 
+/**
+ * Refuses a manager that does not exist, the user itself, or one the user manages (directly or down
+ * the line): a management chain never loops.
+ */
+async function checkManager(db: Db, userId: string | null, managerId: string): Promise<void> {
+  if (managerId === userId) throw ValidationError.field('managerId', 'a user cannot be its own manager');
+  const seen = new Set<string>();
+  let current: string | null = managerId;
+  while (current && !seen.has(current)) {
+    seen.add(current);
+    const user = await store.findUser(db, current);
+    if (!user) throw ValidationError.field('managerId', `no user ${managerId}`);
+    if (userId && user.managerId === userId)
+      throw ValidationError.field('managerId', `${user.name} reports to this user: a management chain cannot loop`);
+    current = user.managerId;
+  }
+}
+
 /** A concurrent writer took the email or external id after our check: say which, as the check would. */
 function uniqueClash(error: unknown): never {
   if (isUniqueViolation(error)) {
@@ -63,6 +81,7 @@ export async function createUser(
   const data = parseInput(createUserInput, input);
   return kernel.write(actor, async ({ db, now, emit }) => {
     await checkUnique(db, data, null);
+    if (data.managerId) await checkManager(db, null, data.managerId);
     const user = await store
       .insertUser(db, {
         id: crypto.randomUUID(),
@@ -70,6 +89,7 @@ export async function createUser(
         email: data.email,
         name: data.name,
         active: data.active,
+        managerId: data.managerId ?? null,
         createdAt: now,
         updatedAt: now,
       })
@@ -105,6 +125,7 @@ export async function updateUser(
       },
       current.id,
     );
+    if (changes.includes('managerId') && patch.managerId) await checkManager(db, current.id, patch.managerId);
     const user = await store
       .updateUserIfVersion(db, current.id, version, { ...set, updatedAt: now })
       .catch(uniqueClash);
@@ -121,6 +142,19 @@ export async function getUser(kernel: Kernel, id: string, { actor }: ReadOptions
   assertCanRead(actor, isSelf(actor, id));
   if (!isUuid(id)) return null;
   return (await store.findUser(kernel.db, id.toLowerCase())) ?? null;
+}
+
+export async function getUsers(
+  kernel: Kernel,
+  ids: readonly string[],
+  { actor }: ReadOptions = {},
+): Promise<(User | null)[]> {
+  const all = !actor || can(actor, permissions.accessRead);
+  const wanted = [...new Set(ids.filter(isUuid).map((id) => id.toLowerCase()))].filter(
+    (id) => all || isSelf(actor, id),
+  );
+  const found = new Map((await store.findUsers(kernel.db, wanted)).map((u) => [u.id, u]));
+  return ids.map((id) => found.get(String(id).toLowerCase()) ?? null);
 }
 
 export async function getUserByExternalId(

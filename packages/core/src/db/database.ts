@@ -22,6 +22,7 @@ import type { AlertTable, EventOccurrenceTable } from '../events/model.js';
 import type { EventRuleTable } from '../events/rules.js';
 import type { IncidentAlertTable, IncidentNoteTable, IncidentTable } from '../incidents/model.js';
 import type { ActivityTable } from '../kernel/activity-store.js';
+import type { CatalogItemTable, RequestTable, RequestTaskTable } from '../requests/model.js';
 import type { SlaDefinitionTable, SlaTimerTable } from '../slas/model.js';
 
 /**
@@ -55,4 +56,7 @@ export interface Database {
   incidentNotes: IncidentNoteTable;
   slaDefinitions: SlaDefinitionTable;
   slaTimers: SlaTimerTable;
+  catalogItems: CatalogItemTable;
+  requests: RequestTable;
+  requestTasks: RequestTaskTable;
 }

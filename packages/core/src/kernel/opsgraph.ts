@@ -31,6 +31,8 @@ import { EventsService } from '../events/service.js';
 import { incidentsMigrations } from '../incidents/migrations.js';
 import { type IncidentsOptions, resolveIncidentsOptions } from '../incidents/model.js';
 import { IncidentsService } from '../incidents/service.js';
+import { requestsMigrations } from '../requests/migrations.js';
+import { RequestsService } from '../requests/service.js';
 import { slasMigrations } from '../slas/migrations.js';
 import { SlasService } from '../slas/service.js';
 import { topologyMigrations } from '../topology/migrations.js';
@@ -107,6 +109,7 @@ export const coreMigrations: MigrationSet = {
     ...incidentsMigrations,
     ...alertListingMigrations,
     ...slasMigrations,
+    ...requestsMigrations,
   },
 };
 
@@ -122,6 +125,7 @@ const coreBuilder = (options: OpsGraphOptions) => {
     changes: new ChangesService(kernel),
     incidents: new IncidentsService(kernel, incidents),
     slas: new SlasService(kernel),
+    requests: new RequestsService(kernel),
   });
 };
 
@@ -218,6 +222,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     changes: core.changes,
     incidents: core.incidents,
     slas: core.slas,
+    requests: core.requests,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

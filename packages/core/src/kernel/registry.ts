@@ -3,6 +3,7 @@ import type { ChangesService } from '../changes/service.js';
 import type { CmdbService } from '../cmdb/service.js';
 import type { EventsService } from '../events/service.js';
 import type { IncidentsService } from '../incidents/service.js';
+import type { RequestsService } from '../requests/service.js';
 import type { SlasService } from '../slas/service.js';
 import type { TopologyService } from '../topology/service.js';
 import type { ActivityService } from './activity.js';
@@ -21,6 +22,8 @@ export interface CoreServices {
   readonly incidents: IncidentsService;
   /** Incident SLAs: definitions by priority, timers, the breach sweep. */
   readonly slas: SlasService;
+  /** Request fulfilment: the service catalog, requests, their approvals and fulfilment tasks. */
+  readonly requests: RequestsService;
 }
 
 /**

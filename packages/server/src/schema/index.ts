@@ -19,6 +19,7 @@ import { addIncidents } from './incidents.js';
 import { addMaintenance } from './maintenance.js';
 import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
+import { addRequests } from './requests.js';
 import { addScalars } from './scalars.js';
 import { addSlas } from './slas.js';
 import { addTopology } from './topology.js';
@@ -55,6 +56,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
     Alert: alerts.Alert,
   });
   addSlas(builder, incidents);
+  addRequests(builder, { CI, User: identity.User, Group: identity.Group, OrderDirection });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
