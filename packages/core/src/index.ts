@@ -44,6 +44,29 @@ export {
 export { CORE_ROLES } from './access/roles.js';
 export { AccessService, hashSecret } from './access/service.js';
 export {
+  type Approval,
+  type ApprovalDecision,
+  type ApprovalDecisionKind,
+  type ApprovalFilter,
+  type ApprovalOutcome,
+  type ApprovalPageRequest,
+  type ApprovalState,
+  type ApprovalStepInput,
+  type ApprovalSubject,
+  type ApprovalsSettled,
+  type Approvers,
+  type ApproversInput,
+  approvalDecisions,
+  approvalStates,
+  type DecideInput as DecideApprovalInput,
+  MAX_APPROVAL_STEPS,
+  MAX_QUORUM as MAX_APPROVAL_QUORUM,
+  type OpenApprovalsOptions,
+  type SettledHandler as ApprovalSettledHandler,
+  type SubjectTypeOptions as ApprovalSubjectTypeOptions,
+} from './approvals/model.js';
+export { ApprovalRegistry, ApprovalsService } from './approvals/service.js';
+export {
   type CancelMaintenanceOptions,
   MAX_WINDOW_CIS,
   MAX_WINDOW_DAYS,

@@ -7,6 +7,7 @@ import type {
   AccessUserTable,
   ApiTokenTable,
 } from '../access/model.js';
+import type { ApprovalDecisionTable, ApprovalTable } from '../approvals/model.js';
 import type { MaintenanceWindowCiTable, MaintenanceWindowTable } from '../changes/model.js';
 import type {
   CiClassTable,
@@ -56,6 +57,8 @@ export interface Database {
   incidentNotes: IncidentNoteTable;
   slaDefinitions: SlaDefinitionTable;
   slaTimers: SlaTimerTable;
+  approvals: ApprovalTable;
+  approvalDecisions: ApprovalDecisionTable;
   catalogItems: CatalogItemTable;
   requests: RequestTable;
   requestTasks: RequestTaskTable;

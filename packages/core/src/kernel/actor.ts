@@ -83,7 +83,7 @@ const accessAreas = new Set(['user', 'group', 'role', 'grant', 'access_request']
 
 /**
  * The permission needed to see an event of `type`: `ci.*` needs `cmdb:read`, `token.*` needs
- * `access:tokens`, `alert.*`, `event_rule.*` and `incident_rule.*` need `event:read`, `maintenance.*` needs `change:read`, `sla.*` needs `incident:read`, `request.*` and `request_task.*` need `request:fulfil`, `catalog_item.*` needs `request:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
+ * `access:tokens`, `alert.*`, `event_rule.*` and `incident_rule.*` need `event:read`, `maintenance.*` needs `change:read`, `sla.*` needs `incident:read`, `approval.*` needs `activity:read`, `request.*` and `request_task.*` need `request:fulfil`, `catalog_item.*` needs `request:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
  * a plugin's `<plugin>.*` needs `<plugin>:read`.
  */
 export function readPermissionOf(eventType: string): string {
@@ -94,6 +94,8 @@ export function readPermissionOf(eventType: string): string {
   if (area === 'maintenance') return permissions.changeRead;
   // SLA definitions and timers are part of incident management.
   if (area === 'sla') return permissions.incidentRead;
+  // Approvals serve several processes (changes, requests): who reads the whole stream sees them.
+  if (area === 'approval') return permissions.activityRead;
   if (accessAreas.has(area)) return permissions.accessRead;
   // request:read alone shows one's own requests only: the stream of everyone's is for fulfillers.
   if (area === 'request' || area === 'request_task') return permissions.requestFulfil;

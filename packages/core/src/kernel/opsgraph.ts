@@ -2,6 +2,8 @@ import type { Kysely } from 'kysely';
 import { accessMigrations } from '../access/migrations.js';
 import { registerPluginRoles } from '../access/roles.js';
 import { AccessService } from '../access/service.js';
+import { approvalsMigrations } from '../approvals/migrations.js';
+import { ApprovalRegistry, ApprovalsService } from '../approvals/service.js';
 import { changesMigrations } from '../changes/migrations.js';
 import { ChangesService } from '../changes/service.js';
 import { listingMigrations } from '../cmdb/listing-migrations.js';
@@ -109,6 +111,7 @@ export const coreMigrations: MigrationSet = {
     ...incidentsMigrations,
     ...alertListingMigrations,
     ...slasMigrations,
+    ...approvalsMigrations,
     ...requestsMigrations,
   },
 };
@@ -116,6 +119,8 @@ export const coreMigrations: MigrationSet = {
 const coreBuilder = (options: OpsGraphOptions) => {
   const events = resolveEventsOptions(options.events);
   const incidents = resolveIncidentsOptions(options.incidents);
+  // One registry of approval subject types per instance: the services of every transaction share it.
+  const approvals = new ApprovalRegistry();
   return (kernel: Kernel): CoreServices => ({
     activity: new ActivityService(kernel),
     cmdb: new CmdbService(kernel),
@@ -125,6 +130,7 @@ const coreBuilder = (options: OpsGraphOptions) => {
     changes: new ChangesService(kernel),
     incidents: new IncidentsService(kernel, incidents),
     slas: new SlasService(kernel),
+    approvals: new ApprovalsService(kernel, approvals),
     requests: new RequestsService(kernel),
   });
 };
@@ -211,6 +217,8 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
   }
 
   const core = kernel.services;
+  // Request approvals settle through og.approvals: approval opens fulfilment, rejection rejects.
+  core.requests.registerApprovals();
   let closed = false;
   return {
     ...core,
@@ -222,6 +230,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     changes: core.changes,
     incidents: core.incidents,
     slas: core.slas,
+    approvals: core.approvals,
     requests: core.requests,
     plugins: kernel.plugins,
     kernel,

@@ -1,4 +1,5 @@
 import type { AccessService } from '../access/service.js';
+import type { ApprovalsService } from '../approvals/service.js';
 import type { ChangesService } from '../changes/service.js';
 import type { CmdbService } from '../cmdb/service.js';
 import type { EventsService } from '../events/service.js';
@@ -22,6 +23,8 @@ export interface CoreServices {
   readonly incidents: IncidentsService;
   /** Incident SLAs: definitions by priority, timers, the breach sweep. */
   readonly slas: SlasService;
+  /** Generic approvals: ordered steps with quorum on changes, requests …, decided by eligible users. */
+  readonly approvals: ApprovalsService;
   /** Request fulfilment: the service catalog, requests, their approvals and fulfilment tasks. */
   readonly requests: RequestsService;
 }

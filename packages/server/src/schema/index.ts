@@ -8,6 +8,7 @@ import { addAccessIdentity } from './access-identity.js';
 import { addActivity } from './activity.js';
 import { addAlertChanged } from './alert-changed.js';
 import { addAlerts } from './alerts.js';
+import { addApprovals } from './approvals.js';
 import { addCiChanged } from './ci-changed.js';
 import { addCiListing } from './ci-listing.js';
 import { addCmdb } from './cmdb.js';
@@ -56,6 +57,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
     Alert: alerts.Alert,
   });
   addSlas(builder, incidents);
+  addApprovals(builder);
   addRequests(builder, { CI, User: identity.User, Group: identity.Group, OrderDirection });
   for (const plugin of plugins) {
     try {
