@@ -332,23 +332,6 @@ export { CiReach, canOnEach, canSeeEvent, eventCiIds, type VisibleEvent } from '
 export type { CoreServices, OpsGraphPlugins } from './kernel/registry.js';
 export { parseInput } from './kernel/validation.js';
 export {
-  type DefineSlaInput,
-  SLA_WARNING_RATIO,
-  type SlaChangeOptions,
-  type SlaDefinition,
-  type SlaFilter,
-  type SlaIncidentRef,
-  type SlaTimer,
-  type SlaTimerKind,
-  type SlaTimerState,
-  type SweepOptions as SlaSweepOptions,
-  type SweepResult as SlaSweepResult,
-  slaTimerKinds,
-  slaTimerStates,
-  type UpdateSlaInput,
-} from './slas/model.js';
-export { SlasService, slaSweepActor } from './slas/service.js';
-export {
   type FollowRequestsOptions,
   type RequestChange,
   type RequestEventType,
@@ -393,6 +376,23 @@ export {
   type UpdateCatalogItemInput,
 } from './requests/model.js';
 export { REQUEST_SUBJECT, RequestsService } from './requests/service.js';
+export {
+  type DefineSlaInput,
+  SLA_WARNING_RATIO,
+  type SlaChangeOptions,
+  type SlaDefinition,
+  type SlaFilter,
+  type SlaIncidentRef,
+  type SlaTimer,
+  type SlaTimerKind,
+  type SlaTimerState,
+  type SweepOptions as SlaSweepOptions,
+  type SweepResult as SlaSweepResult,
+  slaTimerKinds,
+  slaTimerStates,
+  type UpdateSlaInput,
+} from './slas/model.js';
+export { SlasService, slaSweepActor } from './slas/service.js';
 export type {
   AffectedCi,
   CiSummary,

@@ -56,7 +56,10 @@ async function checkManager(db: Db, userId: string | null, managerId: string): P
     const user = await store.findUser(db, current);
     if (!user) throw ValidationError.field('managerId', `no user ${managerId}`);
     if (userId && user.managerId === userId)
-      throw ValidationError.field('managerId', `${user.name} reports to this user: a management chain cannot loop`);
+      throw ValidationError.field(
+        'managerId',
+        `${user.name} reports to this user: a management chain cannot loop`,
+      );
     current = user.managerId;
   }
 }

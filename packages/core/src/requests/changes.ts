@@ -53,7 +53,10 @@ export function followRequests(
   options: FollowRequestsOptions,
 ): AsyncIterableIterator<RequestChange> {
   const filter = parseInput(requestFilterInput, filterIn, 'filter');
-  if (options.actor && !['request:read', 'request:fulfil', 'request:admin'].some((p) => can(options.actor!, p)))
+  if (
+    options.actor &&
+    !['request:read', 'request:fulfil', 'request:admin'].some((p) => can(options.actor!, p))
+  )
     throw new ForbiddenError(permissions.requestRead, options.actor.name);
   const start = Promise.resolve(options.after ?? kernel.services.activity.latestSeq());
   start.catch(() => {});

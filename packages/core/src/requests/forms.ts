@@ -34,7 +34,8 @@ function problemOf(field: FormField, value: unknown): string | undefined {
     case 'string':
     case 'text': {
       if (typeof value !== 'string') return 'must be text';
-      if (field.type === 'string' && value.includes('\n')) return 'must be one line (use a text field for more)';
+      if (field.type === 'string' && value.includes('\n'))
+        return 'must be one line (use a text field for more)';
       const longest = field.max ?? LONGEST_TEXT[field.type];
       if (value.length > longest) return `must be at most ${longest} characters`;
       if (field.min !== undefined && value.length < field.min)
@@ -76,9 +77,7 @@ export async function reviewForm(
 ): Promise<ValidationIssue[]> {
   const issues: ValidationIssue[] = [];
   const seen = new Set<string>();
-  const classes = new Set(
-    (await db.selectFrom('ciClasses').select('name').execute()).map((c) => c.name),
-  );
+  const classes = new Set((await db.selectFrom('ciClasses').select('name').execute()).map((c) => c.name));
   fields.forEach((f, i) => {
     const at = (key: string, message: string) => issues.push({ path: `${prefix}.${i}.${key}`, message });
     if (seen.has(f.name)) at('name', `another field is named ${f.name}`);
@@ -92,7 +91,8 @@ export async function reviewForm(
     if (f.min !== undefined && f.max !== undefined && f.min > f.max) at('max', 'must not be less than min');
     if ((f.type === 'string' || f.type === 'text') && (f.min ?? 0) < 0) at('min', 'must not be negative');
     if (f.pattern !== undefined) {
-      if (f.type !== 'string' && f.type !== 'text') at('pattern', 'only string and text fields have a pattern');
+      if (f.type !== 'string' && f.type !== 'text')
+        at('pattern', 'only string and text fields have a pattern');
       else if (!compile(f.pattern)) at('pattern', 'is not a valid regular expression');
     }
     if (f.ciClass !== undefined) {

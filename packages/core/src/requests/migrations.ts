@@ -71,9 +71,21 @@ export const requestsMigrations: Record<string, Migration> = {
         .addColumn('created_at', 'timestamptz', (c) => c.notNull())
         .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('requests_created_idx').on('requests').columns(['created_at', 'id']).execute();
-      await db.schema.createIndex('requests_updated_idx').on('requests').columns(['updated_at', 'id']).execute();
-      await db.schema.createIndex('requests_state_idx').on('requests').columns(['state', 'created_at']).execute();
+      await db.schema
+        .createIndex('requests_created_idx')
+        .on('requests')
+        .columns(['created_at', 'id'])
+        .execute();
+      await db.schema
+        .createIndex('requests_updated_idx')
+        .on('requests')
+        .columns(['updated_at', 'id'])
+        .execute();
+      await db.schema
+        .createIndex('requests_state_idx')
+        .on('requests')
+        .columns(['state', 'created_at'])
+        .execute();
       await db.schema.createIndex('requests_for_idx').on('requests').column('requested_for_id').execute();
       await db.schema.createIndex('requests_by_idx').on('requests').column('requested_by_id').execute();
       await db.schema.createIndex('requests_item_idx').on('requests').column('item_id').execute();

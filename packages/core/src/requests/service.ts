@@ -3,7 +3,14 @@ import { findRole } from '../access/roles-store.js';
 import { findUser } from '../access/users-store.js';
 import type { ApprovalStepInput, ApprovalsSettled } from '../approvals/model.js';
 import type { Page } from '../cmdb/model.js';
-import { type Actor, actorRef, can, permissions, type ReadOptions, type WriteOptions } from '../kernel/actor.js';
+import {
+  type Actor,
+  actorRef,
+  can,
+  permissions,
+  type ReadOptions,
+  type WriteOptions,
+} from '../kernel/actor.js';
 import {
   ConflictError,
   ForbiddenError,
@@ -61,7 +68,8 @@ export const REQUEST_SUBJECT = 'request';
 const DEFAULT_DEVICE_CLASS = 'hardware';
 
 /** Fulfillers and catalog administrators see every request; others only theirs (see `visibleTo`). */
-const seesAll = (actor: Actor) => can(actor, permissions.requestFulfil) || can(actor, permissions.requestAdmin);
+const seesAll = (actor: Actor) =>
+  can(actor, permissions.requestFulfil) || can(actor, permissions.requestAdmin);
 
 /**
  * The actor, allowed for one call what the request process does on its behalf in another process:
@@ -131,7 +139,11 @@ export class RequestsService {
    * Changes an item (request:admin); requests already submitted keep the item as it was then. `active:
    * false` takes it out of the catalog.
    */
-  async updateItem(id: string, patch: UpdateCatalogItemInput, options: RequestChangeOptions): Promise<CatalogItem> {
+  async updateItem(
+    id: string,
+    patch: UpdateCatalogItemInput,
+    options: RequestChangeOptions,
+  ): Promise<CatalogItem> {
     const { actor, version } = options;
     this.#assert(actor, permissions.requestAdmin);
     const p = parseInput(updateCatalogItemInput, patch, 'patch');
@@ -149,7 +161,8 @@ export class RequestsService {
       if (issues.length > 0) throw new ValidationError(issues);
       const change: Record<string, unknown> = {};
       for (const key of ['name', 'category', 'description', 'active', 'form'] as const)
-        if (p[key] !== undefined && JSON.stringify(p[key]) !== JSON.stringify(item[key])) change[key] = p[key];
+        if (p[key] !== undefined && JSON.stringify(p[key]) !== JSON.stringify(item[key]))
+          change[key] = p[key];
       if (p.approvalSteps !== undefined) {
         const steps = normaliseSteps(p.approvalSteps);
         if (JSON.stringify(steps) !== JSON.stringify(item.approvalSteps)) change.approvalSteps = steps;
@@ -178,10 +191,12 @@ export class RequestsService {
   async itemsByIds(ids: readonly string[], { actor }: ReadOptions = {}): Promise<(CatalogItem | null)[]> {
     this.#assertBrowse(actor);
     const found = new Map(
-      (await store.findItems(this.kernel.db, ids.filter(isUuid).map((id) => id.toLowerCase()))).map((i) => [
-        i.id,
-        i,
-      ]),
+      (
+        await store.findItems(
+          this.kernel.db,
+          ids.filter(isUuid).map((id) => id.toLowerCase()),
+        )
+      ).map((i) => [i.id, i]),
     );
     const admin = !actor || can(actor, permissions.requestAdmin);
     return ids.map((id) => {
@@ -279,12 +294,20 @@ export class RequestsService {
    * whether it may: the manager named by a manager step, a member of the group, a holder of the role;
    * never the one who asked). The last approval approves the request and opens its tasks.
    */
-  approve(id: string, input: { comment?: string } = {}, options: RequestChangeOptions): Promise<ServiceRequest> {
+  approve(
+    id: string,
+    input: { comment?: string } = {},
+    options: RequestChangeOptions,
+  ): Promise<ServiceRequest> {
     return this.#decide(id, 'approve', input.comment ?? '', options);
   }
 
   /** Rejects the request's pending approval step as one of its approvers: the request is rejected. */
-  reject(id: string, input: { comment?: string } = {}, options: RequestChangeOptions): Promise<ServiceRequest> {
+  reject(
+    id: string,
+    input: { comment?: string } = {},
+    options: RequestChangeOptions,
+  ): Promise<ServiceRequest> {
     return this.#decide(id, 'reject', input.comment ?? '', options);
   }
 
@@ -294,7 +317,11 @@ export class RequestsService {
    * The other moves follow from approvals and tasks: asking for them is a TransitionError naming what
    * may be asked for.
    */
-  async transition(id: string, input: RequestTransitionInput, options: RequestChangeOptions): Promise<ServiceRequest> {
+  async transition(
+    id: string,
+    input: RequestTransitionInput,
+    options: RequestChangeOptions,
+  ): Promise<ServiceRequest> {
     const t = parseInput(requestTransitionInput, input);
     const { actor } = options;
     return this.#writeRequest(id, options, async (scope, request, plan) => {
@@ -358,9 +385,14 @@ export class RequestsService {
   }
 
   /** Requests by id in one query, in the order asked; null where unknown or not visible (DataLoaders). */
-  async requestsByIds(ids: readonly string[], { actor }: ReadOptions = {}): Promise<(ServiceRequest | null)[]> {
+  async requestsByIds(
+    ids: readonly string[],
+    { actor }: ReadOptions = {},
+  ): Promise<(ServiceRequest | null)[]> {
     if (actor && !actor.userId) this.#assertReader(actor);
-    const rows = await store.findRequests(this.kernel.db, [...new Set(ids.filter(isUuid).map((id) => id.toLowerCase()))]);
+    const rows = await store.findRequests(this.kernel.db, [
+      ...new Set(ids.filter(isUuid).map((id) => id.toLowerCase())),
+    ]);
     const visible = new Map<string, ServiceRequest>();
     for (const r of rows) if (await this.#mayRead(this.kernel, actor, r)) visible.set(r.id, r);
     return ids.map((id) => visible.get(String(id).toLowerCase()) ?? null);
@@ -414,7 +446,9 @@ export class RequestsService {
     });
     const key = (r: ServiceRequest) =>
       orderBy === 'number' ? r.number : (orderBy === 'createdAt' ? r.createdAt : r.updatedAt).toISOString();
-    const edges = rows.slice(0, first).map((node) => ({ cursor: encodeCursor([orderBy, key(node), node.id]), node }));
+    const edges = rows
+      .slice(0, first)
+      .map((node) => ({ cursor: encodeCursor([orderBy, key(node), node.id]), node }));
     return { edges, hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null };
   }
 
@@ -438,7 +472,10 @@ export class RequestsService {
    * Changes of the requests (and their tasks) matching `filter` after `after` (default: from now on),
    * as the actor may read them at each change: missed ones first, then live ones, none twice.
    */
-  follow(filter: RequestFilter = {}, options: FollowRequestsOptions = {}): AsyncIterableIterator<RequestChange> {
+  follow(
+    filter: RequestFilter = {},
+    options: FollowRequestsOptions = {},
+  ): AsyncIterableIterator<RequestChange> {
     return followRequests(this.kernel, filter, options);
   }
 
@@ -495,7 +532,11 @@ export class RequestsService {
       throw ValidationError.field('assignmentGroupId', 'an assignee needs an assignment group it belongs to');
     return this.#writeTask(id, options, async (scope, task, request) => {
       if (task.state === 'done' || task.state === 'cancelled')
-        throw new ConflictError(`task ${task.number} is ${task.state}: it cannot be reassigned`, 'id', task.version);
+        throw new ConflictError(
+          `task ${task.number} is ${task.state}: it cannot be reassigned`,
+          'id',
+          task.version,
+        );
       const groupId = a.assignmentGroupId?.toLowerCase() ?? null;
       const assigneeId = a.assigneeId?.toLowerCase() ?? null;
       if (groupId && !(await findGroup(scope.db, groupId)))
@@ -504,7 +545,10 @@ export class RequestsService {
         const assignee = await findUser(scope.db, assigneeId);
         if (!assignee?.active) throw ValidationError.field('assigneeId', `no active user ${assigneeId}`);
         if (!(await isUserInGroup(scope.db, assignee.id, groupId!)))
-          throw ValidationError.field('assigneeId', `${assignee.name} is not a member of the assignment group`);
+          throw ValidationError.field(
+            'assigneeId',
+            `${assignee.name} is not a member of the assignment group`,
+          );
       }
       const updated = await store.updateTask(
         scope.db,
@@ -524,7 +568,11 @@ export class RequestsService {
    * assigned to someone else, retired, or of another class is refused naming `deviceCiId`. When every
    * task of a stage is finished the next stage opens; after the last, the request is fulfilled.
    */
-  async transitionTask(id: string, input: TaskTransitionInput, options: RequestChangeOptions): Promise<RequestTask> {
+  async transitionTask(
+    id: string,
+    input: TaskTransitionInput,
+    options: RequestChangeOptions,
+  ): Promise<RequestTask> {
     const t = parseInput(taskTransitionInput, input);
     return this.#writeTask(id, options, async (scope, task, request, plan) => {
       const from = task.state;
@@ -540,7 +588,8 @@ export class RequestsService {
           `task ${task.number} belongs to ${request.number}, which is ${request.state}: its tasks no longer move`,
         );
       const issues: ValidationIssue[] = [];
-      if (t.to === 'cancelled' && !t.notes) issues.push({ path: 'notes', message: 'is required to cancel: why' });
+      if (t.to === 'cancelled' && !t.notes)
+        issues.push({ path: 'notes', message: 'is required to cancel: why' });
       const assigns = t.to === 'done' && task.action?.kind === 'assign_device';
       if (t.deviceCiId !== undefined && !assigns)
         issues.push({
@@ -563,7 +612,11 @@ export class RequestsService {
         change.deviceCiId = deviceCiId;
       }
       const updated = await store.updateTask(scope.db, task.id, change, scope.now);
-      scope.emit('request_task.state_changed', { type: 'request_task', id: task.id }, { task: updated, request, from });
+      scope.emit(
+        'request_task.state_changed',
+        { type: 'request_task', id: task.id },
+        { task: updated, request, from },
+      );
       if (deviceCiId)
         scope.emit(
           'request.device_assigned',
@@ -593,7 +646,8 @@ export class RequestsService {
 
   async #settled(scope: WriteScope, settled: ApprovalsSettled): Promise<void> {
     const found = await store.findRequest(scope.db, { id: settled.subjectId }, true);
-    if (!found || found.request.state !== 'awaiting_approval') return;
+    // Settled twice, or cancelled meanwhile: nothing to do.
+    if (found?.request.state !== 'awaiting_approval') return;
     if (settled.outcome === 'rejected') {
       await this.#move(scope, found.request, 'rejected', { rejectedAt: scope.now });
       return;
@@ -609,36 +663,45 @@ export class RequestsService {
     options: RequestChangeOptions,
   ): Promise<ServiceRequest> {
     const { actor } = options;
-    return this.#writeRequest(id, options, async (scope, request) => {
-      const to = decision === 'approve' ? 'approved' : 'rejected';
-      if (request.state !== 'awaiting_approval')
-        throw new TransitionError(
-          'request',
-          request.number,
-          request.state,
-          to,
-          manualRequestTransitions[request.state],
-          `request ${request.number} is ${request.state}: it has no approval to decide`,
+    return this.#writeRequest(
+      id,
+      options,
+      async (scope, request) => {
+        const to = decision === 'approve' ? 'approved' : 'rejected';
+        if (request.state !== 'awaiting_approval')
+          throw new TransitionError(
+            'request',
+            request.number,
+            request.state,
+            to,
+            manualRequestTransitions[request.state],
+            `request ${request.number} is ${request.state}: it has no approval to decide`,
+          );
+        const approvals = scope.kernel.services.approvals;
+        const pending = (await approvals.forSubject({ type: REQUEST_SUBJECT, id: request.id })).filter(
+          (a) => a.state === 'pending',
         );
-      const approvals = scope.kernel.services.approvals;
-      const pending = (await approvals.forSubject({ type: REQUEST_SUBJECT, id: request.id })).filter(
-        (a) => a.state === 'pending',
-      );
-      let mine: (typeof pending)[number] | undefined;
-      for (const step of pending) if (await approvals.mayDecide(step, actor)) mine = step;
-      if (!mine)
-        throw new ForbiddenError(permissions.requestRead, actor.name, 'id', {
-          reason: `${actor.name} may not decide the pending approval of ${request.number}${
-            pending[0] ? ` ("${pending[0].name}")` : ''
-          }`,
-        });
-      await approvals.decide(mine.id, { decision, comment }, { actor });
-      return (await store.findRequest(scope.db, { id: request.id }))!.request;
-    }, { read: 'approver' });
+        let mine: (typeof pending)[number] | undefined;
+        for (const step of pending) if (await approvals.mayDecide(step, actor)) mine = step;
+        if (!mine)
+          throw new ForbiddenError(permissions.requestRead, actor.name, 'id', {
+            reason: `${actor.name} may not decide the pending approval of ${request.number}${
+              pending[0] ? ` ("${pending[0].name}")` : ''
+            }`,
+          });
+        await approvals.decide(mine.id, { decision, comment }, { actor });
+        return (await store.findRequest(scope.db, { id: request.id }))!.request;
+      },
+      { read: 'approver' },
+    );
   }
 
   /** Opens the first stage of tasks, or fulfils at once an item without tasks. */
-  async #startFulfilment(scope: WriteScope, request: ServiceRequest, plan: RequestPlan): Promise<ServiceRequest> {
+  async #startFulfilment(
+    scope: WriteScope,
+    request: ServiceRequest,
+    plan: RequestPlan,
+  ): Promise<ServiceRequest> {
     return this.#advance(scope, request, plan);
   }
 
@@ -676,7 +739,8 @@ export class RequestsService {
       ),
     );
     let current = await this.#current(scope, request);
-    if (current.state === 'approved') current = await this.#move(scope, current, 'in_fulfilment', { stage: next });
+    if (current.state === 'approved')
+      current = await this.#move(scope, current, 'in_fulfilment', { stage: next });
     else current = await store.updateRequest(scope.db, current.id, { stage: next }, scope.now);
     for (const task of created)
       scope.emit('request_task.opened', { type: 'request_task', id: task.id }, { task, request: current });
@@ -734,7 +798,8 @@ export class RequestsService {
       const user = await findUser(scope.db, holder);
       throw ValidationError.field('deviceCiId', `${ci.name} is assigned to ${user?.name ?? holder} already`);
     }
-    if (holder === request.requestedForId && ci.attributes.assigned_by_request === request.number) return ci.id;
+    if (holder === request.requestedForId && ci.attributes.assigned_by_request === request.number)
+      return ci.id;
     await scope.kernel.services.cmdb.update(
       ci.id,
       {
@@ -753,7 +818,11 @@ export class RequestsService {
   /** Checks an item's (or a patch's) form, approval steps and task templates against the database. */
   async #reviewItem(
     scope: WriteScope,
-    i: { form?: CatalogItem['form']; approvalSteps?: readonly ApprovalStep[]; tasks?: readonly TaskTemplate[] },
+    i: {
+      form?: CatalogItem['form'];
+      approvalSteps?: readonly ApprovalStep[];
+      tasks?: readonly TaskTemplate[];
+    },
     prefix = '',
   ): Promise<ValidationIssue[]> {
     const issues: ValidationIssue[] = [];
@@ -766,7 +835,10 @@ export class RequestsService {
     }
     for (const [n, task] of (i.tasks ?? []).entries()) {
       if (task.assignmentGroupId && !(await findGroup(scope.db, task.assignmentGroupId.toLowerCase())))
-        issues.push({ path: `${prefix}tasks.${n}.assignmentGroupId`, message: `no group ${task.assignmentGroupId}` });
+        issues.push({
+          path: `${prefix}tasks.${n}.assignmentGroupId`,
+          message: `no group ${task.assignmentGroupId}`,
+        });
       const ciClass = task.action?.ciClass;
       if (ciClass && (await classAndDescendants(scope.db, ciClass)).length === 0)
         issues.push({ path: `${prefix}tasks.${n}.action.ciClass`, message: `unknown CI class "${ciClass}"` });
@@ -794,7 +866,11 @@ export class RequestsService {
           continue;
         }
         if (manager.id === asker) continue;
-        steps.push({ name: `Manager approval (${manager.name})`, approvers: { user: manager.id }, quorum: 1 });
+        steps.push({
+          name: `Manager approval (${manager.name})`,
+          approvers: { user: manager.id },
+          quorum: 1,
+        });
       } else if (step.kind === 'group') {
         const group = await findGroup(scope.db, step.groupId!);
         steps.push({
@@ -803,7 +879,11 @@ export class RequestsService {
           quorum: step.quorum ?? 1,
         });
       } else {
-        steps.push({ name: `Approval by role ${step.role}`, approvers: { role: step.role! }, quorum: step.quorum ?? 1 });
+        steps.push({
+          name: `Approval by role ${step.role}`,
+          approvers: { role: step.role! },
+          quorum: step.quorum ?? 1,
+        });
       }
     }
     return steps;
@@ -820,7 +900,12 @@ export class RequestsService {
   }
 
   /** Whether the actor may read the request (see the class comment); `approver`: also a pending approver. */
-  async #mayRead(kernel: Kernel, actor: Actor | undefined, request: ServiceRequest, approver = true): Promise<boolean> {
+  async #mayRead(
+    kernel: Kernel,
+    actor: Actor | undefined,
+    request: ServiceRequest,
+    approver = true,
+  ): Promise<boolean> {
     if (!actor || seesAll(actor)) return true;
     const me = actor.userId?.toLowerCase();
     if (!me) return false;
@@ -843,7 +928,11 @@ export class RequestsService {
   /** Browsing the catalog: request:read, request:create or request:admin. */
   #assertBrowse(actor: Actor | undefined): void {
     if (!actor) return;
-    if ([permissions.requestRead, permissions.requestCreate, permissions.requestAdmin].some((p) => can(actor, p)))
+    if (
+      [permissions.requestRead, permissions.requestCreate, permissions.requestAdmin].some((p) =>
+        can(actor, p),
+      )
+    )
       return;
     throw new ForbiddenError(permissions.requestRead, actor.name);
   }
@@ -875,7 +964,12 @@ export class RequestsService {
   #writeTask(
     id: string,
     { actor, version }: RequestChangeOptions,
-    fn: (scope: WriteScope, task: RequestTask, request: ServiceRequest, plan: RequestPlan) => Promise<RequestTask>,
+    fn: (
+      scope: WriteScope,
+      task: RequestTask,
+      request: ServiceRequest,
+      plan: RequestPlan,
+    ) => Promise<RequestTask>,
   ): Promise<RequestTask> {
     if (!seesAll(actor)) throw new ForbiddenError(permissions.requestFulfil, actor.name);
     return this.kernel.write(actor, async (scope) => {

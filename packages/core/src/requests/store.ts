@@ -108,10 +108,7 @@ export async function listItems(db: Db, q: ItemQuery): Promise<CatalogItem[]> {
   let query = db.selectFrom('catalogItems').selectAll();
   if (q.category !== undefined) query = query.where('category', '=', q.category);
   if (q.active !== undefined) query = query.where('active', '=', q.active);
-  if (q.search)
-    query = query.where(
-      sql<SqlBool>`name ilike ${`%${q.search.replace(/[\\%_]/g, '\\$&')}%`}`,
-    );
+  if (q.search) query = query.where(sql<SqlBool>`name ilike ${`%${q.search.replace(/[\\%_]/g, '\\$&')}%`}`);
   if (q.after) {
     const [name, id] = q.after;
     query = query.where(sql<SqlBool>`(name, id) > (${name}, ${id}::uuid)`);
@@ -263,11 +260,7 @@ export async function listRequests(db: Db, q: RequestQuery): Promise<ServiceRequ
         : sql<SqlBool>`(${column}, id) > (${typed}, ${id}::uuid)`,
     );
   }
-  const rows = await query
-    .orderBy(column, q.direction)
-    .orderBy('id', q.direction)
-    .limit(q.limit)
-    .execute();
+  const rows = await query.orderBy(column, q.direction).orderBy('id', q.direction).limit(q.limit).execute();
   return rows.map((r) => toRequest(r as unknown as Record<string, unknown>));
 }
 
@@ -359,7 +352,10 @@ export async function updateTask(
 }
 
 /** The tasks of each request, in position order (one query for many requests). */
-export async function tasksOfRequests(db: Db, requestIds: readonly string[]): Promise<Map<string, RequestTask[]>> {
+export async function tasksOfRequests(
+  db: Db,
+  requestIds: readonly string[],
+): Promise<Map<string, RequestTask[]>> {
   const result = new Map<string, RequestTask[]>(requestIds.map((id) => [id, []]));
   if (requestIds.length === 0) return result;
   const rows = await db
@@ -403,7 +399,7 @@ export async function listTasks(db: Db, q: TaskQuery): Promise<RequestTask[]> {
 // Devices ---------------------------------------------------------------------------------------------
 
 /**
- * A free device of `classes` (live, assigned to nobody), the longest in stock first, locked so two
+ * A free device of `classes` (live, assigned to nobody), the longest in stock first (then by name), locked so two
  * fulfilments at once do not hand out the same one.
  */
 export async function freeDevice(db: Db, classes: readonly string[]): Promise<string | undefined> {
@@ -411,7 +407,7 @@ export async function freeDevice(db: Db, classes: readonly string[]): Promise<st
     select id from cis
      where class = any(${[...classes]}::text[]) and retired_at is null
        and not (attributes ? 'assigned_to')
-     order by created_at, id
+     order by created_at, name, id
      limit 1
      for update skip locked`.execute(db);
   return rows[0]?.id;

@@ -245,7 +245,9 @@ export function addAccessIdentity(builder: OpsGraphBuilder) {
           {
             ...defined(input),
             // An explicit null removes the manager; omitted leaves it.
-            ...(input.managerId !== undefined ? { managerId: input.managerId == null ? null : String(input.managerId) } : {}),
+            ...(input.managerId !== undefined
+              ? { managerId: input.managerId == null ? null : String(input.managerId) }
+              : {}),
           },
           { actor },
         ),

@@ -57,8 +57,8 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
     Alert: alerts.Alert,
   });
   addSlas(builder, incidents);
-  addApprovals(builder);
-  addRequests(builder, { CI, User: identity.User, Group: identity.Group, OrderDirection });
+  const { Approval } = addApprovals(builder);
+  addRequests(builder, { CI, User: identity.User, Group: identity.Group, OrderDirection, Approval });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);

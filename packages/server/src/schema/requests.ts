@@ -21,6 +21,7 @@ import {
 import type { OpsGraphBuilder } from '../builder.js';
 import type { addAccessIdentity } from './access-identity.js';
 import { actorRefType } from './actor.js';
+import type { addApprovals } from './approvals.js';
 import type { addCiListing } from './ci-listing.js';
 import type { addCmdb } from './cmdb.js';
 import { defined, mutationErrors } from './errors.js';
@@ -28,10 +29,9 @@ import { connectionOf, forwardPage } from './pages.js';
 import { liveStream, unwrap } from './streams.js';
 
 type Refs = Pick<ReturnType<typeof addCmdb>, 'CI'> &
+  Pick<ReturnType<typeof addApprovals>, 'Approval'> &
   Pick<ReturnType<typeof addAccessIdentity>, 'User' | 'Group'> &
   Pick<ReturnType<typeof addCiListing>, 'OrderDirection'>;
-
-type ApprovalStepOf = Awaited<ReturnType<OpsGraph['requests']['approvalsOf']>>[number];
 
 const upper = <T extends string>(values: readonly T[]) =>
   Object.fromEntries(values.map((v) => [v.toUpperCase(), { value: v }])) as Record<
@@ -57,7 +57,7 @@ const admin = { permission: permissions.requestAdmin };
  * `request`, `submitRequest`, `approveRequest`, `rejectRequest`, `transitionRequest`), fulfilment tasks
  * (`tasks`, `task`, `assignRequestTask`, `transitionRequestTask`) and `requestChanged`.
  */
-export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDirection }: Refs) {
+export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDirection, Approval }: Refs) {
   const ActorRef = actorRefType(builder);
   const State = builder.enumType('RequestState', { values: upper(requestStates) });
   const TaskStateEnum = builder.enumType('RequestTaskState', { values: upper(taskStates) });
@@ -65,7 +65,11 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
   const StepKind = builder.enumType('CatalogApprovalStepKind', { values: upper(catalogApprovalStepKinds) });
   const ActionKind = builder.enumType('RequestTaskActionKind', { values: upper(taskActionKinds) });
   const OrderField = builder.enumType('RequestOrderField', {
-    values: { CREATED_AT: { value: 'createdAt' }, UPDATED_AT: { value: 'updatedAt' }, NUMBER: { value: 'number' } } as const,
+    values: {
+      CREATED_AT: { value: 'createdAt' },
+      UPDATED_AT: { value: 'updatedAt' },
+      NUMBER: { value: 'number' },
+    } as const,
   });
 
   // Users through one loader per request: a page of requests costs one query for its people.
@@ -82,8 +86,16 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
       help: t.string({ nullable: true, resolve: (f) => f.help ?? null }),
       required: t.boolean({ resolve: (f) => f.required ?? false }),
       default: t.field({ type: 'JSON', nullable: true, resolve: (f) => f.default ?? null }),
-      min: t.float({ nullable: true, description: 'Least value (integer, number) or length (string, text).', resolve: (f) => f.min ?? null }),
-      max: t.float({ nullable: true, description: 'Greatest value (integer, number) or length (string, text).', resolve: (f) => f.max ?? null }),
+      min: t.float({
+        nullable: true,
+        description: 'Least value (integer, number) or length (string, text).',
+        resolve: (f) => f.min ?? null,
+      }),
+      max: t.float({
+        nullable: true,
+        description: 'Greatest value (integer, number) or length (string, text).',
+        resolve: (f) => f.max ?? null,
+      }),
       pattern: t.string({ nullable: true, resolve: (f) => f.pattern ?? null }),
       options: t.stringList({ nullable: true, resolve: (f) => (f.options ? [...f.options] : null) }),
       ciClass: t.string({ nullable: true, resolve: (f) => f.ciClass ?? null }),
@@ -91,7 +103,8 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
   });
 
   const Step = builder.objectRef<CatalogApprovalStep>('CatalogApprovalStep').implement({
-    description: "One step of an item's approval policy: the manager of the user it is for, a group, or a role.",
+    description:
+      "One step of an item's approval policy: the manager of the user it is for, a group, or a role.",
     authScopes: catalogReaders,
     fields: (t) => ({
       kind: t.field({ type: StepKind, resolve: (s) => s.kind }),
@@ -126,14 +139,18 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
     description: 'Something people may ask for: a form, an approval policy, fulfilment tasks.',
     authScopes: catalogReaders,
     load: async (ids: string[], { og, actor }) =>
-      (await og.requests.itemsByIds(ids, { actor })).map((item, i) => item ?? new Error(`catalog item ${ids[i]} was not found`)),
+      (await og.requests.itemsByIds(ids, { actor })).map(
+        (item, i) => item ?? new Error(`catalog item ${ids[i]} was not found`),
+      ),
     sort: (item: CatalogItem) => item.id,
     fields: (t) => ({
       id: t.exposeID('id'),
       name: t.exposeString('name'),
       category: t.exposeString('category'),
       description: t.exposeString('description'),
-      active: t.exposeBoolean('active', { description: 'false: out of the catalog (running requests go on).' }),
+      active: t.exposeBoolean('active', {
+        description: 'false: out of the catalog (running requests go on).',
+      }),
       form: t.field({ type: [Field], resolve: (i) => [...i.form] }),
       approvalSteps: t.field({ type: [Step], resolve: (i) => [...i.approvalSteps] }),
       tasks: t.field({ type: [Template], resolve: (i) => [...i.tasks] }),
@@ -144,45 +161,15 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
     }),
   });
 
-  const Decision = builder
-    .objectRef<ApprovalStepOf['decisions'][number]>('RequestApprovalDecision')
-    .implement({
-      description: 'One decision on an approval step: who, what, when, and their comment.',
-      authScopes: requestReaders,
-      fields: (t) => ({
-        userId: t.exposeID('userId'),
-        decision: t.exposeString('decision', { description: '`approve` or `reject`.' }),
-        comment: t.exposeString('comment'),
-        decidedBy: t.field({ type: ActorRef, resolve: (d) => d.decidedBy }),
-        decidedAt: t.field({ type: 'DateTime', resolve: (d) => d.decidedAt }),
-      }),
-    });
-
-  const ApprovalStepRef = builder.objectRef<ApprovalStepOf>('RequestApprovalStep').implement({
-    description: 'One approval step of a request (og.approvals): decided in order, with a quorum.',
-    authScopes: requestReaders,
-    fields: (t) => ({
-      id: t.exposeID('id'),
-      round: t.exposeInt('round'),
-      step: t.exposeInt('step'),
-      name: t.exposeString('name'),
-      state: t.exposeString('state', { description: 'waiting, pending, approved, rejected or cancelled.' }),
-      approverUserId: t.id({ nullable: true, resolve: (a) => a.approvers.userId }),
-      approverGroupId: t.id({ nullable: true, resolve: (a) => a.approvers.groupId }),
-      approverRole: t.string({ nullable: true, resolve: (a) => a.approvers.role }),
-      quorum: t.exposeInt('quorum'),
-      approvals: t.exposeInt('approvals', { description: 'Approvals given so far (of `quorum`).' }),
-      decisions: t.field({ type: [Decision], resolve: (a) => [...a.decisions] }),
-      pendingSince: t.field({ type: 'DateTime', nullable: true, resolve: (a) => a.pendingSince }),
-      settledAt: t.field({ type: 'DateTime', nullable: true, resolve: (a) => a.settledAt }),
-    }),
-  });
-
   const TaskRef = builder.loadableObject('RequestTask', {
     description: 'A fulfilment task of a request, numbered TASK0001001 on, worked by its assignment group.',
     authScopes: fulfillers,
     load: async (ids: string[], { og, actor }) =>
-      Promise.all(ids.map(async (id) => (await og.requests.task(id, { actor })) ?? new Error(`task ${id} was not found`))),
+      Promise.all(
+        ids.map(
+          async (id) => (await og.requests.task(id, { actor })) ?? new Error(`task ${id} was not found`),
+        ),
+      ),
     sort: (task: RequestTask) => task.id,
     fields: (t) => ({
       id: t.exposeID('id'),
@@ -227,7 +214,9 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
     description: 'A request for a catalog item (ITIL request fulfilment), numbered REQ0001001 on.',
     authScopes: requestReaders,
     load: async (ids: string[], { og, actor }) =>
-      (await og.requests.requestsByIds(ids, { actor })).map((r, i) => r ?? new Error(`request ${ids[i]} was not found`)),
+      (await og.requests.requestsByIds(ids, { actor })).map(
+        (r, i) => r ?? new Error(`request ${ids[i]} was not found`),
+      ),
     sort: (r: ServiceRequest) => r.id,
     fields: (t) => ({
       id: t.exposeID('id'),
@@ -243,13 +232,24 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
       answers: t.field({ type: 'JSON', resolve: (r) => r.answers }),
       justification: t.exposeString('justification'),
       requestedById: t.exposeID('requestedById', { nullable: true }),
-      requestedBy: t.loadable({ type: User, nullable: true, load: userLoad, resolve: (r) => r.requestedById }),
+      requestedBy: t.loadable({
+        type: User,
+        nullable: true,
+        load: userLoad,
+        resolve: (r) => r.requestedById,
+      }),
       requestedForId: t.exposeID('requestedForId'),
-      requestedFor: t.loadable({ type: User, nullable: true, load: userLoad, resolve: (r) => r.requestedForId }),
+      requestedFor: t.loadable({
+        type: User,
+        nullable: true,
+        load: userLoad,
+        resolve: (r) => r.requestedForId,
+      }),
       state: t.field({ type: State, resolve: (r) => r.state }),
       allowedTransitions: t.field({
         type: [State],
-        description: 'What `transitionRequest` may ask for from its state (the other moves follow by themselves).',
+        description:
+          'What `transitionRequest` may ask for from its state (the other moves follow by themselves).',
         resolve: (r) => [...manualRequestTransitions[r.state]],
       }),
       stage: t.exposeInt('stage', { description: 'The fulfilment stage opened last (0: none yet).' }),
@@ -267,7 +267,7 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
         resolve: (r) => r.id,
       }),
       approvals: t.loadableList({
-        type: ApprovalStepRef,
+        type: Approval,
         description: 'Its approval steps, every round; a page of requests loads them in one query.',
         load: (ids: string[], { og }) => og.requests.approvalsOfRequests(ids),
         resolve: (r) => r.id,
@@ -357,7 +357,9 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
           filterOf(filter),
           {
             ...forwardPage(page),
-            ...(orderBy ? { orderBy: { field: orderBy.field, ...defined({ direction: orderBy.direction }) } } : {}),
+            ...(orderBy
+              ? { orderBy: { field: orderBy.field, ...defined({ direction: orderBy.direction }) } }
+              : {}),
           },
           { actor: context.actor },
         );
@@ -504,7 +506,9 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
         .filter(([, v]) => v !== null && v !== undefined)
         .map(([k, v]) => [
           k,
-          v && typeof v === 'object' && !Array.isArray(v) && k !== 'default' ? clean(v as Record<string, unknown>) : v,
+          v && typeof v === 'object' && !Array.isArray(v) && k !== 'default'
+            ? clean(v as Record<string, unknown>)
+            : v,
         ]),
     );
   const itemOf = (i: ItemInput) =>
@@ -564,7 +568,8 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
     approveRequest: t.field({
       type: RequestRef,
       errors: { types: mutationErrors },
-      description: 'Approves the pending approval step you may decide (the manager, a group member, a role holder).',
+      description:
+        'Approves the pending approval step you may decide (the manager, a group member, a role holder).',
       authScopes: { authenticated: true },
       args: { id: t.arg.id({ required: true }), version: t.arg.int(), comment: t.arg.string() },
       resolve: (_root, { id, version, comment }, { og, actor }) =>
@@ -591,7 +596,11 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
         input: t.arg({ type: TransitionInput, required: true }),
       },
       resolve: (_root, { id, version, input }, { og, actor }) =>
-        og.requests.transition(String(id), { to: input.to, ...defined({ reason: input.reason }) }, versioned(actor, version)),
+        og.requests.transition(
+          String(id),
+          { to: input.to, ...defined({ reason: input.reason }) },
+          versioned(actor, version),
+        ),
     }),
     assignRequestTask: t.field({
       type: TaskRef,
@@ -607,7 +616,10 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
       resolve: (_root, args, { og, actor }) =>
         og.requests.assignTask(
           String(args.id),
-          { assignmentGroupId: str(args.assignmentGroupId) ?? null, ...defined({ assigneeId: str(args.assigneeId) }) },
+          {
+            assignmentGroupId: str(args.assignmentGroupId) ?? null,
+            ...defined({ assigneeId: str(args.assigneeId) }),
+          },
           versioned(actor, args.version),
         ),
     }),
@@ -644,7 +656,8 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
     } as const,
   });
   const Change = builder.objectRef<RequestChange>('RequestChange').implement({
-    description: 'A change of a request or of one of its tasks, with the request as it is now. Resume with `requestChanged(after: seq)`.',
+    description:
+      'A change of a request or of one of its tasks, with the request as it is now. Resume with `requestChanged(after: seq)`.',
     authScopes: requestReaders,
     fields: (t) => ({
       seq: t.field({ type: 'Seq', resolve: (c) => c.seq }),
