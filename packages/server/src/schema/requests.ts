@@ -40,9 +40,12 @@ const upper = <T extends string>(values: readonly T[]) =>
   >;
 
 /** Any one of the permissions (a nested `$any` reports the first one when none is held). */
-const anyOf = (first: string, ...rest: string[]): { $any: Record<string, unknown> } => ({
-  $any: { permission: first, ...(rest.length > 0 ? anyOf(rest[0]!, ...rest.slice(1)) : {}) },
-});
+const anyOf = (...names: string[]): { $any: Record<string, unknown> } =>
+  names.slice(1).reduce<{ $any: Record<string, unknown> }>(
+    // Scope auth reports the innermost refusal: the first permission named, the one to ask for.
+    (inner, name) => ({ $any: { permission: name, ...inner } }),
+    { $any: { permission: names[0]! } },
+  );
 /** Browsing the catalog. */
 const catalogReaders = anyOf(permissions.requestRead, permissions.requestCreate, permissions.requestAdmin);
 /** Listing requests: one's own (request:read), or all (request:fulfil, request:admin). */
@@ -163,7 +166,8 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
 
   const TaskRef = builder.loadableObject('RequestTask', {
     description: 'A fulfilment task of a request, numbered TASK0001001 on, worked by its assignment group.',
-    authScopes: fulfillers,
+    // Reached through a request one may read (its people see how it is going) or the fulfillers' lists.
+    authScopes: requestReaders,
     load: async (ids: string[], { og, actor }) =>
       Promise.all(
         ids.map(
