@@ -40,12 +40,12 @@ const upper = <T extends string>(values: readonly T[]) =>
   >;
 
 /** Any one of the permissions (a nested `$any` reports the first one when none is held). */
-const anyOf = (...names: string[]): { $any: Record<string, unknown> } =>
-  names.slice(1).reduce<{ $any: Record<string, unknown> }>(
-    // Scope auth reports the innermost refusal: the first permission named, the one to ask for.
-    (inner, name) => ({ $any: { permission: name, ...inner } }),
-    { $any: { permission: names[0]! } },
-  );
+const anyOf = (...names: string[]): { $any: Record<string, unknown> } => {
+  // Scope auth reports the innermost refusal: the first permission named, the one to ask for.
+  let scopes: { $any: Record<string, unknown> } = { $any: { permission: names[0]! } };
+  for (const name of names.slice(1)) scopes = { $any: { permission: name, $any: scopes.$any } };
+  return scopes;
+};
 /** Browsing the catalog. */
 const catalogReaders = anyOf(permissions.requestRead, permissions.requestCreate, permissions.requestAdmin);
 /** Listing requests: one's own (request:read), or all (request:fulfil, request:admin). */
