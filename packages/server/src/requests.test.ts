@@ -1,5 +1,6 @@
 import { systemActor } from '@opsgraph/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OperationQueries } from './query-count.js';
 import { collect, startTestServer, type TestServer } from './test-support.js';
 
 const CREATE_ITEM = `mutation ($input: CreateCatalogItemInput!) {
@@ -40,9 +41,10 @@ describe('the laptop request runs end to end through GraphQL with approvals and 
   const tokens: Record<string, string> = {};
   const laptops: Record<string, string> = {};
   let desktop: string;
+  const reports: OperationQueries[] = [];
 
   beforeAll(async () => {
-    t = await startTestServer();
+    t = await startTestServer({ onOperationQueries: (report) => reports.push(report) });
     const admin = systemActor('test');
     const og = t.og;
     // Employees ask and approve; they manage their own tokens.
@@ -321,5 +323,50 @@ describe('the laptop request runs end to end through GraphQL with approvals and 
     expect(list.body.data?.requests.edges).toEqual([]);
     const tasks = await t.gql(`{ tasks { edges { node { number } } } }`, undefined, tokens.olga);
     expect(tasks.body.errors?.[0]?.message).toMatch(/request:fulfil/);
+  });
+
+  it('costs the same few SQL queries for a page of 3 requests with their people, item, tasks and approvals as for 12', async () => {
+    const admin = systemActor('test');
+    const item = await t.og.requests.createItem(
+      {
+        name: 'Headset',
+        approvalSteps: [{ kind: 'manager' }],
+        tasks: [
+          { title: 'Ship it', assignmentGroupId: desktop },
+          { title: 'Log it', assignmentGroupId: desktop },
+        ],
+      },
+      { actor: admin },
+    );
+    const rita = (await t.og.access.actorForUser({ id: users.rita! }))!;
+    const mark = (await t.og.access.actorForUser({ id: users.mark! }))!;
+    for (let i = 0; i < 12; i++) {
+      const r = await t.og.requests.submit({ itemId: item.id }, { actor: rita });
+      if (i % 2) await t.og.requests.approve(r.id, {}, { actor: mark });
+    }
+    const query = `query ($first: Int, $item: ID!) { requests(first: $first, filter: { itemId: $item }) { edges { node {
+      number item { name } requestedFor { name manager { name } } requestedBy { name }
+      tasks { number assignmentGroup { name } assignee { name } }
+      approvals { state decisions { comment } } } } } }`;
+    const measured = async (first: number) => {
+      const requestId = crypto.randomUUID();
+      const response = await fetch(t.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${t.tokens.admin}`,
+          'x-request-id': requestId,
+        },
+        body: JSON.stringify({ query, variables: { first, item: item.id } }),
+      });
+      const body = (await response.json()) as { data?: any; errors?: any[] };
+      expect(body.errors).toBeUndefined();
+      expect(body.data.requests.edges).toHaveLength(first);
+      return reports.find((r) => r.requestId === requestId)!.queries.map((q) => q.sql);
+    };
+    const three = await measured(3);
+    const twelve = await measured(12);
+    expect(twelve.length, twelve.join('\n')).toBe(three.length);
+    expect(twelve.length).toBeLessThanOrEqual(8);
   });
 });

@@ -9,6 +9,15 @@ export const findGroup = (db: Db, id: string): Promise<Group | undefined> =>
   db.selectFrom('accessGroups').selectAll().where('id', '=', id).executeTakeFirst();
 
 /** The group with this name, case-insensitively. */
+export const findGroups = (db: Db, ids: readonly string[]): Promise<Group[]> =>
+  ids.length === 0
+    ? Promise.resolve([])
+    : db
+        .selectFrom('accessGroups')
+        .selectAll()
+        .where('id', 'in', [...ids])
+        .execute();
+
 export const findGroupByName = (db: Db, name: string): Promise<Group | undefined> =>
   db
     .selectFrom('accessGroups')

@@ -101,6 +101,11 @@ export class AccessService {
     return groups.getGroup(this.kernel, id, options);
   }
 
+  /** Groups by id in one query, in the order asked; null where unknown (access:read). For DataLoaders. */
+  groupsByIds(ids: readonly string[], options: ReadOptions = {}): Promise<(Group | null)[]> {
+    return groups.getGroups(this.kernel, ids, options);
+  }
+
   groups(filter: GroupFilter = {}, options: ReadOptions = {}): Promise<Page<Group>> {
     return groups.listGroups(this.kernel, filter, options);
   }

@@ -183,11 +183,13 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
       title: t.exposeString('title'),
       description: t.exposeString('description'),
       assignmentGroupId: t.exposeID('assignmentGroupId', { nullable: true }),
-      assignmentGroup: t.field({
+      assignmentGroup: t.loadable({
         type: Group,
         nullable: true,
-        resolve: (x, _args, { og, actor }) =>
-          x.assignmentGroupId ? og.access.group(x.assignmentGroupId, { actor }).catch(() => null) : null,
+        description: 'The group (with access:read); a page of tasks loads them in one query.',
+        load: async (ids: string[], { og, actor }) =>
+          og.access.groupsByIds(ids, { actor }).catch(() => ids.map(() => null)),
+        resolve: (x) => x.assignmentGroupId,
       }),
       assigneeId: t.exposeID('assigneeId', { nullable: true }),
       assignee: t.loadable({ type: User, nullable: true, load: userLoad, resolve: (x) => x.assigneeId }),
