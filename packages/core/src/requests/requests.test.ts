@@ -354,6 +354,9 @@ describe.each(testBackends())('requests on %s', (backend) => {
       await expect(og.requests.tasks({}, {}, { actor: await as('rita') })).rejects.toBeInstanceOf(
         ForbiddenError,
       );
+      // Its people see its tasks; others do not.
+      expect((await og.requests.tasksOf([request.id], { actor: await as('rita') }))[0]).toHaveLength(2);
+      expect((await og.requests.tasksOf([request.id], { actor: await as('olga') }))[0]).toEqual([]);
       await expect(
         og.requests.assignTask(
           tasks![0]!.id,

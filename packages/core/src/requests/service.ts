@@ -481,14 +481,21 @@ export class RequestsService {
 
   // Tasks -----------------------------------------------------------------------------------------------
 
-  /** The tasks of requests, by request id, in position order (request:fulfil, or who may read the request). */
+  /**
+   * The tasks of requests, by request id, in position order (one query): for fulfillers, or for who
+   * may read the request (its people follow how it is going); none for a request one may not read.
+   */
   async tasksOf(requestIds: readonly string[], { actor }: ReadOptions = {}): Promise<RequestTask[][]> {
-    const ids = requestIds.filter(isUuid).map((id) => id.toLowerCase());
-    const byRequest = await store.tasksOfRequests(this.kernel.db, ids);
-    return requestIds.map((id) => {
-      if (actor && !seesAll(actor) && !can(actor, permissions.requestRead)) return [];
-      return byRequest.get(String(id).toLowerCase()) ?? [];
-    });
+    const ids = [...new Set(requestIds.filter(isUuid).map((id) => id.toLowerCase()))];
+    const readable =
+      !actor || seesAll(actor)
+        ? new Set(ids)
+        : new Set((await this.requestsByIds(ids, { actor })).flatMap((r) => (r ? [r.id] : [])));
+    const byRequest = await store.tasksOfRequests(
+      this.kernel.db,
+      ids.filter((id) => readable.has(id)),
+    );
+    return requestIds.map((id) => byRequest.get(String(id).toLowerCase()) ?? []);
   }
 
   /** A task by id or number (TASK0001001); request:fulfil (or request:admin). */
