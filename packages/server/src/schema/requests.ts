@@ -229,10 +229,12 @@ export function addRequests(builder: OpsGraphBuilder, { CI, User, Group, OrderDi
       number: t.exposeString('number'),
       itemId: t.exposeID('itemId'),
       itemName: t.exposeString('itemName', { description: 'The item as it was named at submission.' }),
-      item: t.field({
+      item: t.loadable({
         type: Item,
         nullable: true,
-        description: 'The catalog item now (null once retired, unless you administer the catalog).',
+        description:
+          'The catalog item now (null once retired, unless you administer the catalog); one query per page.',
+        load: (ids: string[], { og, actor }) => og.requests.itemsByIds(ids, { actor }),
         resolve: (r) => r.itemId,
       }),
       answers: t.field({ type: 'JSON', resolve: (r) => r.answers }),
