@@ -106,6 +106,22 @@ describe('opsgraph serve --demo (the quick start)', () => {
         incident: { priority: 1, shortDescription: 'disk_full on db-01' },
       });
       expect(alerts.find((a: { node: string }) => a.node === 'checkout-api').incident).toEqual(root.incident);
+      // A catalog item and a request awaiting the manager's approval.
+      const requests = await query(
+        first.url,
+        first.token,
+        '{ catalogItems { edges { node { name } } } requests { edges { node { itemName state requestedFor { name manager { name } } } } } }',
+      );
+      expect(requests.catalogItems.edges.map((e: { node: { name: string } }) => e.node.name)).toEqual([
+        'New laptop',
+      ]);
+      expect(requests.requests.edges.map((e: { node: unknown }) => e.node)).toEqual([
+        {
+          itemName: 'New laptop',
+          state: 'AWAITING_APPROVAL',
+          requestedFor: { name: 'Dan Desk', manager: { name: 'Maria Manager' } },
+        },
+      ]);
       expect((await fetch(first.url.replace(/graphql$/, 'readyz'))).status).toBe(200);
       // GraphiQL in demo mode.
       const page = await fetch(first.url, { headers: { accept: 'text/html' } });

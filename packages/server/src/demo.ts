@@ -6,7 +6,8 @@ const actor = systemActor('demo-seed');
  * A small estate to explore: a business service, its applications, a database and servers, related so
  * impact analysis has something to say (the web tier is a cluster of three needing two), a few
  * users and groups holding core roles (one of them scoped to the service), an incident rule and two
- * correlated alerts that opened an incident.
+ * correlated alerts that opened an incident, and a "New laptop" catalog item with a request awaiting
+ * its manager's approval.
  */
 export async function seedDemo(og: OpsGraph): Promise<{ created: number }> {
   const existing = await og.cmdb.list({ tag: 'demo' }, { first: 1 });
@@ -43,7 +44,7 @@ export async function seedDemo(og: OpsGraph): Promise<{ created: number }> {
     // People to explore access management with: an operations team, a service desk, and a shop
     // manager who sees the Online Shop and what it depends on, and nothing else.
     const person = (name: string, email: string) => tx.access.createUser({ name, email }, { actor });
-    const [ops, desk, manager] = [
+    const [ops, dan, manager] = [
       await person('Olivia Ops', 'olivia@shop.example'),
       await person('Dan Desk', 'dan@shop.example'),
       await person('Maria Manager', 'maria@shop.example'),
@@ -57,7 +58,7 @@ export async function seedDemo(og: OpsGraph): Promise<{ created: number }> {
       { actor },
     );
     await tx.access.addGroupMember(opsTeam.id, { userId: ops.id }, { actor });
-    await tx.access.addGroupMember(serviceDesk.id, { userId: desk.id }, { actor });
+    await tx.access.addGroupMember(serviceDesk.id, { userId: dan.id }, { actor });
     await tx.access.grant({ role: 'operator', groupId: opsTeam.id }, { actor });
     await tx.access.grant({ role: 'agent', groupId: serviceDesk.id }, { actor });
     await tx.access.grant(
@@ -105,6 +106,50 @@ export async function seedDemo(og: OpsGraph): Promise<{ created: number }> {
           ciId: ids.get('checkout-api')!,
         },
       ],
+      { actor },
+    );
+
+    // Request fulfilment to look at: a "New laptop" catalog item (manager approval, then the service
+    // desk hands over a laptop from stock), two laptops in stock, and Dan's request awaiting Maria.
+    await tx.access.updateUser(dan.id, { version: dan.version, managerId: manager.id }, { actor });
+    for (const name of ['LT-0001', 'LT-0002'])
+      await tx.cmdb.create(
+        { class: 'laptop', name, status: 'installed', attributes: { serial_number: name }, tags: ['demo'] },
+        { actor },
+      );
+    const laptop = await tx.requests.createItem(
+      {
+        name: 'New laptop',
+        category: 'Hardware',
+        description: 'A laptop for you or someone in your team, from stock.',
+        form: [
+          {
+            name: 'model',
+            label: 'Model',
+            type: 'enum',
+            options: ['standard', 'developer'],
+            default: 'standard',
+          },
+          { name: 'needed_by', label: 'Needed by', type: 'date' },
+        ],
+        approvalSteps: [{ kind: 'manager' }],
+        tasks: [
+          {
+            title: 'Prepare and hand over the laptop',
+            assignmentGroupId: serviceDesk.id,
+            action: { kind: 'assign_device', ciClass: 'laptop' },
+          },
+        ],
+      },
+      { actor },
+    );
+    await tx.requests.submit(
+      {
+        itemId: laptop.id,
+        requestedForId: dan.id,
+        answers: { model: 'developer' },
+        justification: 'Old one died',
+      },
       { actor },
     );
   });

@@ -100,6 +100,8 @@ export interface AccessUserTable {
   email: string;
   name: string;
   active: ColumnType<boolean, boolean | undefined, boolean>;
+  /** The user's line manager (who approves the user's requests that need manager approval). */
+  managerId: ColumnType<string | null, string | null | undefined, string | null>;
   version: ColumnType<number, number | undefined, number>;
   createdAt: Date;
   updatedAt: Date;
@@ -115,6 +117,8 @@ export const createUserInput = z.strictObject({
   name: personName,
   externalId: externalId.nullish(),
   active: z.boolean().default(true),
+  /** The user's line manager: an existing user, not the user itself nor one it manages. */
+  managerId: uuid.transform((id) => id.toLowerCase()).nullish(),
 });
 export type CreateUserInput = z.input<typeof createUserInput>;
 
@@ -125,6 +129,8 @@ export const updateUserInput = z.strictObject({
   externalId: externalId.nullish(),
   /** false deactivates: the user's actors and tokens stop working at once; grants stay for reactivation. */
   active: z.boolean().optional(),
+  /** The user's line manager; null removes it. */
+  managerId: uuid.transform((id) => id.toLowerCase()).nullish(),
 });
 export type UpdateUserInput = z.input<typeof updateUserInput>;
 

@@ -31,7 +31,7 @@ export const updateUserIfVersion = (
   db: Db,
   id: string,
   version: number,
-  patch: Partial<Pick<User, 'email' | 'name' | 'externalId' | 'active'>> & { updatedAt: Date },
+  patch: Partial<Pick<User, 'email' | 'name' | 'externalId' | 'active' | 'managerId'>> & { updatedAt: Date },
 ): Promise<User | undefined> =>
   db
     .updateTable('accessUsers')

@@ -43,6 +43,27 @@ async function checkUnique(
   }
 }
 
+/**
+ * Refuses a manager that does not exist, the user itself, or one the user manages (directly or down
+ * the line): a management chain never loops.
+ */
+async function checkManager(db: Db, userId: string | null, managerId: string): Promise<void> {
+  if (managerId === userId) throw ValidationError.field('managerId', 'a user cannot be its own manager');
+  const seen = new Set<string>();
+  let current: string | null = managerId;
+  while (current && !seen.has(current)) {
+    seen.add(current);
+    const user = await store.findUser(db, current);
+    if (!user) throw ValidationError.field('managerId', `no user ${managerId}`);
+    if (userId && user.managerId === userId)
+      throw ValidationError.field(
+        'managerId',
+        `${user.name} reports to this user: a management chain cannot loop`,
+      );
+    current = user.managerId;
+  }
+}
+
 /** A concurrent writer took the email or external id after our check: say which, as the check would. */
 function uniqueClash(error: unknown): never {
   if (isUniqueViolation(error)) {
@@ -63,6 +84,7 @@ export async function createUser(
   const data = parseInput(createUserInput, input);
   return kernel.write(actor, async ({ db, now, emit }) => {
     await checkUnique(db, data, null);
+    if (data.managerId) await checkManager(db, null, data.managerId);
     const user = await store
       .insertUser(db, {
         id: crypto.randomUUID(),
@@ -70,6 +92,7 @@ export async function createUser(
         email: data.email,
         name: data.name,
         active: data.active,
+        managerId: data.managerId ?? null,
         createdAt: now,
         updatedAt: now,
       })
@@ -105,6 +128,7 @@ export async function updateUser(
       },
       current.id,
     );
+    if (changes.includes('managerId') && patch.managerId) await checkManager(db, current.id, patch.managerId);
     const user = await store
       .updateUserIfVersion(db, current.id, version, { ...set, updatedAt: now })
       .catch(uniqueClash);

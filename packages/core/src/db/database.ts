@@ -41,6 +41,7 @@ import type {
   ProblemNoteTable,
   ProblemTable,
 } from '../problems/model.js';
+import type { CatalogItemTable, RequestTable, RequestTaskTable } from '../requests/model.js';
 import type { BusinessCalendarTable, SlaDefinitionTable, SlaTimerTable } from '../slas/model.js';
 
 /**
@@ -88,4 +89,7 @@ export interface Database {
   incidentWatchers: IncidentWatcherTable;
   serviceSubscriptions: ServiceSubscriptionTable;
   notifications: NotificationTable;
+  catalogItems: CatalogItemTable;
+  requests: RequestTable;
+  requestTasks: RequestTaskTable;
 }

@@ -70,6 +70,8 @@ export const permissions = {
   requestRead: 'request:read',
   requestCreate: 'request:create',
   requestFulfil: 'request:fulfil',
+  /** Define the service catalog; read every request. */
+  requestAdmin: 'request:admin',
   eventRead: 'event:read',
   eventWrite: 'event:write',
   /** Configure event processing: event rules. */
@@ -83,7 +85,7 @@ const accessAreas = new Set(['user', 'group', 'role', 'grant', 'access_request']
 
 /**
  * The permission needed to see an event of `type`: `ci.*` needs `cmdb:read`, `token.*` needs
- * `access:tokens`, `alert.*`, `event_rule.*` and `incident_rule.*` need `event:read`, `maintenance.*` needs `change:read`, `sla.*`, `business_calendar.*` and `service_subscription.*` need `incident:read`, `approval.*` needs `activity:read`, `known_error.*` needs `problem:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
+ * `access:tokens`, `alert.*`, `event_rule.*` and `incident_rule.*` need `event:read`, `maintenance.*` needs `change:read`, `sla.*`, `business_calendar.*` and `service_subscription.*` need `incident:read`, `approval.*` needs `activity:read`, `known_error.*` needs `problem:read`, `request.*` and `request_task.*` need `request:fulfil`, `catalog_item.*` needs `request:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
  * a plugin's `<plugin>.*` needs `<plugin>:read`.
  */
 export function readPermissionOf(eventType: string): string {
@@ -101,6 +103,9 @@ export function readPermissionOf(eventType: string): string {
   // Subscriptions to business services' outage notifications, too.
   if (area === 'service_subscription') return permissions.incidentRead;
   if (accessAreas.has(area)) return permissions.accessRead;
+  // request:read alone shows one's own requests only: the stream of everyone's is for fulfillers.
+  if (area === 'request' || area === 'request_task') return permissions.requestFulfil;
+  if (area === 'catalog_item') return permissions.requestRead;
   return `${area}:read`;
 }
 

@@ -39,6 +39,8 @@ import type { NotificationsOptions, Notifier } from '../notifications/model.js';
 import { deliverAfterCommit, NotificationRuntime, NotificationsService } from '../notifications/service.js';
 import { problemsMigrations } from '../problems/migrations.js';
 import { ProblemsService } from '../problems/service.js';
+import { requestsMigrations } from '../requests/migrations.js';
+import { RequestsService } from '../requests/service.js';
 import { slasMigrations } from '../slas/migrations.js';
 import { SlasService } from '../slas/service.js';
 import { topologyMigrations } from '../topology/migrations.js';
@@ -127,6 +129,7 @@ export const coreMigrations: MigrationSet = {
     ...approvalsMigrations,
     ...problemsMigrations,
     ...notificationsMigrations,
+    ...requestsMigrations,
   },
 };
 
@@ -157,6 +160,7 @@ const coreBuilder = (options: OpsGraphOptions, notifications: NotificationRuntim
     approvals: new ApprovalsService(kernel, approvals),
     problems: new ProblemsService(kernel),
     notifications: new NotificationsService(kernel, notifications),
+    requests: new RequestsService(kernel),
   });
 };
 
@@ -246,6 +250,8 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
   const core = kernel.services;
   // Notifications written by a commit of this process go out right after it.
   const stopDelivery = deliverAfterCommit(kernel, notifications);
+  // Request approvals settle through og.approvals: approval opens fulfilment, rejection rejects.
+  core.requests.registerApprovals();
   let closed = false;
   return {
     ...core,
@@ -260,6 +266,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     approvals: core.approvals,
     problems: core.problems,
     notifications: core.notifications,
+    requests: core.requests,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

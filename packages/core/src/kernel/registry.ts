@@ -6,6 +6,7 @@ import type { EventsService } from '../events/service.js';
 import type { IncidentsService } from '../incidents/service.js';
 import type { NotificationsService } from '../notifications/service.js';
 import type { ProblemsService } from '../problems/service.js';
+import type { RequestsService } from '../requests/service.js';
 import type { SlasService } from '../slas/service.js';
 import type { TopologyService } from '../topology/service.js';
 import type { ActivityService } from './activity.js';
@@ -30,6 +31,8 @@ export interface CoreServices {
   readonly problems: ProblemsService;
   /** Major incidents' watchers, service subscriptions and outage notifications (outbox, delivery, retries). */
   readonly notifications: NotificationsService;
+  /** Request fulfilment: the service catalog, requests, their approvals and fulfilment tasks. */
+  readonly requests: RequestsService;
 }
 
 /**

@@ -10,6 +10,7 @@ import {
 import type { OpsGraphBuilder } from '../builder.js';
 import { defined, mutationErrors } from './errors.js';
 import { connectionOf, forwardPage } from './pages.js';
+import { loadUser } from './people.js';
 
 const readAccess = { permission: permissions.accessRead };
 const admin = { permission: permissions.accessAdmin };
@@ -57,6 +58,16 @@ export function addAccessIdentity(builder: OpsGraphBuilder) {
       name: t.exposeString('name'),
       active: t.exposeBoolean('active', {
         description: 'An inactive user cannot sign in; their tokens stop working at once.',
+      }),
+      managerId: t.exposeID('managerId', {
+        nullable: true,
+        description: "The user's line manager (who approves their requests needing manager approval).",
+      }),
+      manager: t.field({
+        type: UserRef,
+        nullable: true,
+        description: 'The line manager, when you may see them; a page of users loads them in one query.',
+        resolve: (u, _args, context) => loadUser(context, u.managerId),
       }),
       version: t.exposeInt('version'),
       createdAt: t.field({ type: 'DateTime', resolve: (u) => u.createdAt }),
@@ -167,6 +178,7 @@ export function addAccessIdentity(builder: OpsGraphBuilder) {
       name: t.string({ required: true }),
       externalId: t.string(),
       active: t.boolean(),
+      managerId: t.id({ description: "The user's line manager." }),
     }),
   });
   const UpdateUser = builder.inputType('UpdateUserInput', {
@@ -176,6 +188,7 @@ export function addAccessIdentity(builder: OpsGraphBuilder) {
       name: t.string(),
       externalId: t.string(),
       active: t.boolean({ description: 'false deactivates: sign-ins and tokens stop at once.' }),
+      managerId: t.id({ description: "The user's line manager; null removes it." }),
     }),
   });
   const CreateGroup = builder.inputType('CreateGroupInput', {
@@ -215,7 +228,11 @@ export function addAccessIdentity(builder: OpsGraphBuilder) {
       errors: { types: mutationErrors },
       authScopes: admin,
       args: { input: t.arg({ type: CreateUser, required: true }) },
-      resolve: (_root, { input }, { og, actor }) => og.access.createUser(defined(input), { actor }),
+      resolve: (_root, { input }, { og, actor }) =>
+        og.access.createUser(
+          { ...defined(input), ...(input.managerId != null ? { managerId: String(input.managerId) } : {}) },
+          { actor },
+        ),
     }),
     updateUser: t.field({
       type: UserRef,
@@ -223,7 +240,17 @@ export function addAccessIdentity(builder: OpsGraphBuilder) {
       authScopes: admin,
       args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateUser, required: true }) },
       resolve: (_root, { id, input }, { og, actor }) =>
-        og.access.updateUser(String(id), defined(input), { actor }),
+        og.access.updateUser(
+          String(id),
+          {
+            ...defined(input),
+            // An explicit null removes the manager; omitted leaves it.
+            ...(input.managerId !== undefined
+              ? { managerId: input.managerId == null ? null : String(input.managerId) }
+              : {}),
+          },
+          { actor },
+        ),
     }),
     createGroup: t.field({
       type: GroupRef,

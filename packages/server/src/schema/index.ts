@@ -23,6 +23,7 @@ import { addNotifications } from './notifications.js';
 import { addProblems } from './problems.js';
 import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
+import { addRequests } from './requests.js';
 import { addScalars } from './scalars.js';
 import { addSlas } from './slas.js';
 import { addTopology } from './topology.js';
@@ -75,6 +76,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
     ...incidents,
   });
   addNotifications(builder, { CI, User: identity.User, ...incidents });
+  addRequests(builder, { CI, User: identity.User, Group: identity.Group, OrderDirection, Approval });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
