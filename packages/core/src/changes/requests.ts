@@ -1,5 +1,4 @@
-import { findGroup, isUserInGroup } from '../access/groups-store.js';
-import { findUser } from '../access/users-store.js';
+import { activeUserIssues, assignmentIssues } from '../access/assignment.js';
 import type { ApprovalStepInput, ApprovalsSettled } from '../approvals/model.js';
 import type { Page } from '../cmdb/model.js';
 import {
@@ -702,29 +701,10 @@ export class ChangeRequests {
       requestedById?: string | null;
     },
   ): Promise<ValidationIssue[]> {
-    const issues: ValidationIssue[] = [];
-    if (p.requestedById) {
-      const requester = await findUser(scope.db, p.requestedById.toLowerCase());
-      if (!requester?.active)
-        issues.push({ path: 'requestedById', message: `no active user ${p.requestedById}` });
-    }
-    if (p.groupId && !(await findGroup(scope.db, p.groupId.toLowerCase())))
-      issues.push({ path: 'assignmentGroupId', message: `no group ${p.groupId}` });
-    else if (p.assigneeId) {
-      const assignee = await findUser(scope.db, p.assigneeId.toLowerCase());
-      if (!assignee?.active) issues.push({ path: 'assigneeId', message: `no active user ${p.assigneeId}` });
-      else if (!p.groupId)
-        issues.push({
-          path: 'assignmentGroupId',
-          message: 'an assignee needs an assignment group it belongs to',
-        });
-      else if (!(await isUserInGroup(scope.db, assignee.id, p.groupId.toLowerCase())))
-        issues.push({
-          path: 'assigneeId',
-          message: `${assignee.name} is not a member of the assignment group`,
-        });
-    }
-    return issues;
+    return [
+      ...(await activeUserIssues(scope.db, p.requestedById, 'requestedById')),
+      ...(await assignmentIssues(scope.db, p)),
+    ];
   }
 }
 

@@ -1,5 +1,4 @@
-import { findGroup, isUserInGroup } from '../access/groups-store.js';
-import { findUser } from '../access/users-store.js';
+import { activeUserIssues, assignmentIssues } from '../access/assignment.js';
 import type { Page } from '../cmdb/model.js';
 import {
   type Actor,
@@ -573,29 +572,10 @@ export class IncidentsService {
     },
     prefix = '',
   ): Promise<ValidationIssue[]> {
-    const issues: ValidationIssue[] = [];
-    if (p.callerId) {
-      const caller = await findUser(scope.db, p.callerId.toLowerCase());
-      if (!caller?.active)
-        issues.push({ path: `${prefix}callerId`, message: `no active user ${p.callerId}` });
-    }
-    if (p.groupId && !(await findGroup(scope.db, p.groupId.toLowerCase())))
-      issues.push({ path: 'assignmentGroupId', message: `no group ${p.groupId}` });
-    else if (p.assigneeId) {
-      const assignee = await findUser(scope.db, p.assigneeId.toLowerCase());
-      if (!assignee?.active) issues.push({ path: 'assigneeId', message: `no active user ${p.assigneeId}` });
-      else if (!p.groupId)
-        issues.push({
-          path: 'assignmentGroupId',
-          message: 'an assignee needs an assignment group it belongs to',
-        });
-      else if (!(await isUserInGroup(scope.db, assignee.id, p.groupId.toLowerCase())))
-        issues.push({
-          path: 'assigneeId',
-          message: `${assignee.name} is not a member of the assignment group`,
-        });
-    }
-    return issues;
+    return [
+      ...(await activeUserIssues(scope.db, p.callerId, `${prefix}callerId`)),
+      ...(await assignmentIssues(scope.db, p)),
+    ];
   }
 
   /** Each alert must exist and belong to no incident yet. */

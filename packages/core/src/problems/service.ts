@@ -1,5 +1,4 @@
-import { findGroup, isUserInGroup } from '../access/groups-store.js';
-import { findUser } from '../access/users-store.js';
+import { assignmentIssues } from '../access/assignment.js';
 import type { Page } from '../cmdb/model.js';
 import type { Incident } from '../incidents/model.js';
 import {
@@ -852,24 +851,7 @@ export class ProblemsService {
     scope: WriteScope,
     p: { groupId?: string | null | undefined; assigneeId?: string | null | undefined },
   ): Promise<ValidationIssue[]> {
-    const issues: ValidationIssue[] = [];
-    if (p.groupId && !(await findGroup(scope.db, p.groupId.toLowerCase())))
-      issues.push({ path: 'assignmentGroupId', message: `no group ${p.groupId}` });
-    else if (p.assigneeId) {
-      const assignee = await findUser(scope.db, p.assigneeId.toLowerCase());
-      if (!assignee?.active) issues.push({ path: 'assigneeId', message: `no active user ${p.assigneeId}` });
-      else if (!p.groupId)
-        issues.push({
-          path: 'assignmentGroupId',
-          message: 'an assignee needs an assignment group it belongs to',
-        });
-      else if (!(await isUserInGroup(scope.db, assignee.id, p.groupId.toLowerCase())))
-        issues.push({
-          path: 'assigneeId',
-          message: `${assignee.name} is not a member of the assignment group`,
-        });
-    }
-    return issues;
+    return assignmentIssues(scope.db, p);
   }
 
   /** Each incident must exist and be readable by the actor (incident:read on its CI). */

@@ -1,4 +1,5 @@
-import { findGroup, isUserInGroup } from '../access/groups-store.js';
+import { assignmentIssues } from '../access/assignment.js';
+import { findGroup } from '../access/groups-store.js';
 import { findRole } from '../access/roles-store.js';
 import { findUser } from '../access/users-store.js';
 import type { ApprovalStepInput, ApprovalsSettled } from '../approvals/model.js';
@@ -546,17 +547,8 @@ export class RequestsService {
         );
       const groupId = a.assignmentGroupId?.toLowerCase() ?? null;
       const assigneeId = a.assigneeId?.toLowerCase() ?? null;
-      if (groupId && !(await findGroup(scope.db, groupId)))
-        throw ValidationError.field('assignmentGroupId', `no group ${groupId}`);
-      if (assigneeId) {
-        const assignee = await findUser(scope.db, assigneeId);
-        if (!assignee?.active) throw ValidationError.field('assigneeId', `no active user ${assigneeId}`);
-        if (!(await isUserInGroup(scope.db, assignee.id, groupId!)))
-          throw ValidationError.field(
-            'assigneeId',
-            `${assignee.name} is not a member of the assignment group`,
-          );
-      }
+      const issues = await assignmentIssues(scope.db, { groupId, assigneeId });
+      if (issues.length > 0) throw new ValidationError(issues);
       const updated = await store.updateTask(
         scope.db,
         task.id,
