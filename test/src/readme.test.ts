@@ -85,8 +85,9 @@ describe('README snippets run as written', () => {
     expect(run, run.output).toMatchObject({ code: 0 });
   });
 
-  // One cold process per program: allow a loaded machine time for each.
-  it('packages/core: its later complete programs', { timeout: 180_000 }, async () => {
+  // One cold process per program (ten of them now, about 70 s on an idle 2-core machine): allow a
+  // loaded machine time for each.
+  it('packages/core: its later complete programs', { timeout: 360_000 }, async () => {
     const count = (await snippets('packages/core/README.md')).length;
     expect(count).toBeGreaterThan(1);
     for (let index = 1; index < count; index++) {
