@@ -132,6 +132,16 @@ describe('incident SLAs over GraphQL', () => {
     const unknown = (await t.gql(SET, { id: p5.id, calendarId: crypto.randomUUID() }, t.tokens.admin)).body
       .data?.updateSla;
     expect(unknown.issues).toEqual([{ path: 'patch.calendarId' }]);
+    // Several definitions on calendars: the calendars are read once for the whole answer.
+    const p4 = (await t.og.slas.slas({ priority: 4, active: true }))[0]!;
+    await t.og.slas.updateSla(p4.id, { calendarId: calendar.id }, { actor });
+    reports.length = 0;
+    const both = (await t.gql('{ slas { priority calendar { name } } }', {}, t.tokens.admin)).body.data?.slas;
+    expect(
+      both.filter((d: { calendar: unknown }) => d.calendar).map((d: { priority: number }) => d.priority),
+    ).toEqual([4, 5]);
+    expect(reports[0]!.queries.filter((q) => q.sql.includes('business_calendars'))).toHaveLength(1);
+    await t.og.slas.updateSla(p4.id, { calendarId: null }, { actor });
     const off = (await t.gql(SET, { id: p5.id, calendarId: null }, t.tokens.admin)).body.data?.updateSla;
     expect(off.data).toEqual({ calendarId: null, calendar: null });
     const listed = (await t.gql('{ businessCalendars { name } }', {}, t.tokens.admin)).body.data;

@@ -27,6 +27,7 @@ import {
   majorInput,
   majorUpdateInput,
 } from '../notifications/model.js';
+import { servicesOfLiveCi } from '../topology/services-of.js';
 import { type FollowIncidentsOptions, followIncidents, type IncidentChange } from './changes.js';
 import {
   type AssignIncidentInput,
@@ -98,7 +99,7 @@ export class IncidentsService {
         })),
         ...(await this.#checkAlerts(scope, i.alertIds)),
       ];
-      const serviceIds = await this.#servicesOf(scope, ciId, issues);
+      const serviceIds = await servicesOfLiveCi(scope, ciId, issues);
       if (issues.length > 0) throw new ValidationError(issues);
       const incident = await store.insertIncident(scope.db, {
         id: crypto.randomUUID(),
@@ -151,7 +152,7 @@ export class IncidentsService {
         // Moving an incident onto a CI needs the permission there as well.
         this.#assertHolds(scope.actor, permissions.incidentWrite, { ciId }, 'patch.ciId');
         change.ciId = ciId;
-        change.serviceIds = JSON.stringify(await this.#servicesOf(scope, ciId, issues, 'patch.ciId'));
+        change.serviceIds = JSON.stringify(await servicesOfLiveCi(scope, ciId, issues, 'patch.ciId'));
       }
       if (issues.length > 0) throw new ValidationError(issues);
       const impact = p.impact ?? incident.impact;
@@ -593,27 +594,5 @@ export class IncidentsService {
           ? [{ path: `alertIds.${i}`, message: `alert ${id} already belongs to incident ${linked.get(id)}` }]
           : [],
     );
-  }
-
-  /** The business services a failure of the CI reaches (itself included); the CI must be live. */
-  async #servicesOf(
-    scope: WriteScope,
-    ciId: string | null,
-    issues: ValidationIssue[],
-    field = 'ciId',
-  ): Promise<string[]> {
-    if (!ciId) return [];
-    const live = await scope.db
-      .selectFrom('cis')
-      .select('id')
-      .where('id', '=', ciId)
-      .where('retiredAt', 'is', null)
-      .executeTakeFirst();
-    if (!live) {
-      issues.push({ path: field, message: `no live CI ${ciId}` });
-      return [];
-    }
-    const { services } = await scope.kernel.services.topology.impactOf([ciId]);
-    return services.map((s) => s.id).sort();
   }
 }

@@ -22,6 +22,7 @@ import type { Kernel, WriteScope } from '../kernel/kernel.js';
 import { pageSize } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
 import { isUuid, parseInput } from '../kernel/validation.js';
+import { servicesOfLiveCi } from '../topology/services-of.js';
 import { type FollowProblemsOptions, followProblems, type ProblemChange } from './changes.js';
 import {
   type AssignProblemInput,
@@ -104,7 +105,7 @@ export class ProblemsService {
         ...(await this.#checkPeople(scope, { groupId: i.assignmentGroupId, assigneeId: i.assigneeId })),
         ...(await this.#checkIncidents(scope, incidentIds)),
       ];
-      const serviceIds = await this.#servicesOf(scope, ciId, issues);
+      const serviceIds = await servicesOfLiveCi(scope, ciId, issues);
       if (issues.length > 0) throw new ValidationError(issues);
       const problem = await store.insertProblem(scope.db, {
         id: crypto.randomUUID(),
@@ -160,7 +161,7 @@ export class ProblemsService {
         // Moving a problem onto a CI needs the permission there as well.
         this.#assertHolds(scope.actor, permissions.problemWrite, { ciId }, 'patch.ciId');
         change.ciId = ciId;
-        change.serviceIds = JSON.stringify(await this.#servicesOf(scope, ciId, issues, 'patch.ciId'));
+        change.serviceIds = JSON.stringify(await servicesOfLiveCi(scope, ciId, issues, 'patch.ciId'));
       }
       if (
         change.rootCause === null &&
@@ -864,27 +865,5 @@ export class ProblemsService {
       if (!incident) issues.push({ path: `incidentIds.${i}`, message: `no incident ${id} you may read` });
     }
     return issues;
-  }
-
-  /** The business services a failure of the CI reaches (itself included); the CI must be live. */
-  async #servicesOf(
-    scope: WriteScope,
-    ciId: string | null,
-    issues: ValidationIssue[],
-    field = 'ciId',
-  ): Promise<string[]> {
-    if (!ciId) return [];
-    const live = await scope.db
-      .selectFrom('cis')
-      .select('id')
-      .where('id', '=', ciId)
-      .where('retiredAt', 'is', null)
-      .executeTakeFirst();
-    if (!live) {
-      issues.push({ path: field, message: `no live CI ${ciId}` });
-      return [];
-    }
-    const { services } = await scope.kernel.services.topology.impactOf([ciId]);
-    return services.map((s) => s.id).sort();
   }
 }

@@ -8,7 +8,9 @@ import {
   slaTimerStates,
   type WorkingHours,
 } from '@opsgraph/core';
+import { createContextCache } from '@pothos/core';
 import type { OpsGraphBuilder } from '../builder.js';
+import type { GraphQLContext } from '../context.js';
 import { defined, mutationErrors } from './errors.js';
 import type { addIncidents } from './incidents.js';
 
@@ -17,6 +19,9 @@ const upper = <T extends string>(values: readonly T[]) =>
     Uppercase<T>,
     { value: T }
   >;
+
+// Per request (and per subscription event): the business calendars, read once.
+const calendarsOf = createContextCache(({ og, actor }: GraphQLContext) => og.slas.calendars({ actor }));
 
 /** Incident SLAs: the definitions (`slas`) and each incident's timers (`Incident.slaTimers`). */
 export function addSlas(
@@ -67,11 +72,9 @@ export function addSlas(
       calendar: t.field({
         type: Calendar,
         nullable: true,
-        // A handful of definitions and calendars: one read of the calendars per definition list is plenty.
-        resolve: async (d, _args, { og, actor }) =>
-          d.calendarId
-            ? ((await og.slas.calendars({ actor })).find((c) => c.id === d.calendarId) ?? null)
-            : null,
+        // Few calendars: one read of them all per request serves every definition in the answer.
+        resolve: async (d, _args, context) =>
+          d.calendarId ? ((await calendarsOf(context)).find((c) => c.id === d.calendarId) ?? null) : null,
       }),
       version: t.exposeInt('version'),
     }),
