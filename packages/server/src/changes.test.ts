@@ -145,6 +145,26 @@ describe('change requests over GraphQL', () => {
       allowedTransitions: ['ASSESS', 'IMPLEMENT', 'CANCELLED'],
       conflicts: [],
     });
+    // Who may decide and who decided, as people (rita holds access:read): the peer review by the Ops group
+    // and the change authority by role, each decided by one user.
+    const people = (
+      await t.gql(
+        `query ($id: ID!) { change(id: $id) { approvals { approvers { group { name } role user { name } } decisions { user { name } } } } }`,
+        { id: change.id },
+        tokens.rita,
+      )
+    ).body;
+    expect(people.errors).toBeUndefined();
+    expect(people.data?.change.approvals).toEqual([
+      {
+        approvers: { group: { name: 'Ops' }, role: null, user: null },
+        decisions: [{ user: { name: 'peer' } }],
+      },
+      {
+        approvers: { group: null, role: 'change_manager', user: null },
+        decisions: [{ user: { name: 'mgr' } }],
+      },
+    ]);
     const listed = (
       await t.gql(
         `{ changes(filter: { state: [SCHEDULED] }, orderBy: { field: PLANNED_START, direction: ASC }) { edges { node { number approvals { state } } } } }`,

@@ -6,9 +6,11 @@ import {
   approvalStates,
 } from '@opsgraph/core';
 import type { OpsGraphBuilder } from '../builder.js';
+import type { addAccessIdentity } from './access-identity.js';
 import { actorRefType } from './actor.js';
 import { defined, mutationErrors } from './errors.js';
 import { connectionOf, forwardPage } from './pages.js';
+import { loadGroup, loadUser } from './people.js';
 
 const upper = <T extends string>(values: readonly T[]) =>
   Object.fromEntries(values.map((v) => [v.toUpperCase(), { value: v }])) as Record<
@@ -21,7 +23,10 @@ const upper = <T extends string>(values: readonly T[]) =>
 const signedIn = { authenticated: true } as const;
 
 /** Generic approvals: `approvals` (incl. "pending for me"), `approval`, `decideApproval`. */
-export function addApprovals(builder: OpsGraphBuilder) {
+export function addApprovals(
+  builder: OpsGraphBuilder,
+  { User, Group }: Pick<ReturnType<typeof addAccessIdentity>, 'User' | 'Group'>,
+) {
   const ActorRef = actorRefType(builder);
   const State = builder.enumType('ApprovalState', {
     description:
@@ -35,8 +40,20 @@ export function addApprovals(builder: OpsGraphBuilder) {
     authScopes: signedIn,
     fields: (t) => ({
       groupId: t.exposeID('groupId', { nullable: true }),
+      group: t.field({
+        type: Group,
+        nullable: true,
+        description: 'With access:read; a page of approvals loads its groups in one query.',
+        resolve: (a, _args, context) => loadGroup(context, a.groupId),
+      }),
       role: t.exposeString('role', { nullable: true }),
       userId: t.exposeID('userId', { nullable: true }),
+      user: t.field({
+        type: User,
+        nullable: true,
+        description: 'With access:read (or yourself); a page of approvals loads its users in one query.',
+        resolve: (a, _args, context) => loadUser(context, a.userId),
+      }),
     }),
   });
 
@@ -46,6 +63,12 @@ export function addApprovals(builder: OpsGraphBuilder) {
     fields: (t) => ({
       id: t.exposeID('id'),
       userId: t.exposeID('userId'),
+      user: t.field({
+        type: User,
+        nullable: true,
+        description: 'Who decided, with access:read (or yourself); loaded in one query per response.',
+        resolve: (d, _args, context) => loadUser(context, d.userId),
+      }),
       decision: t.field({ type: Decision, resolve: (d) => d.decision }),
       comment: t.exposeString('comment'),
       decidedBy: t.field({ type: ActorRef, resolve: (d) => d.decidedBy }),

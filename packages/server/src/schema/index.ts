@@ -60,7 +60,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
     Alert: alerts.Alert,
   });
   addSlas(builder, incidents);
-  const { Approval } = addApprovals(builder);
+  const { Approval } = addApprovals(builder, identity);
   addChanges(builder, {
     CI,
     User: identity.User,
