@@ -17,7 +17,9 @@ export interface BusinessHours {
   readonly holidays: readonly string[];
 }
 
-// A target longer than this many calendar days of walking is a calendar with (almost) no hours.
+// How far ahead a due moment is looked for. A target the calendar's hours cannot reach by then (a long
+// target on very sparse hours) is due at the end of that horizon: out of reach in practice, and never a
+// failed incident write over a calendar setting.
 const MAX_DAYS = 3 * 366;
 
 const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5));
@@ -85,10 +87,7 @@ export function addBusinessTime(start: Date, ms: number, calendar: BusinessHours
     cursor = Math.max(cursor, dayEnd);
     return false;
   });
-  if (found) return new Date(due);
-  throw new Error(
-    `the business calendar in ${calendar.timeZone} has no working time within ${MAX_DAYS} days: give it working hours`,
-  );
+  return new Date(found ? due : cursor);
 }
 
 /** Business time between two moments, in ms (0 when `to` is not after `from`). */
