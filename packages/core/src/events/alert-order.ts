@@ -1,18 +1,12 @@
-// The orders an alert list can take, and their keyset cursors. A cursor is `[order, ...keys, id]`: it
-// names the order it continues, so a cursor of another order is refused rather than misread.
-import { type Expression, type RawBuilder, sql } from 'kysely';
-import { ValidationError } from '../kernel/errors.js';
-import { decodeCursor, encodeCursor } from '../kernel/pagination.js';
-import { isUuid, parseInput } from '../kernel/validation.js';
+// The orders an alert list can take, and their keyset cursors (kernel/keyset.ts).
+import { sql } from 'kysely';
+import { type KeysetAfter, type KeysetOrder, keysetCursor, parseKeysetCursor } from '../kernel/keyset.js';
+import { parseInput } from '../kernel/validation.js';
 import { type AlertOrder, type AlertOrderField, type AlertSeverity, alertOrderInput } from './model.js';
 
 export type ParsedAlertOrder = Required<AlertOrder>;
 
-/** Where a page continues: the sort keys of the last row, as SQL, and its id. */
-export interface AlertAfter {
-  readonly keys: readonly RawBuilder<unknown>[];
-  readonly id: string;
-}
+export type AlertAfter = KeysetAfter;
 
 /** A listed row with the database's text of its timestamps: the keys its cursor carries. */
 export interface KeyedRow {
@@ -42,16 +36,7 @@ const timestamp = (value: unknown) => {
     : undefined;
 };
 
-interface OrderSpec {
-  /** The sort expressions before the id, most significant first. */
-  readonly exprs: readonly Expression<unknown>[];
-  /** The cursor keys of a row, one per expression. */
-  readonly keys: (row: KeyedRow) => string[];
-  /** The SQL of each cursor key; undefined when one is not a key of this order. */
-  readonly params: readonly ((value: unknown) => RawBuilder<unknown> | undefined)[];
-}
-
-export const alertOrders: Record<AlertOrderField, OrderSpec> = {
+export const alertOrders: Record<AlertOrderField, KeysetOrder<KeyedRow>> = {
   lastSeen: { exprs: [sql.ref('lastSeen')], keys: (r) => [r.lastSeenKey], params: [timestamp] },
   firstSeen: { exprs: [sql.ref('firstSeen')], keys: (r) => [r.firstSeenKey], params: [timestamp] },
   severity: {
@@ -68,30 +53,11 @@ export function parseAlertOrder(order: AlertOrder | undefined): ParsedAlertOrder
     : parseInput(alertOrderInput, order, 'orderBy');
 }
 
-const tagOf = (order: ParsedAlertOrder) => `${order.field}:${order.direction}`;
-
 export function alertCursor(order: ParsedAlertOrder, row: KeyedRow & { id: string }): string {
-  return encodeCursor([tagOf(order), ...alertOrders[order.field].keys(row), row.id]);
+  return keysetCursor(order, alertOrders[order.field], row);
 }
 
 /** Reads a cursor back, checked in full: it comes from the client. */
 export function parseAlertCursor(cursor: string, order: ParsedAlertOrder): AlertAfter {
-  const [tag, ...rest] = decodeCursor(cursor);
-  if (typeof tag === 'string' && tag !== tagOf(order) && /^\w+:\w+$/.test(tag))
-    throw ValidationError.field(
-      'after',
-      `is a cursor of the order ${tag}, not ${tagOf(order)}: a cursor continues only the order it was made under`,
-    );
-  const { params } = alertOrders[order.field];
-  const id = rest.at(-1);
-  const keys = params.map((param, i) => param(rest[i]));
-  if (
-    tag !== tagOf(order) ||
-    rest.length !== params.length + 1 ||
-    typeof id !== 'string' ||
-    !isUuid(id) ||
-    keys.some((key) => key === undefined)
-  )
-    throw ValidationError.field('after', 'is not an alert cursor this API returned');
-  return { keys: keys as RawBuilder<unknown>[], id: id.toLowerCase() };
+  return parseKeysetCursor(cursor, order, alertOrders[order.field], 'an alert');
 }

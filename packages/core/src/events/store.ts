@@ -3,6 +3,7 @@
 import { type Expression, type Kysely, type Selectable, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { ActorRef } from '../kernel/actor.js';
+import { keysetPage } from '../kernel/keyset.js';
 import { type AlertAfter, alertCursor, alertOrders, type ParsedAlertOrder } from './alert-order.js';
 import type {
   Alert,
@@ -443,14 +444,7 @@ export async function listAlerts(db: Db, q: AlertQuery): Promise<{ alert: Alert;
   if (q.suppressed !== undefined)
     query = query.where('maintenanceWindowId', q.suppressed ? 'is not' : 'is', null);
   if (q.reach) query = query.where(q.reach);
-  if (q.after) {
-    const op = sql.raw(direction === 'asc' ? '>' : '<');
-    query = query.where(
-      sql<SqlBool>`(${sql.join([...exprs, sql.ref('id')])}) ${op} (${sql.join([...q.after.keys, sql`${q.after.id}::uuid`])})`,
-    );
-  }
-  for (const expr of exprs) query = query.orderBy(expr, direction);
-  const rows = await query.orderBy('id', direction).limit(q.limit).execute();
+  const rows = await keysetPage(query, exprs, direction, q.after).limit(q.limit).execute();
   return rows.map((row) => ({
     alert: toAlert(row as unknown as Record<string, unknown>),
     cursor: alertCursor(q.order, row),

@@ -1,9 +1,13 @@
-import { type Expression, type Kysely, type RawBuilder, type SqlBool, sql } from 'kysely';
+import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { ActorRef } from '../kernel/actor.js';
-import { ValidationError } from '../kernel/errors.js';
-import { decodeCursor, encodeCursor } from '../kernel/pagination.js';
-import { isUuid } from '../kernel/validation.js';
+import {
+  type KeysetAfter,
+  type KeysetOrder,
+  keysetCursor,
+  keysetPage,
+  parseKeysetCursor,
+} from '../kernel/keyset.js';
 import type {
   KnownError,
   KnownErrorState,
@@ -123,14 +127,8 @@ const time = (v: unknown) =>
 const int = (v: unknown) => (Number.isInteger(v) && (v as number) >= 0 ? sql`${v}::int` : undefined);
 const str = (v: unknown) => (typeof v === 'string' && v.length <= 40 ? sql`${v}::text` : undefined);
 
-interface OrderSpec {
-  readonly exprs: readonly Expression<unknown>[];
-  readonly keys: (p: Problem) => unknown[];
-  readonly params: readonly ((v: unknown) => RawBuilder<unknown> | undefined)[];
-}
-
 /** The orders a problem list can take; each ends with the id, so every row has one place. */
-const orders: Record<ProblemOrderField, OrderSpec> = {
+const orders: Record<ProblemOrderField, KeysetOrder<Problem>> = {
   createdAt: {
     exprs: [sql.ref('createdAt')],
     keys: (p) => [p.createdAt.toISOString()],
@@ -159,36 +157,15 @@ export interface ParsedProblemOrder {
   readonly direction: 'asc' | 'desc';
 }
 
-const tagOf = (order: ParsedProblemOrder) => `${order.field}:${order.direction}`;
-
 export function problemCursor(order: ParsedProblemOrder, p: Problem): string {
-  return encodeCursor([tagOf(order), ...orders[order.field].keys(p), p.id]);
+  return keysetCursor(order, orders[order.field], p);
 }
 
-export interface ProblemAfter {
-  readonly keys: readonly RawBuilder<unknown>[];
-  readonly id: string;
-}
+export type ProblemAfter = KeysetAfter;
 
 /** Reads a cursor back, checked in full: it comes from the client. */
 export function parseProblemCursor(cursor: string, order: ParsedProblemOrder): ProblemAfter {
-  const [tag, ...rest] = decodeCursor(cursor);
-  if (typeof tag === 'string' && tag !== tagOf(order) && /^\w+:\w+$/.test(tag))
-    throw ValidationError.field(
-      'after',
-      `is a cursor of the order ${tag}, not ${tagOf(order)}: a cursor continues only the order it was made under`,
-    );
-  const { params } = orders[order.field];
-  const id = rest.at(-1);
-  const keys = params.map((param, i) => param(rest[i]));
-  if (
-    tag !== tagOf(order) ||
-    rest.length !== params.length + 1 ||
-    !isUuid(id) ||
-    keys.some((key) => key === undefined)
-  )
-    throw ValidationError.field('after', 'is not a problem cursor this API returned');
-  return { keys: keys as RawBuilder<unknown>[], id: id.toLowerCase() };
+  return parseKeysetCursor(cursor, order, orders[order.field], 'a problem');
 }
 
 /** `strpos(lower(col), lower(text)) > 0` on any of the columns: a substring match with no pattern syntax. */
@@ -236,15 +213,7 @@ export async function listProblems(db: Db, q: ProblemQuery): Promise<Problem[]> 
   }
   if (q.text) query = query.where(containsText(['title', 'description', 'root_cause', 'workaround'], q.text));
   if (q.reach) query = query.where(q.reach);
-  const direction = q.order.direction;
-  if (q.after) {
-    const op = sql.raw(direction === 'asc' ? '>' : '<');
-    query = query.where(
-      sql<SqlBool>`(${sql.join([...exprs, sql.ref('id')])}) ${op} (${sql.join([...q.after.keys, sql`${q.after.id}::uuid`])})`,
-    );
-  }
-  for (const expr of exprs) query = query.orderBy(expr, direction);
-  const rows = await query.orderBy('id', direction).limit(q.limit).execute();
+  const rows = await keysetPage(query, exprs, q.order.direction, q.after).limit(q.limit).execute();
   return rows.map((r) => toProblem(r as unknown as Record<string, unknown>));
 }
 
