@@ -82,10 +82,12 @@ export const permissions = {
 
 /** The areas of the access process whose events `access:read` lets one see. */
 const accessAreas = new Set(['user', 'group', 'role', 'grant', 'access_request']);
+// IT operations control and service levels: jobs and runs, backups, DR plans and tests, SLOs, capacity.
+const operationsAreas = new Set(['job', 'job_run', 'backup', 'dr_plan', 'dr_test', 'slo', 'capacity_metric']);
 
 /**
  * The permission needed to see an event of `type`: `ci.*` needs `cmdb:read`, `token.*` needs
- * `access:tokens`, `alert.*`, `event_rule.*` and `incident_rule.*` need `event:read`, `maintenance.*` needs `change:read`, `sla.*`, `business_calendar.*` and `service_subscription.*` need `incident:read`, `approval.*` needs `activity:read`, `known_error.*` needs `problem:read`, `request.*` and `request_task.*` need `request:fulfil`, `catalog_item.*` needs `request:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`,
+ * `access:tokens`, `alert.*`, `event_rule.*` and `incident_rule.*` need `event:read`, `maintenance.*` needs `change:read`, `sla.*`, `business_calendar.*` and `service_subscription.*` need `incident:read`, `approval.*` needs `activity:read`, `known_error.*` needs `problem:read`, `request.*` and `request_task.*` need `request:fulfil`, `catalog_item.*` needs `request:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`, `job.*`, `job_run.*`, `backup.*`, `dr_plan.*`, `dr_test.*`, `slo.*` and `capacity_metric.*` need `operations:read`,
  * a plugin's `<plugin>.*` needs `<plugin>:read`.
  */
 export function readPermissionOf(eventType: string): string {
@@ -103,6 +105,7 @@ export function readPermissionOf(eventType: string): string {
   // Subscriptions to business services' outage notifications, too.
   if (area === 'service_subscription') return permissions.incidentRead;
   if (accessAreas.has(area)) return permissions.accessRead;
+  if (operationsAreas.has(area)) return permissions.operationsRead;
   // request:read alone shows one's own requests only: the stream of everyone's is for fulfillers.
   if (area === 'request' || area === 'request_task') return permissions.requestFulfil;
   if (area === 'catalog_item') return permissions.requestRead;
