@@ -406,6 +406,36 @@ export {
 } from './notifications/notifiers.js';
 export { NotificationsService, notificationSweepActor } from './notifications/service.js';
 export {
+  type BackupCompliance,
+  type BackupComplianceQuery,
+  type CiBackupCompliance,
+  DEFAULT_EXPECTED_DURATION_MINUTES,
+  DEFAULT_START_GRACE_MINUTES,
+  type DefineJobInput,
+  type Job,
+  type JobChangeOptions,
+  type JobFilter,
+  type JobKind,
+  type JobPageRequest,
+  type JobRef,
+  type JobRun,
+  type JobRunStatus,
+  jobKinds,
+  jobRunStatuses,
+  MISSED_LOOKBACK_DAYS,
+  MISSED_SLOTS_PER_SWEEP,
+  type OperationsSweepOptions,
+  type OperationsSweepResult,
+  OVERRUN_TOLERANCE_MIN_MINUTES,
+  OVERRUN_TOLERANCE_RATIO,
+  type ReportedRunStatus,
+  type ReportRunInput,
+  reportedRunStatuses,
+  type ServiceBackupCompliance,
+  type UpdateJobInput,
+} from './operations/model.js';
+export { OperationsService, operationsSweepActor } from './operations/service.js';
+export {
   type FollowProblemsOptions,
   type ProblemChange,
   type ProblemEventType,

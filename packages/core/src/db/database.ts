@@ -36,6 +36,12 @@ import type {
   ServiceSubscriptionTable,
 } from '../notifications/model.js';
 import type {
+  BackupComplianceStateTable,
+  JobRunTable,
+  JobTable,
+  JobTargetTable,
+} from '../operations/model.js';
+import type {
   KnownErrorTable,
   ProblemIncidentTable,
   ProblemNoteTable,
@@ -92,4 +98,8 @@ export interface Database {
   catalogItems: CatalogItemTable;
   requests: RequestTable;
   requestTasks: RequestTaskTable;
+  jobs: JobTable;
+  jobTargets: JobTargetTable;
+  jobRuns: JobRunTable;
+  backupComplianceStates: BackupComplianceStateTable;
 }

@@ -5,6 +5,7 @@ import type { CmdbService } from '../cmdb/service.js';
 import type { EventsService } from '../events/service.js';
 import type { IncidentsService } from '../incidents/service.js';
 import type { NotificationsService } from '../notifications/service.js';
+import type { OperationsService } from '../operations/service.js';
 import type { ProblemsService } from '../problems/service.js';
 import type { RequestsService } from '../requests/service.js';
 import type { SlasService } from '../slas/service.js';
@@ -33,6 +34,8 @@ export interface CoreServices {
   readonly notifications: NotificationsService;
   /** Request fulfilment: the service catalog, requests, their approvals and fulfilment tasks. */
   readonly requests: RequestsService;
+  /** IT operations control: scheduled jobs and their runs, the missed/overrun sweep, backup compliance. */
+  readonly operations: OperationsService;
 }
 
 /**
