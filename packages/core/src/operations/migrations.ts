@@ -66,8 +66,11 @@ export const operationsMigrations: Record<string, Migration> = {
       await sql`create unique index job_runs_missed on job_runs (job_id, slot_at) where status = 'missed'`.execute(
         db,
       );
-      // Runs of a job newest first (the connection), and those serving a slot (the sweep).
-      await sql`create index job_runs_job_idx on job_runs (job_id, created_at desc, id desc)`.execute(db);
+      // Runs of a job newest first (the connection: by start, or the slot a missed one was due), and
+      // those serving a slot (the sweep).
+      await sql`create index job_runs_job_idx on job_runs (job_id, (coalesce(started_at, slot_at)) desc, id desc)`.execute(
+        db,
+      );
       await sql`create index job_runs_slot_idx on job_runs (job_id, slot_at) where slot_at is not null`.execute(
         db,
       );

@@ -208,19 +208,22 @@ export async function completeRun(
   return toRun(row as unknown as Record<string, unknown>);
 }
 
-/** A page of the job's runs, newest first (by creation, then id). */
+/** When a run happened, for ordering: its start, or the slot it missed. */
+const runTime = sql`coalesce(started_at, slot_at)`;
+
+/** A page of the job's runs, newest first (by start, or the slot a missed one was due, then id). */
 export async function listRuns(db: Db, jobId: string, after: [string, string] | undefined, first: number) {
   let q = db.selectFrom('jobRuns').selectAll().where('jobId', '=', jobId);
-  if (after) q = q.where(sql<SqlBool>`(created_at, id) < (${after[0]}::timestamptz, ${after[1]}::uuid)`);
+  if (after) q = q.where(sql<SqlBool>`(${runTime}, id) < (${after[0]}::timestamptz, ${after[1]}::uuid)`);
   const rows = await q
-    .orderBy('createdAt', 'desc')
+    .orderBy(runTime, 'desc')
     .orderBy('id', 'desc')
     .limit(first + 1)
     .execute();
   return timeIdPage(
     rows.map((r) => toRun(r as unknown as Record<string, unknown>)),
     first,
-    (r) => r.createdAt,
+    (r) => (r.startedAt ?? r.slotAt)!,
   );
 }
 
