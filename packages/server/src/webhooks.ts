@@ -4,12 +4,14 @@ import {
   can,
   type IngestResult,
   isOpsGraphError,
+  type JobRun,
   type NormalizedEvent,
   normalizeAlertmanager,
   normalizePagerDuty,
   type OpsGraph,
   permissions,
-  type ValidationError,
+  type ReportRunInput,
+  ValidationError,
 } from '@opsgraph/core';
 import { type Authenticate, isInvalidCredentials, resolveActor, toFetchRequest } from './auth.js';
 import { formatBytes, MAX_REQUEST_BODY_SIZE } from './http-protections.js';
@@ -33,6 +35,8 @@ export const WEBHOOK_PATHS = {
   '/webhooks/alertmanager': 'alertmanager',
   '/webhooks/pagerduty': 'pagerduty',
   '/webhooks/events': 'events',
+  // Runs of scheduled jobs (operations): `{ job: <id or name>, status, runKey?, at?, … }`.
+  '/webhooks/job-runs': 'job-runs',
 } as const;
 export type WebhookSource = (typeof WEBHOOK_PATHS)[keyof typeof WEBHOOK_PATHS];
 
@@ -140,6 +144,10 @@ async function receive(
   if (!deferred) await admit(ctx, req, fromHeaders, source);
   requireJson(req);
   const body = parseJson(await readBody(req, ctx.maxBodySize));
+  if (source === 'job-runs') {
+    const run = await reportJobRun(ctx.og, fromHeaders, body);
+    return { actor: fromHeaders, counts: { accepted: 1 }, body: { accepted: 1, run } };
+  }
   let actor = fromHeaders;
   if (deferred) {
     actor = await authenticate(ctx, req, routingKeyOf(body));
@@ -192,14 +200,18 @@ function routingKeyOf(body: unknown): string | undefined {
   return key;
 }
 
-/** Authenticated (401), holding event:write (403), within its budget (429). */
+/** The permission a webhook needs: event:write, or operations:write to report job runs. */
+const writePermissionOf = (source: WebhookSource) =>
+  source === 'job-runs' ? permissions.operationsWrite : permissions.eventWrite;
+
+/** Authenticated (401), holding its write permission (403), within its budget (429). */
 async function admit(
   ctx: WebhookContext & { limiter: RateLimiter | undefined },
   req: IncomingMessage,
   actor: Actor,
   source: WebhookSource,
 ): Promise<void> {
-  const write = permissions.eventWrite;
+  const write = writePermissionOf(source);
   if (!can(actor, write)) {
     if (actor.kind === 'anonymous') {
       const how =
@@ -293,6 +305,35 @@ async function ingest(
     }
     if (error.code === 'FORBIDDEN') {
       throw new Refusal(403, 'FORBIDDEN', error.message, { permission: permissions.eventWrite });
+    }
+    throw error;
+  }
+}
+
+/**
+ * Reports a job run in one transaction: `job` names the job by id or name; a bad body (or an unknown
+ * job) is a 400 naming the field, nothing stored. A `runKey` sent again records nothing new.
+ */
+async function reportJobRun(og: OpsGraph, actor: Actor, body: unknown): Promise<JobRun> {
+  try {
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw ValidationError.field('', 'the body must be one JSON object');
+    const { job, ...rest } = body as Record<string, unknown>;
+    // Looked up as the server: the sender was admitted holding operations:write, maybe not read.
+    if (typeof job !== 'string' || job.trim() === '')
+      throw ValidationError.field('job', 'must be the id or the name of a job');
+    const found = (await og.operations.job(job)) ?? (await og.operations.jobByName(job.trim()));
+    if (!found) throw ValidationError.field('job', `no job has the id or name ${job}`);
+    return await og.operations.reportRun({ ...rest, jobId: found.id } as ReportRunInput, { actor });
+  } catch (error) {
+    if (!isOpsGraphError(error)) throw error;
+    if (error.code === 'VALIDATION') {
+      const { issues } = error as ValidationError;
+      throw new Refusal(400, 'VALIDATION', error.message, { field: error.field ?? '', issues });
+    }
+    if (error.code === 'FORBIDDEN' || error.code === 'CONFLICT') {
+      const status = error.code === 'FORBIDDEN' ? 403 : 409;
+      throw new Refusal(status, error.code, error.message, { field: error.field ?? '' });
     }
     throw error;
   }

@@ -20,6 +20,7 @@ import { addEventRules } from './event-rules.js';
 import { addIncidents } from './incidents.js';
 import { addMaintenance } from './maintenance.js';
 import { addNotifications } from './notifications.js';
+import { addOperations } from './operations.js';
 import { addProblems } from './problems.js';
 import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
@@ -77,6 +78,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   });
   addNotifications(builder, { CI, User: identity.User, ...incidents });
   addRequests(builder, { CI, User: identity.User, Group: identity.Group, OrderDirection, Approval });
+  addOperations(builder, { CI, Group: identity.Group });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
