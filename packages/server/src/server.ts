@@ -86,7 +86,8 @@ export interface OpsGraphServerOptions {
    */
   readonly notificationSweepIntervalMs?: number | false;
   /**
-   * The event webhooks (`POST /webhooks/alertmanager`, `/webhooks/pagerduty`, `/webhooks/events`):
+   * The event webhooks (`POST /webhooks/alertmanager`, `/webhooks/pagerduty`, `/webhooks/events`, and
+   * `/webhooks/job-runs` for job runs):
    * `requestsPerMinute` per actor (default 1200, `false`: no limit), `maxBodySize` (default 1 MB).
    * `false` turns the endpoints off (they answer 404 like any unknown path).
    */
