@@ -97,6 +97,11 @@ describe.each(testBackends())('operations: jobs, runs and backup compliance on %
       .catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(NotFoundError);
     expect((missing as NotFoundError).field).toBe('jobId');
+    const noService = await og.operations
+      .backupCompliance({ serviceId: '00000000-0000-4000-8000-000000000003' })
+      .catch((e: unknown) => e);
+    expect((noService as NotFoundError).field).toBe('serviceId');
+    expect(await fieldsOf(og.operations.backupCompliance({ ciIds: ['nope'] }))).toEqual(['ciIds.0']);
   });
 
   it('defines and updates jobs with versions, lists them by name and tells the next run in its time zone', async () => {

@@ -8,7 +8,13 @@ import {
   systemActor,
   type WriteOptions,
 } from '../kernel/actor.js';
-import { ConflictError, NotFoundError, ValidationError, type ValidationIssue } from '../kernel/errors.js';
+import {
+  ConflictError,
+  isOpsGraphError,
+  NotFoundError,
+  ValidationError,
+  type ValidationIssue,
+} from '../kernel/errors.js';
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
 import { afterTimeId, decodeCursor, encodeCursor, pageSize } from '../kernel/pagination.js';
 import { isUuid, parseInput } from '../kernel/validation.js';
@@ -309,7 +315,14 @@ export class OperationsService {
     let serviceId: string | null = null;
     if (q.serviceId) {
       serviceId = q.serviceId.toLowerCase();
-      const reached = await this.kernel.services.topology.downstream(serviceId, {}, actor ? { actor } : {});
+      const reached = await this.kernel.services.topology
+        .downstream(serviceId, {}, actor ? { actor } : {})
+        .catch((error: unknown) => {
+          // Named as this call's argument, not topology's.
+          if (isOpsGraphError(error) && error.code === 'NOT_FOUND')
+            throw new NotFoundError('CI', q.serviceId!, 'serviceId');
+          throw error;
+        });
       const ids = [serviceId, ...reached.map((c) => c.id)];
       scopeIds = scopeIds ? scopeIds.filter((id) => ids.includes(id)) : ids;
     }

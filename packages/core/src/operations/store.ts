@@ -355,7 +355,8 @@ export function toCompliance(row: ComplianceRow, now: Date): CiBackupCompliance 
 }
 
 export async function complianceStates(db: Db, ciIds?: readonly string[]) {
-  let q = db.selectFrom('backupComplianceStates').selectAll().forUpdate();
+  // Locked in one order, so two reports clearing overlapping CIs wait rather than deadlock.
+  let q = db.selectFrom('backupComplianceStates').selectAll().orderBy('ciId').forUpdate();
   if (ciIds) q = q.where(sql<SqlBool>`ci_id = any(${uuids(ciIds)})`);
   return q.execute();
 }
