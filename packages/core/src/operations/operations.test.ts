@@ -336,6 +336,46 @@ describe.each(testBackends())('operations: jobs, runs and backup compliance on %
     await disable(job);
   });
 
+  it('counts missed slots only since a job was (re-)enabled, and at most 50 per job per sweep', async () => {
+    clock.set('2026-04-01T00:00:00.000Z');
+    const hourly = await define({
+      name: 'Hourly export',
+      kind: 'batch',
+      schedule: '0 * * * *',
+      rpoMinutes: null,
+      targetCiIds: [ci['batch-01']!],
+      enabled: false,
+    });
+    clock.set('2026-04-10T00:10:00.000Z');
+    await og.operations.updateJob(hourly.id, { enabled: true }, { actor: admin });
+    clock.set('2026-04-10T03:00:00.000Z');
+    await og.operations.sweep();
+    expect((await runsOf(hourly)).map((r) => [r.status, r.slotAt?.toISOString()])).toEqual([
+      ['missed', '2026-04-10T02:00:00.000Z'],
+      ['missed', '2026-04-10T01:00:00.000Z'],
+    ]);
+    await disable(hourly);
+
+    const everyMinute = await define({
+      name: 'Every minute',
+      kind: 'batch',
+      schedule: '* * * * *',
+      startGraceMinutes: 1,
+      rpoMinutes: null,
+      targetCiIds: [ci['batch-01']!],
+    });
+    clock.set('2026-04-10T06:00:00.000Z');
+    await og.operations.sweep();
+    const runs = await runsOf(everyMinute);
+    expect(runs).toHaveLength(50);
+    // The latest 50 slots whose minute of grace is over: 05:09 to 05:58.
+    expect([runs.at(-1)?.slotAt?.toISOString(), runs[0]?.slotAt?.toISOString()]).toEqual([
+      '2026-04-10T05:09:00.000Z',
+      '2026-04-10T05:58:00.000Z',
+    ]);
+    await disable(everyMinute);
+  });
+
   it('lets only operations readers read and operations writers write', async () => {
     const reader: Actor = { kind: 'user', id: 'r', name: 'reader', permissions: ['operations:read'] };
     const stranger: Actor = { kind: 'user', id: 's', name: 'stranger', permissions: ['cmdb:read'] };

@@ -362,35 +362,41 @@ export class OperationsService {
         (await store.cisOf(scope.db, [...new Set(jobs.flatMap((j) => j.targetCiIds))])).map((c) => [c.id, c]),
       );
       const events: EventInput[] = [];
-      let missed = 0;
-      for (const job of jobs) {
-        const grace = job.startGraceMinutes * MIN;
-        const from = new Date(
-          Math.max(job.enabledSince.getTime(), at.getTime() - MISSED_LOOKBACK_DAYS * 1440 * MIN),
-        );
-        const slots = slotsBetween(
+      // Every job's due slots, then which are served and the missed rows, in one query each.
+      const due = jobs.flatMap((job) =>
+        slotsBetween(
           job.schedule,
           job.timeZone,
-          from,
-          new Date(at.getTime() - grace - 1),
+          new Date(Math.max(job.enabledSince.getTime(), at.getTime() - MISSED_LOOKBACK_DAYS * 1440 * MIN)),
+          new Date(at.getTime() - job.startGraceMinutes * MIN - 1),
           MISSED_SLOTS_PER_SWEEP,
-        );
-        const served = await store.servedSlots(scope.db, job.id, slots);
-        const fresh = slots.filter((s) => !served.has(s.getTime()));
-        for (const run of await store.insertMissed(scope.db, job.id, fresh, at)) {
-          missed++;
-          scope.emit('job_run.missed', { type: 'job_run', id: run.id }, { run, job: ref(job) });
-          const slot = run.slotAt!.toISOString();
-          events.push({
-            ...bindTo(job, cis),
-            type: 'job_missed',
-            severity: job.kind === 'backup' ? 'major' : 'minor',
-            message: `${job.name} did not start for its ${slot} slot within ${job.startGraceMinutes} minutes`,
-            dedupKey: `opsgraph:job-missed:${job.id}:${slot}`,
-            labels: { jobId: job.id, jobKind: job.kind, slotAt: slot },
-            occurredAt: at,
-          });
-        }
+        ).map((slotAt) => ({ jobId: job.id, slotAt })),
+      );
+      const served = await store.servedSlots(scope.db, due);
+      const missedRuns = await store.insertMissed(
+        scope.db,
+        due.filter((s) => !served.has(`${s.jobId}|${s.slotAt.getTime()}`)),
+        at,
+      );
+      const jobOf = new Map(jobs.map((j) => [j.id, j]));
+      missedRuns.sort(
+        (a, b) =>
+          jobOf.get(a.jobId)!.name.localeCompare(jobOf.get(b.jobId)!.name) ||
+          a.slotAt!.getTime() - b.slotAt!.getTime(),
+      );
+      for (const run of missedRuns) {
+        const job = jobOf.get(run.jobId)!;
+        scope.emit('job_run.missed', { type: 'job_run', id: run.id }, { run, job: ref(job) });
+        const slot = run.slotAt!.toISOString();
+        events.push({
+          ...bindTo(job, cis),
+          type: 'job_missed',
+          severity: job.kind === 'backup' ? 'major' : 'minor',
+          message: `${job.name} did not start for its ${slot} slot within ${job.startGraceMinutes} minutes`,
+          dedupKey: `opsgraph:job-missed:${job.id}:${slot}`,
+          labels: { jobId: job.id, jobKind: job.kind, slotAt: slot },
+          occurredAt: at,
+        });
       }
       const overran = await store.markOverran(scope.db, at);
       if (overran.length > 0) {
@@ -422,7 +428,7 @@ export class OperationsService {
         }
       }
       const settled = await settleCompliance(scope, at, undefined, events);
-      return { missed, overran: overran.length, ...settled };
+      return { missed: missedRuns.length, overran: overran.length, ...settled };
     });
   }
 }

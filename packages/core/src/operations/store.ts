@@ -244,44 +244,35 @@ export async function enabledJobsLocked(db: Db): Promise<Job[]> {
   return rows.map((r) => toJob(r as unknown as Record<string, unknown>));
 }
 
-/** Of `slots`, those some run of the job already serves. */
-export async function servedSlots(db: Db, jobId: string, slots: readonly Date[]): Promise<Set<number>> {
-  if (slots.length === 0) return new Set();
-  const rows = await db
-    .selectFrom('jobRuns')
-    .select('slotAt')
-    .where('jobId', '=', jobId)
-    .where(sql<SqlBool>`slot_at = any(${slots.map((s) => s.toISOString())}::timestamptz[])`)
-    .execute();
-  return new Set(rows.map((r) => new Date(r.slotAt as unknown as string).getTime()));
+/** A job's schedule slot, as the sweep looks at it. */
+export interface JobSlot {
+  readonly jobId: string;
+  readonly slotAt: Date;
 }
 
-/** Writes a missed run per slot; a slot already recorded as missed is skipped. Those written. */
-export async function insertMissed(db: Db, jobId: string, slots: readonly Date[], now: Date) {
+const slotsJson = (slots: readonly JobSlot[]) =>
+  JSON.stringify(slots.map((s) => ({ job_id: s.jobId, slot_at: s.slotAt.toISOString() })));
+
+/** Of `slots` (of any jobs, in one query), those some run already serves, as `<jobId>|<epoch ms>`. */
+export async function servedSlots(db: Db, slots: readonly JobSlot[]): Promise<Set<string>> {
+  if (slots.length === 0) return new Set();
+  const result = await sql<{ jobId: string; slotAt: Date }>`
+    select distinct r.job_id, r.slot_at
+      from jsonb_to_recordset(${slotsJson(slots)}::jsonb) as v(job_id uuid, slot_at timestamptz)
+      join job_runs r on r.job_id = v.job_id and r.slot_at = v.slot_at`.execute(db);
+  return new Set(result.rows.map((r) => `${r.jobId}|${new Date(r.slotAt).getTime()}`));
+}
+
+/** Writes a missed run per slot in one statement; a slot already recorded as missed is skipped. Those written. */
+export async function insertMissed(db: Db, slots: readonly JobSlot[], now: Date): Promise<JobRun[]> {
   if (slots.length === 0) return [];
-  const rows = await db
-    .insertInto('jobRuns')
-    .values(
-      slots.map((slotAt) => ({
-        id: crypto.randomUUID(),
-        jobId,
-        status: 'missed' as const,
-        slotAt,
-        runKey: null,
-        startedAt: null,
-        finishedAt: null,
-        bytes: null,
-        durationMs: null,
-        message: null,
-        overranAt: null,
-        createdAt: now,
-        updatedAt: now,
-      })),
-    )
-    .onConflict((oc) => oc.columns(['jobId', 'slotAt']).where('status', '=', 'missed').doNothing())
-    .returningAll()
-    .execute();
-  return rows.map((r) => toRun(r as unknown as Record<string, unknown>));
+  const result = await sql<Record<string, unknown>>`
+    insert into job_runs (id, job_id, status, slot_at, created_at, updated_at)
+    select gen_random_uuid(), v.job_id, 'missed', v.slot_at, ${now}, ${now}
+      from jsonb_to_recordset(${slotsJson(slots)}::jsonb) as v(job_id uuid, slot_at timestamptz)
+    on conflict (job_id, slot_at) where status = 'missed' do nothing
+    returning *`.execute(db);
+  return result.rows.map((r) => toRun(r));
 }
 
 /** Marks started runs past their expected duration plus tolerance as overran (once). Those marked. */
