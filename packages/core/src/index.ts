@@ -223,6 +223,7 @@ export type {
   IncidentRulePatch,
   IncidentTemplate,
 } from './events/incident-rules.js';
+export type { SuppressionJudged } from './events/maintenance.js';
 export type {
   Alert,
   AlertChangeOptions,
@@ -269,7 +270,7 @@ export {
   type RuleMatch,
   ruleFields,
 } from './events/rules.js';
-export { EventsService } from './events/service.js';
+export { EventsService, maintenanceSweepActor } from './events/service.js';
 export {
   type FollowIncidentsOptions,
   type IncidentChange,
@@ -370,6 +371,19 @@ export {
 } from './kernel/plugins.js';
 export { CiReach, canOnEach, canSeeEvent, eventCiIds, type VisibleEvent } from './kernel/reach.js';
 export type { CoreServices, OpsGraphPlugins } from './kernel/registry.js';
+export {
+  DEFAULT_SWEEP_EVERY_MS,
+  Scheduler,
+  type SchedulerRunner,
+  type SchedulerRunOptions,
+  type StartSchedulerOptions,
+  type Sweep,
+  type SweepContext,
+  type SweepReport,
+  type SweepStatus,
+  type SweepSummary,
+} from './kernel/scheduler.js';
+export { trySweepLock } from './kernel/scheduler-store.js';
 export { parseInput } from './kernel/validation.js';
 export {
   type IncidentWatcher,

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Actor, Logger, OpsGraph } from '@opsgraph/core';
+import type { Actor, OpsGraph, SchedulerRunner, StartSchedulerOptions } from '@opsgraph/core';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import {
@@ -68,23 +68,12 @@ export interface OpsGraphServerOptions {
    */
   readonly onOperationQueries?: (report: OperationQueries) => void;
   /**
-   * How often (ms) the listening server records expired access grants (`grant.expired` events, once
-   * each, by whichever replica gets there first). An expired grant stops counting at once either way;
-   * this is what tells the audit trail and subscribers. Default 30,000; `false` leaves it to the app.
+   * The listening server's runner of `og.scheduler`: every sweep (expired grants, SLA timers,
+   * maintenance windows, notification retries, plugins' sweeps) when due, by whichever replica holds
+   * its advisory lock. `tickMs` (default 5,000) is how often it looks; `every` sets a sweep's cadence in
+   * ms (defaults 30,000) or `false` to leave it to the app (`og.scheduler.run()`). `false`: no runner.
    */
-  readonly accessSweepIntervalMs?: number | false;
-  /**
-   * How often (ms) the listening server sweeps incident SLA timers: `sla.warning` at 75% of a target,
-   * `sla.breached` at 100%, once each, by whichever replica holds the sweep's advisory lock. Default
-   * 30,000; `0` or `false` leaves it to the app (`og.slas.sweep()`).
-   */
-  readonly slaSweepIntervalMs?: number | false;
-  /**
-   * How often (ms) the listening server retries outage notifications that failed (with backoff) or whose
-   * sender died, each sent by one replica only (an advisory lock, then a claim per notification).
-   * Default 30,000; `0` or `false` leaves it to the app (`og.notifications.sweep()`).
-   */
-  readonly notificationSweepIntervalMs?: number | false;
+  readonly scheduler?: StartSchedulerOptions | false;
   /**
    * The event webhooks (`POST /webhooks/alertmanager`, `/webhooks/pagerduty`, `/webhooks/events`):
    * `requestsPerMinute` per actor (default 1200, `false`: no limit), `maxBodySize` (default 1 MB).
@@ -250,15 +239,10 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     logger,
   });
 
-  const sweeps = [
-    accessSweeps(og, logger, options.accessSweepIntervalMs ?? 30_000),
-    slaSweeps(og, logger, options.slaSweepIntervalMs === 0 ? false : (options.slaSweepIntervalMs ?? 30_000)),
-    notificationSweeps(
-      og,
-      logger,
-      options.notificationSweepIntervalMs === 0 ? false : (options.notificationSweepIntervalMs ?? 30_000),
-    ),
-  ];
+  let runner: SchedulerRunner | undefined;
+  const schedulerOptions = options.scheduler ?? {};
+  // Checked now, so a bad cadence stops start-up rather than the first listen.
+  if (schedulerOptions) og.scheduler.checkStartOptions(schedulerOptions);
 
   return {
     yoga,
@@ -271,14 +255,15 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
         httpServer.once('error', reject);
         httpServer.listen(port, host, () => {
           httpServer.off('error', reject);
-          for (const sweep of sweeps) sweep.start();
+          if (schedulerOptions !== false && !runner) runner = og.scheduler.start(schedulerOptions);
           const address = httpServer.address() as AddressInfo;
           const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           resolve({ url: `http://${shown}:${address.port}${path}`, port: address.port });
         });
       }),
     close: async () => {
-      await Promise.all(sweeps.map((sweep) => sweep.stop()));
+      await runner?.stop();
+      runner = undefined;
       await ws.dispose();
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());
@@ -286,72 +271,6 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
       });
     },
   };
-}
-
-/** A timer running `sweep` every `intervalMs`; one run at a time, failures logged and retried next tick. */
-function periodic(option: string, intervalMs: number | false, sweep: () => Promise<void>) {
-  if (intervalMs !== false && (!Number.isSafeInteger(intervalMs) || intervalMs < 10)) {
-    throw new TypeError(`${option} must be an integer of at least 10, or false; got ${intervalMs}`);
-  }
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  return {
-    start() {
-      if (intervalMs === false || timer) return;
-      let busy = false;
-      timer = setInterval(() => {
-        if (busy) return; // a slow sweep is not stacked up behind
-        busy = true;
-        running = sweep().finally(() => {
-          busy = false;
-        });
-      }, intervalMs);
-      timer.unref();
-    },
-    async stop() {
-      clearInterval(timer);
-      timer = undefined;
-      await running;
-    },
-  };
-}
-
-/** Records expired grants. */
-function accessSweeps(og: OpsGraph, logger: Logger, intervalMs: number | false) {
-  return periodic('accessSweepIntervalMs', intervalMs, async () => {
-    try {
-      const expired = await og.access.sweepExpired();
-      if (expired.length > 0) logger.info({ grants: expired.map((g) => g.id) }, 'access grants expired');
-    } catch (error) {
-      logger.warn({ err: error }, 'expiring access grants failed; retrying at the next sweep');
-    }
-  });
-}
-
-/** Warns and breaches incident SLA timers (`sla.warning`, `sla.breached`, once each across replicas). */
-function slaSweeps(og: OpsGraph, logger: Logger, intervalMs: number | false) {
-  return periodic('slaSweepIntervalMs', intervalMs, async () => {
-    try {
-      const { warned, breached } = await og.slas.sweep();
-      if (warned.length + breached.length > 0)
-        logger.info({ warned: warned.length, breached: breached.length }, 'SLA timers swept');
-    } catch (error) {
-      logger.warn({ err: error }, 'sweeping SLA timers failed; retrying at the next sweep');
-    }
-  });
-}
-
-/** Retries due outage notifications (each sent once across replicas). */
-function notificationSweeps(og: OpsGraph, logger: Logger, intervalMs: number | false) {
-  return periodic('notificationSweepIntervalMs', intervalMs, async () => {
-    try {
-      const { sent, failed } = await og.notifications.sweep();
-      if (sent.length + failed.length > 0)
-        logger.info({ sent: sent.length, failed: failed.length }, 'notifications retried');
-    } catch (error) {
-      logger.warn({ err: error }, 'retrying notifications failed; retrying at the next sweep');
-    }
-  });
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -29,6 +29,7 @@ import type { AlertTable, EventOccurrenceTable } from '../events/model.js';
 import type { EventRuleTable } from '../events/rules.js';
 import type { IncidentAlertTable, IncidentNoteTable, IncidentTable } from '../incidents/model.js';
 import type { ActivityTable } from '../kernel/activity-store.js';
+import type { SchedulerSweepTable } from '../kernel/scheduler-store.js';
 import type {
   IncidentMajorPeriodTable,
   IncidentWatcherTable,
@@ -50,6 +51,7 @@ import type { BusinessCalendarTable, SlaDefinitionTable, SlaTimerTable } from '.
  */
 export interface Database {
   activity: ActivityTable;
+  schedulerSweeps: SchedulerSweepTable;
   ciClasses: CiClassTable;
   cis: CiTable;
   relationshipTypes: RelationshipTypeTable;

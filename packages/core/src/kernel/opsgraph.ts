@@ -50,6 +50,7 @@ import { ACTIVITY_CHANNEL } from './activity-store.js';
 import { permissions, pluginActor } from './actor.js';
 import { EventBus } from './bus.js';
 import { type Clock, systemClock } from './clock.js';
+import { coreSweeps } from './core-sweeps.js';
 import { isOpsGraphError } from './errors.js';
 import type { DomainEvent } from './events.js';
 import { type Kernel, KernelImpl, type KernelShared } from './kernel.js';
@@ -57,6 +58,7 @@ import { createLogger, type Logger } from './logger.js';
 import { kernelMigrations } from './migrations.js';
 import { type OpsGraphPlugin, orderPlugins, PluginLoadError } from './plugins.js';
 import type { CoreServices, OpsGraphPlugins } from './registry.js';
+import { Scheduler, type Sweep } from './scheduler.js';
 import { parseInput } from './validation.js';
 
 export interface OpsGraphOptions {
@@ -102,6 +104,11 @@ export interface OpsGraph extends CoreServices {
   readonly logger: Logger;
   /** The loaded plugins, in dependency order. */
   readonly pluginList: readonly OpsGraphPlugin[];
+  /**
+   * All timed work (SLA breaches, expiring access, maintenance windows, notification retries, plugins'
+   * sweeps): `runDue()` / `run()` for an app or a test with a moved clock, `start()` for a server.
+   */
+  readonly scheduler: Scheduler;
   /** Subscribes to committed domain events of this process (`'*'` for all). */
   readonly on: ActivityService['on'];
   /** Runs `fn` with every service bound to one transaction: all its writes commit, or none. */
@@ -228,9 +235,11 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     return reports;
   };
 
+  let scheduler: Scheduler;
   try {
     // Build plugin services now, so a broken plugin stops start-up naming itself.
     void kernel.plugins;
+    scheduler = new Scheduler(kernel, [...coreSweeps, ...plugins.flatMap(pluginSweeps)], logger);
     for (const plugin of plugins) {
       for (const [type, handler] of Object.entries(plugin.on ?? {})) {
         const actorKernel = kernel;
@@ -275,6 +284,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     clock: shared.clock,
     logger,
     pluginList: plugins,
+    scheduler,
     on: core.activity.on.bind(core.activity),
     transaction: (fn) => kernel.transaction((tx) => fn({ ...tx.services, plugins: tx.plugins, db: tx.db })),
     migrate: migrateAll,
@@ -290,6 +300,16 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
       await handle.close();
     },
   };
+}
+
+/** A plugin's sweeps, named `<plugin>.<name>` and run as the plugin. */
+function pluginSweeps(plugin: OpsGraphPlugin): Sweep[] {
+  const actor = pluginActor(plugin.name);
+  return (plugin.sweeps ?? []).map((sweep) => ({
+    ...sweep,
+    name: `${plugin.name}.${sweep.name}`,
+    run: (context) => sweep.run({ ...context, actor }),
+  }));
 }
 
 /**
