@@ -25,6 +25,7 @@ import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
 import { addRequests } from './requests.js';
 import { addScalars } from './scalars.js';
+import { addScheduler } from './scheduler.js';
 import { addSlas } from './slas.js';
 import { addTopology } from './topology.js';
 
@@ -60,6 +61,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
     Alert: alerts.Alert,
   });
   addSlas(builder, incidents);
+  addScheduler(builder);
   const { Approval } = addApprovals(builder, identity);
   addChanges(builder, {
     CI,
