@@ -196,6 +196,7 @@ export {
   type DatabaseHandle,
   DEFAULT_DATABASE,
   type Dialect,
+  type PoolStats,
   redact,
 } from './db/connect.js';
 export type { Database } from './db/database.js';

@@ -1,6 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Actor, OpsGraph, SchedulerRunner, StartSchedulerOptions } from '@opsgraph/core';
+import {
+  type Actor,
+  can,
+  type OpsGraph,
+  permissions,
+  type SchedulerRunner,
+  type StartSchedulerOptions,
+} from '@opsgraph/core';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import {
@@ -16,6 +23,7 @@ import { createMaskError } from './errors.js';
 import { useFreshCachesPerEvent } from './fresh-context.js';
 import { CSRF_HEADER, MAX_REQUEST_BODY_SIZE, useHttpProtections } from './http-protections.js';
 import { type OperationLimits, resolveLimits, useOperationProtections } from './limits.js';
+import { ServerMetrics } from './metrics.js';
 import { type OperationQueries, useQueryCount } from './query-count.js';
 import {
   createRateLimiter,
@@ -75,6 +83,13 @@ export interface OpsGraphServerOptions {
    */
   readonly scheduler?: StartSchedulerOptions | false;
   /**
+   * `GET /metrics` in Prometheus' format (operation durations, open subscriptions and sockets, events
+   * ingested, the database pool, sweeps, the process). It needs a caller with `operations:read` (give
+   * Prometheus a token: `authorization: { credentials: … }` in its scrape config) unless `public: true`
+   * (e.g. behind a network policy). `false`: no endpoint and nothing measured.
+   */
+  readonly metrics?: { readonly public?: boolean } | false;
+  /**
    * The event webhooks (`POST /webhooks/alertmanager`, `/webhooks/pagerduty`, `/webhooks/events`):
    * `requestsPerMinute` per actor (default 1200, `false`: no limit), `maxBodySize` (default 1 MB).
    * `false` turns the endpoints off (they answer 404 like any unknown path).
@@ -117,10 +132,14 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
           points: options.rateLimit?.mutationsPerMinute ?? DEFAULT_MUTATIONS_PER_MINUTE,
           durationSeconds: 60,
         });
+  const metrics = options.metrics === false ? undefined : new ServerMetrics(og);
   const webhooks =
     options.webhooks === false
       ? undefined
-      : createWebhookHandler({ og, authenticate, anonymous }, options.webhooks);
+      : createWebhookHandler(
+          { og, authenticate, anonymous, onIngested: (source, count) => metrics?.ingested(source, count) },
+          options.webhooks,
+        );
   const schema = buildSchema(og.pluginList);
 
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
@@ -158,6 +177,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
       actor: actor ?? (await resolveActor(authenticate, request, og, anonymous)),
       requestId: request.headers.get('x-request-id') ?? crypto.randomUUID(),
       clientAddress,
+      metrics,
     }),
     // Envelop hooks: they run for HTTP, SSE and the WebSocket's onSubscribe alike (but for the
     // HTTP-only request hooks of useHttpProtections).
@@ -166,6 +186,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
       useOperationProtections({ limits, development }),
       ...(mutationLimiter ? [useMutationRateLimit(mutationLimiter)] : []),
       useFreshCachesPerEvent(),
+      ...(metrics ? [metrics.plugin()] : []),
       // Only when someone will read the count: measuring puts each execution in an async context.
       ...(options.onOperationQueries || logger.isLevelEnabled('debug')
         ? [useQueryCount(og, logger, options.onOperationQueries)]
@@ -193,6 +214,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
         return sendJson(res, 503, { status: 'database unavailable' });
       }
     }
+    if (metrics && url.split('?')[0] === '/metrics') return serveMetrics(req, res);
     if (webhooks) {
       const pathname = url.split('?')[0]!;
       // Webhooks authenticate themselves: a PagerDuty sender's token is in the body.
@@ -207,6 +229,35 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     }
     // handleNodeRequestAndResponse only builds the Response; the adapter call also writes it to `res`.
     await yoga(req, res, { actor, clientAddress: req.socket.remoteAddress });
+  };
+
+  const serveMetrics = async (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return sendJson(res, 405, {
+        errors: [{ message: `${req.method} is not accepted here: GET /metrics` }],
+      });
+    if (!(options.metrics && options.metrics.public)) {
+      let actor: Actor;
+      try {
+        actor = await resolveActor(authenticate, toFetchRequest(req), og, anonymous);
+      } catch (error) {
+        if (isInvalidCredentials(error)) return sendJson(res, 401, { errors: [{ message: error.message }] });
+        throw error;
+      }
+      if (!can(actor, permissions.operationsRead)) {
+        const status = actor.kind === 'anonymous' ? 401 : 403;
+        return sendJson(res, status, {
+          errors: [
+            {
+              message: `/metrics needs operations:read: give the scraper a token with it${status === 401 ? ' (Authorization: Bearer …)' : ''}`,
+            },
+          ],
+        });
+      }
+    }
+    const { contentType, body } = await metrics!.render();
+    res.writeHead(200, { 'content-type': contentType });
+    res.end(req.method === 'HEAD' ? undefined : body);
   };
 
   const httpServer = createServer((req, res) => {
@@ -237,6 +288,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     corsOrigins,
     limits: websocketLimits,
     logger,
+    metrics,
   });
 
   let runner: SchedulerRunner | undefined;
@@ -265,6 +317,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
       await runner?.stop();
       runner = undefined;
       await ws.dispose();
+      metrics?.close();
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());
         httpServer.closeAllConnections();

@@ -53,6 +53,8 @@ interface WebhookContext {
   readonly og: OpsGraph;
   readonly authenticate: Authenticate;
   readonly anonymous: Actor;
+  /** Told how many events each accepted delivery brought (metrics). */
+  readonly onIngested?: ((source: WebhookSource, count: number) => void) | undefined;
 }
 
 /** What a webhook request is handled with; `limiter` is undefined when the budget is off. */
@@ -92,6 +94,7 @@ export function createWebhookHandler(context: WebhookContext, options: WebhookOp
           );
         }
         const delivered = await receive({ ...context, limiter, maxBodySize }, req, source);
+        context.onIngested?.(source, delivered.counts.accepted ?? 0);
         logger.info(
           { source, actor: delivered.actor.name, ...delivered.counts },
           'webhook delivery accepted',

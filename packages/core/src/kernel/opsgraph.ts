@@ -17,7 +17,7 @@ import {
   upsertClasses,
   upsertRelationshipTypes,
 } from '../cmdb/store.js';
-import { connectDatabase, type DatabaseHandle, type Dialect } from '../db/connect.js';
+import { connectDatabase, type DatabaseHandle, type Dialect, type PoolStats } from '../db/connect.js';
 import type { Database } from '../db/database.js';
 import {
   type MigrationReport,
@@ -115,6 +115,8 @@ export interface OpsGraph extends CoreServices {
   transaction<T>(fn: (tx: OpsGraphTransaction) => Promise<T>): Promise<T>;
   migrate(): Promise<MigrationReport[]>;
   migrationStatus(): Promise<MigrationStatus[]>;
+  /** The database connection pool now (max, open, idle, waiting): what `/metrics` reports. */
+  poolStats(): PoolStats;
   /** Resolves when the database answers. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -288,6 +290,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     on: core.activity.on.bind(core.activity),
     transaction: (fn) => kernel.transaction((tx) => fn({ ...tx.services, plugins: tx.plugins, db: tx.db })),
     migrate: migrateAll,
+    poolStats: () => handle.poolStats(),
     migrationStatus: () => migrationStatus(handle.db.withoutPlugins(), migrationSets),
     ping: async () => {
       await handle.db.selectNoFrom((eb) => eb.val(1).as('ok')).execute();

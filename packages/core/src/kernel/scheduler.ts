@@ -91,6 +91,7 @@ const schedulerActor = systemActor('scheduler');
  */
 export class Scheduler {
   readonly #sweeps = new Map<string, Sweep>();
+  readonly #listeners = new Set<(report: SweepReport) => void>();
 
   constructor(
     private readonly kernel: Kernel,
@@ -117,6 +118,12 @@ export class Scheduler {
   /** Runs the sweeps whose last run, by any replica, is at least their `everyMs` ago. */
   runDue(options: SchedulerRunOptions = {}): Promise<SweepReport[]> {
     return this.#round(options, true);
+  }
+
+  /** Called with every sweep's report in this process (e.g. for metrics); returns the unsubscribe. */
+  onReport(listener: (report: SweepReport) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Each sweep's cadence and last run (the database's record, shared by replicas). */
@@ -197,8 +204,17 @@ export class Scheduler {
     const sweeps = [...this.#sweeps.values()].filter((s) => !only || only.includes(s.name));
     const reports: SweepReport[] = [];
     // One after another: on PGlite's single connection they would queue anyway, and a round stays cheap.
-    for (const sweep of sweeps)
-      reports.push(await this.#runOne(sweep, now, dueOnly ? everyOf(sweep) : false));
+    for (const sweep of sweeps) {
+      const report = await this.#runOne(sweep, now, dueOnly ? everyOf(sweep) : false);
+      reports.push(report);
+      for (const listener of this.#listeners) {
+        try {
+          listener(report);
+        } catch (error) {
+          this.logger.warn({ err: error, sweep: sweep.name }, 'a sweep report listener failed');
+        }
+      }
+    }
     return reports;
   }
 
