@@ -25,6 +25,7 @@ import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
 import { addRequests } from './requests.js';
 import { addScalars } from './scalars.js';
+import { addServiceLevels } from './service-levels.js';
 import { addSlas } from './slas.js';
 import { addTopology } from './topology.js';
 
@@ -77,6 +78,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   });
   addNotifications(builder, { CI, User: identity.User, ...incidents });
   addRequests(builder, { CI, User: identity.User, Group: identity.Group, OrderDirection, Approval });
+  addServiceLevels(builder, { CI, AlertSeverity: alerts.Severity });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
