@@ -1,6 +1,7 @@
 import { ManualClock, systemActor } from '@opsgraph/core';
 import { createTestOpsGraph } from '@opsgraph/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OperationQueries } from './query-count.js';
 import { startTestServer, type TestServer } from './test-support.js';
 
 const DEFINE = `mutation ($input: DefineSloInput!) {
@@ -41,10 +42,11 @@ describe('SLOs and availability over GraphQL', () => {
   const actor = systemActor('test');
   let shop: string;
   let opsReader: string;
+  const reports: OperationQueries[] = [];
 
   beforeAll(async () => {
     const og = await createTestOpsGraph({ clock });
-    t = await startTestServer({ og });
+    t = await startTestServer({ og, onOperationQueries: (report) => reports.push(report) });
     shop = (await og.cmdb.create({ class: 'business_service', name: 'shop' }, { actor })).id;
     opsReader = (
       await og.access.createToken({ name: 'ops', permissions: ['operations:read', 'cmdb:read'] }, { actor })
@@ -151,6 +153,34 @@ describe('SLOs and availability over GraphQL', () => {
     const retired = (await t.gql(RETIRE, { id, version: 2 }, t.tokens.admin)).body.data?.retireSlo;
     expect(retired).toMatchObject({ data: { retiredAt: '2026-12-01T06:00:00.000Z', version: 3 } });
     expect((await t.gql(LIST, {}, opsReader)).body.data?.slos.edges).toEqual([]);
+  });
+
+  it('reads a page of SLOs with their services in constant queries', async () => {
+    const services = [];
+    for (const name of ['a', 'b', 'c']) {
+      const ci = await t.og.cmdb.create({ class: 'business_service', name: `svc-${name}` }, { actor });
+      services.push(ci.id);
+      await t.og.serviceLevels.defineSlo({ serviceId: ci.id, name: `SLO ${name}`, objective: 99 }, { actor });
+    }
+    const count = async (first: number) => {
+      reports.length = 0;
+      const body = (
+        await t.gql(
+          'query ($first: Int) { slos(first: $first) { edges { node { name service { name } } } } }',
+          { first },
+          opsReader,
+        )
+      ).body;
+      expect(body.errors).toBeUndefined();
+      return {
+        names: body.data?.slos.edges.map((e: any) => e.node.service.name),
+        queries: reports[0]!.queries.length,
+      };
+    };
+    const one = await count(1);
+    const three = await count(3);
+    expect(three.names).toEqual(['svc-a', 'svc-b', 'svc-c']);
+    expect(three.queries).toBe(one.queries);
   });
 
   it('needs operations:read to read and operations:write to change', async () => {
