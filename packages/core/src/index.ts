@@ -507,6 +507,23 @@ export {
 } from './requests/model.js';
 export { REQUEST_SUBJECT, RequestsService } from './requests/service.js';
 export {
+  type Availability,
+  type AvailabilityTarget,
+  type AvailabilityWindow,
+  type DefineSloInput,
+  type ErrorBudget,
+  type Outage,
+  type Slo,
+  type SloChangeOptions,
+  type SloFilter,
+  type SloPageRequest,
+  type SloPeriod,
+  sloAlertSeverities,
+  sloPeriods,
+  type UpdateSloInput,
+} from './service-levels/model.js';
+export { ServiceLevelsService } from './service-levels/service.js';
+export {
   addBusinessTime,
   type BusinessHours,
   businessTimeBetween,

@@ -43,6 +43,7 @@ import type {
   ProblemTable,
 } from '../problems/model.js';
 import type { CatalogItemTable, RequestTable, RequestTaskTable } from '../requests/model.js';
+import type { SloTable } from '../service-levels/model.js';
 import type { BusinessCalendarTable, SlaDefinitionTable, SlaTimerTable } from '../slas/model.js';
 
 /**
@@ -94,4 +95,5 @@ export interface Database {
   catalogItems: CatalogItemTable;
   requests: RequestTable;
   requestTasks: RequestTaskTable;
+  slos: SloTable;
 }

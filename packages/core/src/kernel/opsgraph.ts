@@ -41,6 +41,8 @@ import { problemsMigrations } from '../problems/migrations.js';
 import { ProblemsService } from '../problems/service.js';
 import { requestsMigrations } from '../requests/migrations.js';
 import { RequestsService } from '../requests/service.js';
+import { serviceLevelsMigrations } from '../service-levels/migrations.js';
+import { ServiceLevelsService } from '../service-levels/service.js';
 import { slasMigrations } from '../slas/migrations.js';
 import { SlasService } from '../slas/service.js';
 import { topologyMigrations } from '../topology/migrations.js';
@@ -139,6 +141,7 @@ export const coreMigrations: MigrationSet = {
     ...problemsMigrations,
     ...notificationsMigrations,
     ...requestsMigrations,
+    ...serviceLevelsMigrations,
   },
 };
 
@@ -170,6 +173,7 @@ const coreBuilder = (options: OpsGraphOptions, notifications: NotificationRuntim
     problems: new ProblemsService(kernel),
     notifications: new NotificationsService(kernel, notifications),
     requests: new RequestsService(kernel),
+    serviceLevels: new ServiceLevelsService(kernel),
   });
 };
 
@@ -278,6 +282,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     problems: core.problems,
     notifications: core.notifications,
     requests: core.requests,
+    serviceLevels: core.serviceLevels,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

@@ -26,6 +26,7 @@ import { addRelationships } from './relationships.js';
 import { addRequests } from './requests.js';
 import { addScalars } from './scalars.js';
 import { addScheduler } from './scheduler.js';
+import { addServiceLevels } from './service-levels.js';
 import { addSlas } from './slas.js';
 import { addTopology } from './topology.js';
 
@@ -79,6 +80,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   });
   addNotifications(builder, { CI, User: identity.User, ...incidents });
   addRequests(builder, { CI, User: identity.User, Group: identity.Group, OrderDirection, Approval });
+  addServiceLevels(builder, { CI, AlertSeverity: alerts.Severity });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
