@@ -42,6 +42,7 @@ import type {
   ProblemTable,
 } from '../problems/model.js';
 import type { CatalogItemTable, RequestTable, RequestTaskTable } from '../requests/model.js';
+import type { CapacityMetricTable, CapacitySampleTable } from '../service-levels/capacity-model.js';
 import type { BusinessCalendarTable, SlaDefinitionTable, SlaTimerTable } from '../slas/model.js';
 
 /**
@@ -92,4 +93,6 @@ export interface Database {
   catalogItems: CatalogItemTable;
   requests: RequestTable;
   requestTasks: RequestTaskTable;
+  capacityMetrics: CapacityMetricTable;
+  capacitySamples: CapacitySampleTable;
 }

@@ -41,6 +41,8 @@ import { problemsMigrations } from '../problems/migrations.js';
 import { ProblemsService } from '../problems/service.js';
 import { requestsMigrations } from '../requests/migrations.js';
 import { RequestsService } from '../requests/service.js';
+import { CapacityService } from '../service-levels/capacity.js';
+import { capacityMigrations } from '../service-levels/capacity-migrations.js';
 import { slasMigrations } from '../slas/migrations.js';
 import { SlasService } from '../slas/service.js';
 import { topologyMigrations } from '../topology/migrations.js';
@@ -130,6 +132,7 @@ export const coreMigrations: MigrationSet = {
     ...problemsMigrations,
     ...notificationsMigrations,
     ...requestsMigrations,
+    ...capacityMigrations,
   },
 };
 
@@ -161,6 +164,7 @@ const coreBuilder = (options: OpsGraphOptions, notifications: NotificationRuntim
     problems: new ProblemsService(kernel),
     notifications: new NotificationsService(kernel, notifications),
     requests: new RequestsService(kernel),
+    capacity: new CapacityService(kernel),
   });
 };
 
@@ -267,6 +271,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     problems: core.problems,
     notifications: core.notifications,
     requests: core.requests,
+    capacity: core.capacity,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

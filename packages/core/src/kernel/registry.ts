@@ -7,6 +7,7 @@ import type { IncidentsService } from '../incidents/service.js';
 import type { NotificationsService } from '../notifications/service.js';
 import type { ProblemsService } from '../problems/service.js';
 import type { RequestsService } from '../requests/service.js';
+import type { CapacityService } from '../service-levels/capacity.js';
 import type { SlasService } from '../slas/service.js';
 import type { TopologyService } from '../topology/service.js';
 import type { ActivityService } from './activity.js';
@@ -33,6 +34,8 @@ export interface CoreServices {
   readonly notifications: NotificationsService;
   /** Request fulfilment: the service catalog, requests, their approvals and fulfilment tasks. */
   readonly requests: RequestsService;
+  /** Capacity management: metrics on CIs, samples, threshold alerts, exhaustion forecasts. */
+  readonly capacity: CapacityService;
 }
 
 /**
