@@ -507,6 +507,33 @@ export {
 } from './requests/model.js';
 export { REQUEST_SUBJECT, RequestsService } from './requests/service.js';
 export {
+  CapacityService,
+  capacityAlertActor,
+  capacityDedupKey,
+  capacityLevelOf,
+} from './service-levels/capacity.js';
+export {
+  type CapacityChangeOptions,
+  type CapacityForecast,
+  type CapacityForecastOptions,
+  type CapacityForecastStatus,
+  type CapacityKind,
+  type CapacityLevel,
+  type CapacityMetric,
+  type CapacityMetricFilter,
+  type CapacityMetricPageRequest,
+  type CapacityPruneInput,
+  type CapacitySample,
+  type CapacitySampleInput,
+  type CapacitySamplesQuery,
+  capacityForecastStatuses,
+  capacityKinds,
+  capacityLevels,
+  type DefineCapacityMetricInput,
+  type RecordSamplesResult,
+  type UpdateCapacityMetricInput,
+} from './service-levels/capacity-model.js';
+export {
   type Availability,
   type AvailabilityTarget,
   type AvailabilityWindow,

@@ -43,6 +43,7 @@ import type {
   ProblemTable,
 } from '../problems/model.js';
 import type { CatalogItemTable, RequestTable, RequestTaskTable } from '../requests/model.js';
+import type { CapacityMetricTable, CapacitySampleTable } from '../service-levels/capacity-model.js';
 import type { SloTable } from '../service-levels/model.js';
 import type { BusinessCalendarTable, SlaDefinitionTable, SlaTimerTable } from '../slas/model.js';
 
@@ -96,4 +97,6 @@ export interface Database {
   requests: RequestTable;
   requestTasks: RequestTaskTable;
   slos: SloTable;
+  capacityMetrics: CapacityMetricTable;
+  capacitySamples: CapacitySampleTable;
 }

@@ -41,6 +41,8 @@ import { problemsMigrations } from '../problems/migrations.js';
 import { ProblemsService } from '../problems/service.js';
 import { requestsMigrations } from '../requests/migrations.js';
 import { RequestsService } from '../requests/service.js';
+import { CapacityService } from '../service-levels/capacity.js';
+import { capacityMigrations } from '../service-levels/capacity-migrations.js';
 import { serviceLevelsMigrations } from '../service-levels/migrations.js';
 import { ServiceLevelsService } from '../service-levels/service.js';
 import { slasMigrations } from '../slas/migrations.js';
@@ -142,6 +144,7 @@ export const coreMigrations: MigrationSet = {
     ...notificationsMigrations,
     ...requestsMigrations,
     ...serviceLevelsMigrations,
+    ...capacityMigrations,
   },
 };
 
@@ -174,6 +177,7 @@ const coreBuilder = (options: OpsGraphOptions, notifications: NotificationRuntim
     notifications: new NotificationsService(kernel, notifications),
     requests: new RequestsService(kernel),
     serviceLevels: new ServiceLevelsService(kernel),
+    capacity: new CapacityService(kernel),
   });
 };
 
@@ -283,6 +287,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     notifications: core.notifications,
     requests: core.requests,
     serviceLevels: core.serviceLevels,
+    capacity: core.capacity,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

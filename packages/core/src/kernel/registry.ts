@@ -7,6 +7,7 @@ import type { IncidentsService } from '../incidents/service.js';
 import type { NotificationsService } from '../notifications/service.js';
 import type { ProblemsService } from '../problems/service.js';
 import type { RequestsService } from '../requests/service.js';
+import type { CapacityService } from '../service-levels/capacity.js';
 import type { ServiceLevelsService } from '../service-levels/service.js';
 import type { SlasService } from '../slas/service.js';
 import type { TopologyService } from '../topology/service.js';
@@ -36,6 +37,8 @@ export interface CoreServices {
   readonly requests: RequestsService;
   /** Availability: SLOs on business services, outages, uptime, error budget and burn rate. */
   readonly serviceLevels: ServiceLevelsService;
+  /** Capacity management: metrics on CIs, samples, threshold alerts, exhaustion forecasts. */
+  readonly capacity: CapacityService;
 }
 
 /**

@@ -9,6 +9,7 @@ import { addActivity } from './activity.js';
 import { addAlertChanged } from './alert-changed.js';
 import { addAlerts } from './alerts.js';
 import { addApprovals } from './approvals.js';
+import { addCapacity } from './capacity.js';
 import { addChanges } from './changes.js';
 import { addCiChanged } from './ci-changed.js';
 import { addCiListing } from './ci-listing.js';
@@ -81,6 +82,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addNotifications(builder, { CI, User: identity.User, ...incidents });
   addRequests(builder, { CI, User: identity.User, Group: identity.Group, OrderDirection, Approval });
   addServiceLevels(builder, { CI, AlertSeverity: alerts.Severity });
+  addCapacity(builder, { CI });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
