@@ -196,6 +196,7 @@ export {
   type DatabaseHandle,
   DEFAULT_DATABASE,
   type Dialect,
+  type PoolStats,
   redact,
 } from './db/connect.js';
 export type { Database } from './db/database.js';
@@ -223,6 +224,7 @@ export type {
   IncidentRulePatch,
   IncidentTemplate,
 } from './events/incident-rules.js';
+export type { SuppressionJudged } from './events/maintenance.js';
 export type {
   Alert,
   AlertChangeOptions,
@@ -269,7 +271,7 @@ export {
   type RuleMatch,
   ruleFields,
 } from './events/rules.js';
-export { EventsService } from './events/service.js';
+export { EventsService, maintenanceSweepActor } from './events/service.js';
 export {
   type FollowIncidentsOptions,
   type IncidentChange,
@@ -370,6 +372,19 @@ export {
 } from './kernel/plugins.js';
 export { CiReach, canOnEach, canSeeEvent, eventCiIds, type VisibleEvent } from './kernel/reach.js';
 export type { CoreServices, OpsGraphPlugins } from './kernel/registry.js';
+export {
+  DEFAULT_SWEEP_EVERY_MS,
+  Scheduler,
+  type SchedulerRunner,
+  type SchedulerRunOptions,
+  type StartSchedulerOptions,
+  type Sweep,
+  type SweepContext,
+  type SweepReport,
+  type SweepStatus,
+  type SweepSummary,
+} from './kernel/scheduler.js';
+export { trySweepLock } from './kernel/scheduler-store.js';
 export { parseInput } from './kernel/validation.js';
 export {
   type IncidentWatcher,
@@ -521,6 +536,50 @@ export {
   type UpdateCatalogItemInput,
 } from './requests/model.js';
 export { REQUEST_SUBJECT, RequestsService } from './requests/service.js';
+export {
+  CapacityService,
+  capacityAlertActor,
+  capacityDedupKey,
+  capacityLevelOf,
+} from './service-levels/capacity.js';
+export {
+  type CapacityChangeOptions,
+  type CapacityForecast,
+  type CapacityForecastOptions,
+  type CapacityForecastStatus,
+  type CapacityKind,
+  type CapacityLevel,
+  type CapacityMetric,
+  type CapacityMetricFilter,
+  type CapacityMetricPageRequest,
+  type CapacityPruneInput,
+  type CapacitySample,
+  type CapacitySampleInput,
+  type CapacitySamplesQuery,
+  capacityForecastStatuses,
+  capacityKinds,
+  capacityLevels,
+  type DefineCapacityMetricInput,
+  type RecordSamplesResult,
+  type UpdateCapacityMetricInput,
+} from './service-levels/capacity-model.js';
+export {
+  type Availability,
+  type AvailabilityTarget,
+  type AvailabilityWindow,
+  type DefineSloInput,
+  type ErrorBudget,
+  type Outage,
+  type Slo,
+  type SloChangeOptions,
+  type SloFilter,
+  type SloPageRequest,
+  type SloPeriod,
+  sloAlertSeverities,
+  sloPeriods,
+  type UpdateSloInput,
+} from './service-levels/model.js';
+export { ServiceLevelsService } from './service-levels/service.js';
 export {
   addBusinessTime,
   type BusinessHours,

@@ -369,7 +369,7 @@ describe.each(testBackends())('access management over GraphQL on %s', (backend) 
       { role: 'viewer', expiresAt: new Date(clock.now().getTime() + 60_000) },
     ]);
     const replicas = await Promise.all(
-      [1, 2].map(() => startTestServer({ og: t.og, accessSweepIntervalMs: 20 })),
+      [1, 2].map(() => startTestServer({ og: t.og, scheduler: { every: { access: 20 } } })),
     );
     try {
       const expiredOf = async () =>

@@ -1,4 +1,5 @@
 import type { Actor, OpsGraph } from '@opsgraph/core';
+import type { ServerMetrics } from './metrics.js';
 
 /** What every resolver sees. Built fresh per HTTP request and per subscription (fresh DataLoaders). */
 export interface GraphQLContext {
@@ -8,4 +9,6 @@ export interface GraphQLContext {
   readonly requestId: string;
   /** The network address of the caller (the socket's peer; a proxy's when behind one). */
   readonly clientAddress?: string | undefined;
+  /** This server's metrics (undefined when turned off). */
+  readonly metrics?: ServerMetrics | undefined;
 }

@@ -95,7 +95,7 @@ describe('major incidents and notifications over GraphQL', () => {
     });
     t = await startTestServer({
       og,
-      notificationSweepIntervalMs: 20,
+      scheduler: { every: { notifications: 20 } },
       onOperationQueries: (report) => queries.push(report.queries.length),
     });
     const actor = systemActor('test');

@@ -1,6 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Actor, Logger, OpsGraph } from '@opsgraph/core';
+import {
+  type Actor,
+  can,
+  type OpsGraph,
+  permissions,
+  type SchedulerRunner,
+  type StartSchedulerOptions,
+} from '@opsgraph/core';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import {
@@ -16,6 +23,7 @@ import { createMaskError } from './errors.js';
 import { useFreshCachesPerEvent } from './fresh-context.js';
 import { CSRF_HEADER, MAX_REQUEST_BODY_SIZE, useHttpProtections } from './http-protections.js';
 import { type OperationLimits, resolveLimits, useOperationProtections } from './limits.js';
+import { ServerMetrics } from './metrics.js';
 import { type OperationQueries, useQueryCount } from './query-count.js';
 import {
   createRateLimiter,
@@ -68,23 +76,19 @@ export interface OpsGraphServerOptions {
    */
   readonly onOperationQueries?: (report: OperationQueries) => void;
   /**
-   * How often (ms) the listening server records expired access grants (`grant.expired` events, once
-   * each, by whichever replica gets there first). An expired grant stops counting at once either way;
-   * this is what tells the audit trail and subscribers. Default 30,000; `false` leaves it to the app.
+   * The listening server's runner of `og.scheduler`: every sweep (expired grants, SLA timers,
+   * maintenance windows, notification retries, plugins' sweeps) when due, by whichever replica holds
+   * its advisory lock. `tickMs` (default 5,000) is how often it looks; `every` sets a sweep's cadence in
+   * ms (defaults 30,000) or `false` to leave it to the app (`og.scheduler.run()`). `false`: no runner.
    */
-  readonly accessSweepIntervalMs?: number | false;
+  readonly scheduler?: StartSchedulerOptions | false;
   /**
-   * How often (ms) the listening server sweeps incident SLA timers: `sla.warning` at 75% of a target,
-   * `sla.breached` at 100%, once each, by whichever replica holds the sweep's advisory lock. Default
-   * 30,000; `0` or `false` leaves it to the app (`og.slas.sweep()`).
+   * `GET /metrics` in Prometheus' format (operation durations, open subscriptions and sockets, events
+   * ingested, the database pool, sweeps, the process). It needs a caller with `operations:read` (give
+   * Prometheus a token: `authorization: { credentials: … }` in its scrape config) unless `public: true`
+   * (e.g. behind a network policy). `false`: no endpoint and nothing measured.
    */
-  readonly slaSweepIntervalMs?: number | false;
-  /**
-   * How often (ms) the listening server retries outage notifications that failed (with backoff) or whose
-   * sender died, each sent by one replica only (an advisory lock, then a claim per notification).
-   * Default 30,000; `0` or `false` leaves it to the app (`og.notifications.sweep()`).
-   */
-  readonly notificationSweepIntervalMs?: number | false;
+  readonly metrics?: { readonly public?: boolean } | false;
   /**
    * The event webhooks (`POST /webhooks/alertmanager`, `/webhooks/pagerduty`, `/webhooks/events`, and
    * `/webhooks/job-runs` for job runs):
@@ -129,10 +133,14 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
           points: options.rateLimit?.mutationsPerMinute ?? DEFAULT_MUTATIONS_PER_MINUTE,
           durationSeconds: 60,
         });
+  const metrics = options.metrics === false ? undefined : new ServerMetrics(og);
   const webhooks =
     options.webhooks === false
       ? undefined
-      : createWebhookHandler({ og, authenticate, anonymous }, options.webhooks);
+      : createWebhookHandler(
+          { og, authenticate, anonymous, onIngested: (source, count) => metrics?.ingested(source, count) },
+          options.webhooks,
+        );
   const schema = buildSchema(og.pluginList);
 
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
@@ -170,6 +178,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
       actor: actor ?? (await resolveActor(authenticate, request, og, anonymous)),
       requestId: request.headers.get('x-request-id') ?? crypto.randomUUID(),
       clientAddress,
+      metrics,
     }),
     // Envelop hooks: they run for HTTP, SSE and the WebSocket's onSubscribe alike (but for the
     // HTTP-only request hooks of useHttpProtections).
@@ -178,6 +187,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
       useOperationProtections({ limits, development }),
       ...(mutationLimiter ? [useMutationRateLimit(mutationLimiter)] : []),
       useFreshCachesPerEvent(),
+      ...(metrics ? [metrics.plugin()] : []),
       // Only when someone will read the count: measuring puts each execution in an async context.
       ...(options.onOperationQueries || logger.isLevelEnabled('debug')
         ? [useQueryCount(og, logger, options.onOperationQueries)]
@@ -205,6 +215,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
         return sendJson(res, 503, { status: 'database unavailable' });
       }
     }
+    if (metrics && url.split('?')[0] === '/metrics') return serveMetrics(req, res);
     if (webhooks) {
       const pathname = url.split('?')[0]!;
       // Webhooks authenticate themselves: a PagerDuty sender's token is in the body.
@@ -219,6 +230,35 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     }
     // handleNodeRequestAndResponse only builds the Response; the adapter call also writes it to `res`.
     await yoga(req, res, { actor, clientAddress: req.socket.remoteAddress });
+  };
+
+  const serveMetrics = async (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return sendJson(res, 405, {
+        errors: [{ message: `${req.method} is not accepted here: GET /metrics` }],
+      });
+    if (!(options.metrics && options.metrics.public)) {
+      let actor: Actor;
+      try {
+        actor = await resolveActor(authenticate, toFetchRequest(req), og, anonymous);
+      } catch (error) {
+        if (isInvalidCredentials(error)) return sendJson(res, 401, { errors: [{ message: error.message }] });
+        throw error;
+      }
+      if (!can(actor, permissions.operationsRead)) {
+        const status = actor.kind === 'anonymous' ? 401 : 403;
+        return sendJson(res, status, {
+          errors: [
+            {
+              message: `/metrics needs operations:read: give the scraper a token with it${status === 401 ? ' (Authorization: Bearer …)' : ''}`,
+            },
+          ],
+        });
+      }
+    }
+    const { contentType, body } = await metrics!.render();
+    res.writeHead(200, { 'content-type': contentType });
+    res.end(req.method === 'HEAD' ? undefined : body);
   };
 
   const httpServer = createServer((req, res) => {
@@ -249,17 +289,13 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     corsOrigins,
     limits: websocketLimits,
     logger,
+    metrics,
   });
 
-  const sweeps = [
-    accessSweeps(og, logger, options.accessSweepIntervalMs ?? 30_000),
-    slaSweeps(og, logger, options.slaSweepIntervalMs === 0 ? false : (options.slaSweepIntervalMs ?? 30_000)),
-    notificationSweeps(
-      og,
-      logger,
-      options.notificationSweepIntervalMs === 0 ? false : (options.notificationSweepIntervalMs ?? 30_000),
-    ),
-  ];
+  let runner: SchedulerRunner | undefined;
+  const schedulerOptions = options.scheduler ?? {};
+  // Checked now, so a bad cadence stops start-up rather than the first listen.
+  if (schedulerOptions) og.scheduler.checkStartOptions(schedulerOptions);
 
   return {
     yoga,
@@ -272,87 +308,23 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
         httpServer.once('error', reject);
         httpServer.listen(port, host, () => {
           httpServer.off('error', reject);
-          for (const sweep of sweeps) sweep.start();
+          if (schedulerOptions !== false && !runner) runner = og.scheduler.start(schedulerOptions);
           const address = httpServer.address() as AddressInfo;
           const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           resolve({ url: `http://${shown}:${address.port}${path}`, port: address.port });
         });
       }),
     close: async () => {
-      await Promise.all(sweeps.map((sweep) => sweep.stop()));
+      await runner?.stop();
+      runner = undefined;
       await ws.dispose();
+      metrics?.close();
       await new Promise<void>((resolve) => {
         httpServer.close(() => resolve());
         httpServer.closeAllConnections();
       });
     },
   };
-}
-
-/** A timer running `sweep` every `intervalMs`; one run at a time, failures logged and retried next tick. */
-function periodic(option: string, intervalMs: number | false, sweep: () => Promise<void>) {
-  if (intervalMs !== false && (!Number.isSafeInteger(intervalMs) || intervalMs < 10)) {
-    throw new TypeError(`${option} must be an integer of at least 10, or false; got ${intervalMs}`);
-  }
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  return {
-    start() {
-      if (intervalMs === false || timer) return;
-      let busy = false;
-      timer = setInterval(() => {
-        if (busy) return; // a slow sweep is not stacked up behind
-        busy = true;
-        running = sweep().finally(() => {
-          busy = false;
-        });
-      }, intervalMs);
-      timer.unref();
-    },
-    async stop() {
-      clearInterval(timer);
-      timer = undefined;
-      await running;
-    },
-  };
-}
-
-/** Records expired grants. */
-function accessSweeps(og: OpsGraph, logger: Logger, intervalMs: number | false) {
-  return periodic('accessSweepIntervalMs', intervalMs, async () => {
-    try {
-      const expired = await og.access.sweepExpired();
-      if (expired.length > 0) logger.info({ grants: expired.map((g) => g.id) }, 'access grants expired');
-    } catch (error) {
-      logger.warn({ err: error }, 'expiring access grants failed; retrying at the next sweep');
-    }
-  });
-}
-
-/** Warns and breaches incident SLA timers (`sla.warning`, `sla.breached`, once each across replicas). */
-function slaSweeps(og: OpsGraph, logger: Logger, intervalMs: number | false) {
-  return periodic('slaSweepIntervalMs', intervalMs, async () => {
-    try {
-      const { warned, breached } = await og.slas.sweep();
-      if (warned.length + breached.length > 0)
-        logger.info({ warned: warned.length, breached: breached.length }, 'SLA timers swept');
-    } catch (error) {
-      logger.warn({ err: error }, 'sweeping SLA timers failed; retrying at the next sweep');
-    }
-  });
-}
-
-/** Retries due outage notifications (each sent once across replicas). */
-function notificationSweeps(og: OpsGraph, logger: Logger, intervalMs: number | false) {
-  return periodic('notificationSweepIntervalMs', intervalMs, async () => {
-    try {
-      const { sent, failed } = await og.notifications.sweep();
-      if (sent.length + failed.length > 0)
-        logger.info({ sent: sent.length, failed: failed.length }, 'notifications retried');
-    } catch (error) {
-      logger.warn({ err: error }, 'retrying notifications failed; retrying at the next sweep');
-    }
-  });
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -15,7 +15,7 @@ describe('incident SLAs over GraphQL', () => {
 
   beforeAll(async () => {
     t = await startTestServer({
-      slaSweepIntervalMs: 20,
+      scheduler: { every: { slas: 20 } },
       onOperationQueries: (report) => reports.push(report),
     });
   });

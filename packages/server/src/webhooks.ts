@@ -57,6 +57,8 @@ interface WebhookContext {
   readonly og: OpsGraph;
   readonly authenticate: Authenticate;
   readonly anonymous: Actor;
+  /** Told how many events each accepted delivery brought (metrics). */
+  readonly onIngested?: ((source: Exclude<WebhookSource, 'job-runs'>, count: number) => void) | undefined;
 }
 
 /** What a webhook request is handled with; `limiter` is undefined when the budget is off. */
@@ -96,6 +98,8 @@ export function createWebhookHandler(context: WebhookContext, options: WebhookOp
           );
         }
         const delivered = await receive({ ...context, limiter, maxBodySize }, req, source);
+        // Job runs are not monitoring events: they are not counted as ingested.
+        if (source !== 'job-runs') context.onIngested?.(source, delivered.counts.accepted ?? 0);
         logger.info(
           { source, actor: delivered.actor.name, ...delivered.counts },
           'webhook delivery accepted',

@@ -15,6 +15,7 @@ import { WebSocketServer } from 'ws';
 import { type Authenticate, isInvalidCredentials, resolveActor, toFetchRequest } from './auth.js';
 import type { GraphQLContext } from './context.js';
 import { LIMIT_EXCEEDED } from './limits.js';
+import type { ServerMetrics } from './metrics.js';
 import { actorRateLimitKey } from './rate-limit.js';
 
 /** Limits of the WebSocket endpoint (`websocket` option of the server). */
@@ -111,8 +112,10 @@ export function attachWebSocket(options: {
   corsOrigins: readonly string[];
   limits: Required<WebSocketLimits>;
   logger: Logger;
+  metrics?: ServerMetrics | undefined;
 }) {
-  const { httpServer, path, yoga, og, authenticate, anonymous, corsOrigins, limits, logger } = options;
+  const { httpServer, path, yoga, og, authenticate, anonymous, corsOrigins, limits, logger, metrics } =
+    options;
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxPayload });
   const perActor = new Map<string, number>();
 
@@ -156,6 +159,10 @@ export function attachWebSocket(options: {
         logger.info({ code: error.code, message: error.message }, 'WebSocket closed: client protocol error');
         return true;
       }) as typeof ws.emit;
+      if (metrics) {
+        metrics.socketOpened();
+        ws.once('close', () => metrics.socketClosed());
+      }
       wss.emit('connection', ws, req);
     });
   };

@@ -1,5 +1,6 @@
 import { type Kysely, type Selectable, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
+import { trySweepLock } from '../kernel/scheduler-store.js';
 import { groupIdsOfUser } from './groups-store.js';
 import type { AccessGrantTable, Grant } from './model.js';
 
@@ -58,10 +59,7 @@ export async function revokeGrant(db: Db, id: string, at: Date, by: string): Pro
 export async function markExpired(db: Db, now: Date): Promise<Grant[]> {
   // One sweeper at a time: another replica sweeping now does the work (and two UPDATEs taking the same
   // rows in different orders could deadlock). The guard below keeps it exact even without the lock.
-  const lock = await sql<{
-    ok: boolean;
-  }>`select pg_try_advisory_xact_lock(hashtext('opsgraph.access.sweep')) as ok`.execute(db);
-  if (!lock.rows[0]?.ok) return [];
+  if (!(await trySweepLock(db, 'access'))) return [];
   const rows = await db
     .updateTable('accessGrants')
     .set({ expiredAt: now })

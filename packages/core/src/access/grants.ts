@@ -162,9 +162,9 @@ export async function listGrants(
  * calls. Idempotent and safe from several replicas at once: each grant is marked, and announced, once.
  * (An expired grant already stopped counting at its `expiresAt`: checks compare with the clock.)
  */
-export async function sweepExpired(kernel: Kernel, actor: Actor = expiryActor): Promise<Grant[]> {
+export async function sweepExpired(kernel: Kernel, at?: Date, actor: Actor = expiryActor): Promise<Grant[]> {
   return kernel.write(actor, async ({ db, now, emit }) => {
-    const expired = await store.markExpired(db, now);
+    const expired = await store.markExpired(db, at ?? now);
     for (const grant of expired) emit('grant.expired', { type: 'grant', id: grant.id }, { grant });
     return expired;
   });

@@ -167,8 +167,8 @@ export class AccessService {
   }
 
   /** Marks grants whose time is up as expired, one `grant.expired` each; idempotent, replica-safe. */
-  sweepExpired(): Promise<Grant[]> {
-    return grants.sweepExpired(this.kernel);
+  sweepExpired({ now }: { now?: Date } = {}): Promise<Grant[]> {
+    return grants.sweepExpired(this.kernel, now);
   }
 
   // Access requests --------------------------------------------------------------------------------

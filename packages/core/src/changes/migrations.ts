@@ -146,4 +146,25 @@ export const changesMigrations: Record<string, Migration> = {
         on conflict (name) do nothing`.execute(db);
     },
   },
+  '0029_changes_maintenance_edges': {
+    async up(db: Kysely<any>) {
+      // When the scheduler announced each window's start and end. Windows already begun or over when
+      // this lands count as announced, so an upgrade does not replay history as news.
+      await db.schema
+        .alterTable('maintenance_windows')
+        .addColumn('started_noted_at', 'timestamptz')
+        .addColumn('ended_noted_at', 'timestamptz')
+        .execute();
+      await sql`update maintenance_windows set started_noted_at = starts_at where starts_at <= now()`.execute(
+        db,
+      );
+      await sql`update maintenance_windows set ended_noted_at = ends_at where ends_at <= now()`.execute(db);
+      await db.schema
+        .createIndex('maintenance_windows_unnoted_idx')
+        .on('maintenance_windows')
+        .columns(['starts_at', 'ends_at'])
+        .where(sql.ref('ended_noted_at'), 'is', null)
+        .execute();
+    },
+  },
 };

@@ -52,6 +52,9 @@ export interface MaintenanceWindowTable {
   createdBy: ColumnType<ActorRef, string, string>;
   cancelledAt: Date | null;
   cancelledBy: ColumnType<ActorRef | null, string | null, string | null>;
+  /** When the scheduler's maintenance sweep announced its start (`maintenance.started`) and end. */
+  startedNotedAt: Date | null;
+  endedNotedAt: Date | null;
   version: Generated<number>;
   createdAt: Date;
   updatedAt: Date;
@@ -482,6 +485,9 @@ declare module '../kernel/events.js' {
   interface DomainEventMap {
     'maintenance.scheduled': { window: MaintenanceWindow };
     'maintenance.cancelled': { window: MaintenanceWindow };
+    /** Announced by the scheduler's maintenance sweep, once per window, when its time comes. */
+    'maintenance.started': { window: MaintenanceWindow };
+    'maintenance.ended': { window: MaintenanceWindow };
     'change.created': { change: ChangeRequest };
     'change.updated': { change: ChangeRequest; fields: readonly string[] };
     'change.assigned': { change: ChangeRequest };

@@ -1,6 +1,14 @@
 import type { ApprovalsSettled } from '../approvals/model.js';
 import type { Page } from '../cmdb/model.js';
-import { type Actor, actorRef, permissions, type ReadOptions, type WriteOptions } from '../kernel/actor.js';
+import {
+  type Actor,
+  actorRef,
+  assertCan,
+  permissions,
+  type ReadOptions,
+  systemActor,
+  type WriteOptions,
+} from '../kernel/actor.js';
 import { ConflictError, NotFoundError, ValidationError } from '../kernel/errors.js';
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
 import { afterTimeId, pageSize, timeIdPage } from '../kernel/pagination.js';
@@ -33,6 +41,8 @@ import {
 } from './model.js';
 import { ChangeRequests } from './requests.js';
 import * as store from './store.js';
+
+const maintenanceSweepActor: Actor = systemActor('maintenance-sweep');
 
 /** Whether `actor` may see `window`: change:read on every CI it names. */
 const mayRead = (actor: Actor | undefined, window: MaintenanceWindow): boolean =>
@@ -176,6 +186,26 @@ export class ChangesService {
       });
       emit('maintenance.scheduled', { type: 'maintenance_window', id: window.id }, { window });
       return window;
+    });
+  }
+
+  /**
+   * Announces the windows whose time came, once each: `maintenance.started`, `maintenance.ended`
+   * (cancelled windows are not: their cancel said it). Idempotent, exact across replicas; what the
+   * scheduler's `maintenance` sweep runs, with `og.events.judgeSuppression`.
+   */
+  sweepWindows(
+    { now }: { now?: Date } = {},
+    actor: Actor = maintenanceSweepActor,
+  ): Promise<{ started: MaintenanceWindow[]; ended: MaintenanceWindow[] }> {
+    assertCan(actor, permissions.changeWrite);
+    return this.kernel.write(actor, async (scope) => {
+      const edges = await store.noteWindowEdges(scope.db, now ?? scope.now);
+      for (const window of edges.started)
+        scope.emit('maintenance.started', { type: 'maintenance_window', id: window.id }, { window });
+      for (const window of edges.ended)
+        scope.emit('maintenance.ended', { type: 'maintenance_window', id: window.id }, { window });
+      return edges;
     });
   }
 

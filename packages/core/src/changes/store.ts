@@ -123,6 +123,45 @@ export async function listWindows(db: Db, q: WindowQuery): Promise<MaintenanceWi
   return rows.map((r) => toWindow(r as unknown as Record<string, unknown>));
 }
 
+/**
+ * Notes the windows that began or ended by `now` and were not noted yet (cancelled ones are not: their
+ * cancel said it), returning those this call noted. Exact across replicas: a row noted by another
+ * sweep no longer matches `…_noted_at is null` when this UPDATE gets to it.
+ */
+export async function noteWindowEdges(
+  db: Db,
+  now: Date,
+): Promise<{ started: MaintenanceWindow[]; ended: MaintenanceWindow[] }> {
+  const started = await db
+    .updateTable('maintenanceWindows')
+    .set({ startedNotedAt: now })
+    .where('cancelledAt', 'is', null)
+    .where('startedNotedAt', 'is', null)
+    .where('startsAt', '<=', now)
+    .returning('id')
+    .execute();
+  const ended = await db
+    .updateTable('maintenanceWindows')
+    .set({ endedNotedAt: now })
+    .where('cancelledAt', 'is', null)
+    .where('endedNotedAt', 'is', null)
+    .where('endsAt', '<=', now)
+    .returning('id')
+    .execute();
+  const ids = [...new Set([...started, ...ended].map((r) => r.id))];
+  const rows =
+    ids.length === 0
+      ? []
+      : await windowsWithCis(db).where('w.id', 'in', ids).orderBy('w.startsAt').orderBy('w.id').execute();
+  const windows = rows.map((r) => toWindow(r as unknown as Record<string, unknown>));
+  const startedIds = new Set(started.map((r) => r.id));
+  const endedIds = new Set(ended.map((r) => r.id));
+  return {
+    started: windows.filter((w) => startedIds.has(w.id)),
+    ended: windows.filter((w) => endedIds.has(w.id)).sort((a, b) => +a.endsAt - +b.endsAt),
+  };
+}
+
 /** Which of `ciIds` exist and are live (not retired). */
 export async function liveCis(db: Db, ciIds: readonly string[]): Promise<Set<string>> {
   const rows = await db

@@ -20,11 +20,24 @@ export interface DatabaseHandle {
   readonly description: string;
   /** Every statement run through `db`: observe it, or count what a piece of work costs. */
   readonly queries: QueryLog;
+  /** The connection pool now: for metrics and for telling a slow database from a starved pool. */
+  poolStats(): PoolStats;
   /** Subscribes to a NOTIFY channel. Resolves once listening; returns the unsubscribe function. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   /** A Kysely on a dedicated connection with a lock timeout, for migrations. */
   forMigrations(): Promise<{ db: Kysely<any>; close(): Promise<void> }>;
   close(): Promise<void>;
+}
+
+export interface PoolStats {
+  /** Most connections it opens (1 for PGlite). */
+  readonly max: number;
+  /** Connections open now. */
+  readonly total: number;
+  /** Open and not in use. */
+  readonly idle: number;
+  /** Callers queued for a connection. */
+  readonly waiting: number;
 }
 
 export interface ConnectOptions {
@@ -86,6 +99,7 @@ async function connectPGlite(target: string, options: ConnectOptions): Promise<D
     queries,
     dialect: 'pglite',
     description: dataDir ? `pglite://${dataDir}` : 'pglite://memory',
+    poolStats: () => pool.stats(),
     listen: async (channel, onNotify) => {
       const unlisten = await pglite.listen(channel, onNotify);
       return async () => unlisten();
@@ -125,6 +139,12 @@ async function connectPostgres(target: string, options: ConnectOptions): Promise
     queries,
     dialect: 'postgres',
     description: redact(target),
+    poolStats: () => ({
+      max: pool.options.max ?? 10,
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+    }),
     listen: async (channel, onNotify) => {
       const client = new pg.Client({ connectionString: target });
       client.on('error', (error) =>

@@ -29,6 +29,7 @@ import type { AlertTable, EventOccurrenceTable } from '../events/model.js';
 import type { EventRuleTable } from '../events/rules.js';
 import type { IncidentAlertTable, IncidentNoteTable, IncidentTable } from '../incidents/model.js';
 import type { ActivityTable } from '../kernel/activity-store.js';
+import type { SchedulerSweepTable } from '../kernel/scheduler-store.js';
 import type {
   IncidentMajorPeriodTable,
   IncidentWatcherTable,
@@ -48,6 +49,8 @@ import type {
   ProblemTable,
 } from '../problems/model.js';
 import type { CatalogItemTable, RequestTable, RequestTaskTable } from '../requests/model.js';
+import type { CapacityMetricTable, CapacitySampleTable } from '../service-levels/capacity-model.js';
+import type { SloTable } from '../service-levels/model.js';
 import type { BusinessCalendarTable, SlaDefinitionTable, SlaTimerTable } from '../slas/model.js';
 
 /**
@@ -56,6 +59,7 @@ import type { BusinessCalendarTable, SlaDefinitionTable, SlaTimerTable } from '.
  */
 export interface Database {
   activity: ActivityTable;
+  schedulerSweeps: SchedulerSweepTable;
   ciClasses: CiClassTable;
   cis: CiTable;
   relationshipTypes: RelationshipTypeTable;
@@ -98,6 +102,9 @@ export interface Database {
   catalogItems: CatalogItemTable;
   requests: RequestTable;
   requestTasks: RequestTaskTable;
+  slos: SloTable;
+  capacityMetrics: CapacityMetricTable;
+  capacitySamples: CapacitySampleTable;
   jobs: JobTable;
   jobTargets: JobTargetTable;
   jobRuns: JobRunTable;

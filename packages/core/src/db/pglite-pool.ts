@@ -61,6 +61,11 @@ export class PGlitePool implements PostgresPool {
     };
   }
 
+  /** The one connection: in use or idle, and how many wait for it. */
+  stats() {
+    return { max: 1, total: 1, idle: this.#held ? 0 : 1, waiting: this.#queue.length };
+  }
+
   async end(): Promise<void> {
     // The PGlite instance is closed by its owner (the DatabaseHandle), not by Kysely.
   }

@@ -9,8 +9,19 @@ import { canSeeEvent } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
 import { type Alert, type AlertFilter, type AlertStatus, alertFilterInput } from './model.js';
 
-/** `grouped`: its topology group changed (it joined a root, or left one when the root closed). */
-export const alertChangeKinds = ['opened', 'updated', 'acknowledged', 'closed', 'grouped'] as const;
+/**
+ * `grouped`: its topology group changed (it joined a root, or left one when the root closed);
+ * `suppressed` / `unsuppressed`: a maintenance window began or stopped covering its CI.
+ */
+export const alertChangeKinds = [
+  'opened',
+  'updated',
+  'acknowledged',
+  'closed',
+  'grouped',
+  'suppressed',
+  'unsuppressed',
+] as const;
 export type AlertChangeKind = (typeof alertChangeKinds)[number];
 
 /** The activity types an alert stream reads. */

@@ -297,5 +297,9 @@ declare module '../kernel/events.js' {
     'alert.closed': { alert: Alert };
     /** Its topology group changed: joined a root's group, or left one (its root closed). */
     'alert.grouped': { alert: Alert; previousRootAlertId: string | null };
+    /** A maintenance window began covering its CI (or the one covering it ended and a later one does). */
+    'alert.suppressed': { alert: Alert };
+    /** The window covering its CI ended or was cancelled, and no other covers it. */
+    'alert.unsuppressed': { alert: Alert };
   }
 }

@@ -8,12 +8,14 @@ import {
   canOn,
   permissions,
   type ReadOptions,
+  systemActor,
   type WriteOptions,
 } from '../kernel/actor.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../kernel/errors.js';
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
 import { pageSize } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
+import { trySweepLock } from '../kernel/scheduler-store.js';
 import { isUuid, parseInput } from '../kernel/validation.js';
 import { type AlertChange, type FollowAlertsOptions, followAlerts } from './alert-changes.js';
 import { parseAlertCursor, parseAlertOrder } from './alert-order.js';
@@ -26,6 +28,7 @@ import type {
 } from './incident-rules.js';
 import * as incidentRules from './incident-rules-service.js';
 import { incidentsForAlerts } from './incident-rules-service.js';
+import { judgeSuppression, type SuppressionJudged } from './maintenance.js';
 import {
   type Alert,
   type AlertChangeOptions,
@@ -55,6 +58,9 @@ import {
 import * as rules from './rules-service.js';
 import * as rulesStore from './rules-store.js';
 import * as store from './store.js';
+
+/** Who judges suppression when maintenance windows begin and end. */
+export const maintenanceSweepActor: Actor = systemActor('maintenance-sweep');
 
 /** How many times an ingest that lost a deadlock is tried in all. */
 const INGEST_ATTEMPTS = 3;
@@ -105,6 +111,23 @@ export class EventsService {
         this.kernel.logger.warn({ attempt, code }, 'event ingest lost a deadlock; running it again');
       }
     }
+  }
+
+  /**
+   * Judges live alerts' maintenance suppression again by the windows' times (see `judgeSuppression`);
+   * what the scheduler's `maintenance` sweep runs after `og.changes.sweepWindows`. Idempotent.
+   */
+  judgeSuppression(
+    { now }: { now?: Date } = {},
+    actor: Actor = maintenanceSweepActor,
+  ): Promise<SuppressionJudged> {
+    assertCan(actor, permissions.eventAdmin);
+    return this.kernel.write(actor, async (scope) =>
+      // One judge at a time (re-entrant inside the scheduler's own hold of it).
+      (await trySweepLock(scope.db, 'maintenance'))
+        ? judgeSuppression(scope, now ?? scope.now)
+        : { suppressed: [], unsuppressed: [], linkedToIncidents: 0 },
+    );
   }
 
   /** Acknowledges an open alert (event:write on its CI); `version`, when given, must be current. */

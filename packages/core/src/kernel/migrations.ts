@@ -25,4 +25,20 @@ export const kernelMigrations: Record<string, Migration> = {
       await db.schema.createIndex('activity_type_idx').on('activity').columns(['type', 'seq']).execute();
     },
   },
+  '0028_kernel_scheduler': {
+    async up(db: Kysely<any>) {
+      // The last run of each sweep, shared by replicas (the cadence) and shown to operators.
+      await db.schema
+        .createTable('scheduler_sweeps')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('last_run_at', 'timestamptz')
+        .addColumn('last_duration_ms', 'integer')
+        .addColumn('last_summary', 'jsonb')
+        .addColumn('last_error_at', 'timestamptz')
+        .addColumn('last_error', 'text')
+        .addColumn('runs', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+  },
 };

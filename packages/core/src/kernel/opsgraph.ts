@@ -17,7 +17,7 @@ import {
   upsertClasses,
   upsertRelationshipTypes,
 } from '../cmdb/store.js';
-import { connectDatabase, type DatabaseHandle, type Dialect } from '../db/connect.js';
+import { connectDatabase, type DatabaseHandle, type Dialect, type PoolStats } from '../db/connect.js';
 import type { Database } from '../db/database.js';
 import {
   type MigrationReport,
@@ -43,6 +43,10 @@ import { problemsMigrations } from '../problems/migrations.js';
 import { ProblemsService } from '../problems/service.js';
 import { requestsMigrations } from '../requests/migrations.js';
 import { RequestsService } from '../requests/service.js';
+import { CapacityService } from '../service-levels/capacity.js';
+import { capacityMigrations } from '../service-levels/capacity-migrations.js';
+import { serviceLevelsMigrations } from '../service-levels/migrations.js';
+import { ServiceLevelsService } from '../service-levels/service.js';
 import { slasMigrations } from '../slas/migrations.js';
 import { SlasService } from '../slas/service.js';
 import { topologyMigrations } from '../topology/migrations.js';
@@ -52,6 +56,7 @@ import { ACTIVITY_CHANNEL } from './activity-store.js';
 import { permissions, pluginActor } from './actor.js';
 import { EventBus } from './bus.js';
 import { type Clock, systemClock } from './clock.js';
+import { coreSweeps } from './core-sweeps.js';
 import { isOpsGraphError } from './errors.js';
 import type { DomainEvent } from './events.js';
 import { type Kernel, KernelImpl, type KernelShared } from './kernel.js';
@@ -59,6 +64,7 @@ import { createLogger, type Logger } from './logger.js';
 import { kernelMigrations } from './migrations.js';
 import { type OpsGraphPlugin, orderPlugins, PluginLoadError } from './plugins.js';
 import type { CoreServices, OpsGraphPlugins } from './registry.js';
+import { Scheduler, type Sweep } from './scheduler.js';
 import { parseInput } from './validation.js';
 
 export interface OpsGraphOptions {
@@ -104,12 +110,19 @@ export interface OpsGraph extends CoreServices {
   readonly logger: Logger;
   /** The loaded plugins, in dependency order. */
   readonly pluginList: readonly OpsGraphPlugin[];
+  /**
+   * All timed work (SLA breaches, expiring access, maintenance windows, notification retries, plugins'
+   * sweeps): `runDue()` / `run()` for an app or a test with a moved clock, `start()` for a server.
+   */
+  readonly scheduler: Scheduler;
   /** Subscribes to committed domain events of this process (`'*'` for all). */
   readonly on: ActivityService['on'];
   /** Runs `fn` with every service bound to one transaction: all its writes commit, or none. */
   transaction<T>(fn: (tx: OpsGraphTransaction) => Promise<T>): Promise<T>;
   migrate(): Promise<MigrationReport[]>;
   migrationStatus(): Promise<MigrationStatus[]>;
+  /** The database connection pool now (max, open, idle, waiting): what `/metrics` reports. */
+  poolStats(): PoolStats;
   /** Resolves when the database answers. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -132,6 +145,8 @@ export const coreMigrations: MigrationSet = {
     ...problemsMigrations,
     ...notificationsMigrations,
     ...requestsMigrations,
+    ...serviceLevelsMigrations,
+    ...capacityMigrations,
     ...operationsMigrations,
   },
 };
@@ -164,6 +179,8 @@ const coreBuilder = (options: OpsGraphOptions, notifications: NotificationRuntim
     problems: new ProblemsService(kernel),
     notifications: new NotificationsService(kernel, notifications),
     requests: new RequestsService(kernel),
+    serviceLevels: new ServiceLevelsService(kernel),
+    capacity: new CapacityService(kernel),
     operations: new OperationsService(kernel),
   });
 };
@@ -232,9 +249,11 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     return reports;
   };
 
+  let scheduler: Scheduler;
   try {
     // Build plugin services now, so a broken plugin stops start-up naming itself.
     void kernel.plugins;
+    scheduler = new Scheduler(kernel, [...coreSweeps, ...plugins.flatMap(pluginSweeps)], logger);
     for (const plugin of plugins) {
       for (const [type, handler] of Object.entries(plugin.on ?? {})) {
         const actorKernel = kernel;
@@ -271,6 +290,8 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     problems: core.problems,
     notifications: core.notifications,
     requests: core.requests,
+    serviceLevels: core.serviceLevels,
+    capacity: core.capacity,
     operations: core.operations,
     plugins: kernel.plugins,
     kernel,
@@ -280,9 +301,11 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     clock: shared.clock,
     logger,
     pluginList: plugins,
+    scheduler,
     on: core.activity.on.bind(core.activity),
     transaction: (fn) => kernel.transaction((tx) => fn({ ...tx.services, plugins: tx.plugins, db: tx.db })),
     migrate: migrateAll,
+    poolStats: () => handle.poolStats(),
     migrationStatus: () => migrationStatus(handle.db.withoutPlugins(), migrationSets),
     ping: async () => {
       await handle.db.selectNoFrom((eb) => eb.val(1).as('ok')).execute();
@@ -295,6 +318,16 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
       await handle.close();
     },
   };
+}
+
+/** A plugin's sweeps, named `<plugin>.<name>` and run as the plugin. */
+function pluginSweeps(plugin: OpsGraphPlugin): Sweep[] {
+  const actor = pluginActor(plugin.name);
+  return (plugin.sweeps ?? []).map((sweep) => ({
+    ...sweep,
+    name: `${plugin.name}.${sweep.name}`,
+    run: (context) => sweep.run({ ...context, actor }),
+  }));
 }
 
 /**

@@ -5,12 +5,13 @@ import type { Migration } from '../db/migrator.js';
 import type { DomainEvent, DomainEventType } from './events.js';
 import type { Kernel } from './kernel.js';
 import type { Logger } from './logger.js';
+import type { Sweep } from './scheduler.js';
 
 /**
  * The plugin API this core offers. A plugin states the range it was written for in `apiVersion`.
- * 1.1: `roles`, and `ciClasses` with typed attributes and identifiers.
+ * 1.1: `roles`, and `ciClasses` with typed attributes and identifiers. 1.2: `sweeps`.
  */
-export const PLUGIN_API_VERSION = '1.1.0';
+export const PLUGIN_API_VERSION = '1.2.0';
 
 const PLUGIN_BRAND = 'opsgraph.plugin';
 
@@ -45,6 +46,11 @@ export interface PluginDefinition<Name extends string = string, Services = unkno
   readonly services?: (kernel: Kernel) => Services;
   /** Domain-event handlers, run after the write commits, as the plugin's actor. */
   readonly on?: PluginEventHandlers;
+  /**
+   * Timed work for `og.scheduler` (e.g. running health probes), registered as `<plugin>.<name>`, run
+   * as the plugin's actor under the sweep's advisory lock; idempotent like core's.
+   */
+  readonly sweeps?: readonly Sweep[];
 }
 
 export type OpsGraphPlugin<Name extends string = string, Services = unknown> = PluginDefinition<

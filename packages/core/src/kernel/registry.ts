@@ -8,6 +8,8 @@ import type { NotificationsService } from '../notifications/service.js';
 import type { OperationsService } from '../operations/service.js';
 import type { ProblemsService } from '../problems/service.js';
 import type { RequestsService } from '../requests/service.js';
+import type { CapacityService } from '../service-levels/capacity.js';
+import type { ServiceLevelsService } from '../service-levels/service.js';
 import type { SlasService } from '../slas/service.js';
 import type { TopologyService } from '../topology/service.js';
 import type { ActivityService } from './activity.js';
@@ -34,6 +36,10 @@ export interface CoreServices {
   readonly notifications: NotificationsService;
   /** Request fulfilment: the service catalog, requests, their approvals and fulfilment tasks. */
   readonly requests: RequestsService;
+  /** Availability: SLOs on business services, outages, uptime, error budget and burn rate. */
+  readonly serviceLevels: ServiceLevelsService;
+  /** Capacity management: metrics on CIs, samples, threshold alerts, exhaustion forecasts. */
+  readonly capacity: CapacityService;
   /** IT operations control: scheduled jobs and their runs, the missed/overrun sweep, backup compliance. */
   readonly operations: OperationsService;
 }

@@ -1,6 +1,7 @@
 import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { ActorRef } from '../kernel/actor.js';
+import { trySweepLock as trySchedulerLock } from '../kernel/scheduler-store.js';
 import type {
   IncidentWatcher,
   MajorDeclaration,
@@ -370,12 +371,7 @@ export async function settle(
   return row ? toNotification(row as unknown as Record<string, unknown>) : undefined;
 }
 
-export async function trySweepLock(db: Db): Promise<boolean> {
-  const lock = await sql<{
-    ok: boolean;
-  }>`select pg_try_advisory_xact_lock(hashtext('opsgraph.notifications.sweep')) as ok`.execute(db);
-  return lock.rows[0]?.ok === true;
-}
+export const trySweepLock = (db: Db): Promise<boolean> => trySchedulerLock(db, 'notifications');
 
 export interface NotificationQuery {
   readonly incidentIds?: readonly string[];

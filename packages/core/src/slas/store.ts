@@ -1,6 +1,7 @@
 import { type Kysely, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { Priority } from '../incidents/model.js';
+import { trySweepLock as trySchedulerLock } from '../kernel/scheduler-store.js';
 import { addBusinessTime, type BusinessHours, businessTimeBetween, type WorkingHours } from './calendar.js';
 import {
   type BusinessCalendar,
@@ -330,12 +331,7 @@ export async function listCalendars(db: Db): Promise<BusinessCalendar[]> {
 // Sweep -----------------------------------------------------------------------------------------------
 
 /** Whether this transaction is the one sweeper; held to commit, so a second replica skips this round. */
-export async function trySweepLock(db: Db): Promise<boolean> {
-  const lock = await sql<{
-    ok: boolean;
-  }>`select pg_try_advisory_xact_lock(hashtext('opsgraph.slas.sweep')) as ok`.execute(db);
-  return lock.rows[0]?.ok === true;
-}
+export const trySweepLock = (db: Db): Promise<boolean> => trySchedulerLock(db, 'slas');
 
 /** What `toTimer` needs of a swept timer's calendar, in an UPDATE's RETURNING (no join possible there). */
 const returnedCalendar = sql`

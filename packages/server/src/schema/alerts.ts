@@ -281,9 +281,9 @@ export function addAlerts(builder: OpsGraphBuilder, { CI, OrderDirection }: Refs
       errors: { types: mutationErrors },
       authScopes: { permission: permissions.eventWrite },
       args: { events: t.arg({ type: [EventInput], required: true }) },
-      resolve: (_root, { events }, { og, actor }) =>
-        underArgument('events', () =>
-          og.events.ingest(
+      resolve: (_root, { events }, { og, actor, metrics }) =>
+        underArgument('events', async () => {
+          const results = await og.events.ingest(
             events.map(({ ciId, labels, ...e }) => ({
               ...defined(e),
               ...(ciId != null ? { ciId: String(ciId) } : {}),
@@ -291,8 +291,10 @@ export function addAlerts(builder: OpsGraphBuilder, { CI, OrderDirection }: Refs
               ...(labels != null ? { labels: labels as Record<string, string> } : {}),
             })),
             { actor },
-          ),
-        ),
+          );
+          metrics?.ingested('graphql', results.length);
+          return results;
+        }),
     }),
     acknowledgeAlert: t.field({
       ...lifecycle('Acknowledges an open alert (event:write on its CI); a stale `version` is a CONFLICT.'),

@@ -9,6 +9,7 @@ import { addActivity } from './activity.js';
 import { addAlertChanged } from './alert-changed.js';
 import { addAlerts } from './alerts.js';
 import { addApprovals } from './approvals.js';
+import { addCapacity } from './capacity.js';
 import { addChanges } from './changes.js';
 import { addCiChanged } from './ci-changed.js';
 import { addCiListing } from './ci-listing.js';
@@ -26,6 +27,8 @@ import { addReconcile } from './reconcile.js';
 import { addRelationships } from './relationships.js';
 import { addRequests } from './requests.js';
 import { addScalars } from './scalars.js';
+import { addScheduler } from './scheduler.js';
+import { addServiceLevels } from './service-levels.js';
 import { addSlas } from './slas.js';
 import { addTopology } from './topology.js';
 
@@ -61,6 +64,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
     Alert: alerts.Alert,
   });
   addSlas(builder, incidents);
+  addScheduler(builder);
   const { Approval } = addApprovals(builder, identity);
   addChanges(builder, {
     CI,
@@ -78,6 +82,8 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   });
   addNotifications(builder, { CI, User: identity.User, ...incidents });
   addRequests(builder, { CI, User: identity.User, Group: identity.Group, OrderDirection, Approval });
+  addServiceLevels(builder, { CI, AlertSeverity: alerts.Severity });
+  addCapacity(builder, { CI });
   addOperations(builder, { CI, Group: identity.Group });
   for (const plugin of plugins) {
     try {
