@@ -41,6 +41,7 @@ import type {
   ProblemNoteTable,
   ProblemTable,
 } from '../problems/model.js';
+import type { DrPlanTable, DrTestTable } from '../operations/recovery-model.js';
 import type { CatalogItemTable, RequestTable, RequestTaskTable } from '../requests/model.js';
 import type { BusinessCalendarTable, SlaDefinitionTable, SlaTimerTable } from '../slas/model.js';
 
@@ -92,4 +93,6 @@ export interface Database {
   catalogItems: CatalogItemTable;
   requests: RequestTable;
   requestTasks: RequestTaskTable;
+  drPlans: DrPlanTable;
+  drTests: DrTestTable;
 }

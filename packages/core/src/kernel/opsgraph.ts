@@ -37,6 +37,8 @@ import { IncidentsService } from '../incidents/service.js';
 import { notificationsMigrations } from '../notifications/migrations.js';
 import type { NotificationsOptions, Notifier } from '../notifications/model.js';
 import { deliverAfterCommit, NotificationRuntime, NotificationsService } from '../notifications/service.js';
+import { recoveryMigrations } from '../operations/recovery-migrations.js';
+import { RecoveryService } from '../operations/recovery.js';
 import { problemsMigrations } from '../problems/migrations.js';
 import { ProblemsService } from '../problems/service.js';
 import { requestsMigrations } from '../requests/migrations.js';
@@ -130,6 +132,7 @@ export const coreMigrations: MigrationSet = {
     ...problemsMigrations,
     ...notificationsMigrations,
     ...requestsMigrations,
+    ...recoveryMigrations,
   },
 };
 
@@ -161,6 +164,7 @@ const coreBuilder = (options: OpsGraphOptions, notifications: NotificationRuntim
     problems: new ProblemsService(kernel),
     notifications: new NotificationsService(kernel, notifications),
     requests: new RequestsService(kernel),
+    recovery: new RecoveryService(kernel),
   });
 };
 
@@ -267,6 +271,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     problems: core.problems,
     notifications: core.notifications,
     requests: core.requests,
+    recovery: core.recovery,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

@@ -5,6 +5,7 @@ import type { CmdbService } from '../cmdb/service.js';
 import type { EventsService } from '../events/service.js';
 import type { IncidentsService } from '../incidents/service.js';
 import type { NotificationsService } from '../notifications/service.js';
+import type { RecoveryService } from '../operations/recovery.js';
 import type { ProblemsService } from '../problems/service.js';
 import type { RequestsService } from '../requests/service.js';
 import type { SlasService } from '../slas/service.js';
@@ -33,6 +34,8 @@ export interface CoreServices {
   readonly notifications: NotificationsService;
   /** Request fulfilment: the service catalog, requests, their approvals and fulfilment tasks. */
   readonly requests: RequestsService;
+  /** Disaster recovery: DR plans per business service, recovery order from topology, DR tests. */
+  readonly recovery: RecoveryService;
 }
 
 /**
