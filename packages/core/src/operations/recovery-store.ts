@@ -103,6 +103,14 @@ function toRow(row: Record<string, unknown>): PlanRow {
     rtoSeconds: Number(row.rtoSeconds),
     rpoSeconds: Number(row.rpoSeconds),
     testEverySeconds: row.testEverySeconds == null ? null : Number(row.testEverySeconds),
+    // jsonb sorts keys its own way: rebuild each step in one key order, so a change compares by value.
+    steps: (row.steps as StoredRunbookStep[]).map((s) => ({
+      title: s.title,
+      details: s.details,
+      ciId: s.ciId,
+      expectedDurationSeconds: s.expectedDurationSeconds,
+      ownerGroupId: s.ownerGroupId,
+    })),
     version: Number(row.version),
     createdAt: new Date(row.createdAt as string),
     updatedAt: new Date(row.updatedAt as string),

@@ -253,7 +253,18 @@ describe.each(testBackends())('disaster recovery on %s', (backend) => {
     );
     expect(event?.payload).toMatchObject({ fields: ['rto', 'steps'] });
     // Put the 4-hour target back for the tests below.
-    await og.recovery.updatePlan(plan.id, { rto: 'PT4H' }, { actor: admin, version: updated.version });
+    const restored = await og.recovery.updatePlan(
+      plan.id,
+      { rto: 'PT4H' },
+      { actor: admin, version: updated.version },
+    );
+    // The same values again change nothing: no new version, no event.
+    const same = await og.recovery.updatePlan(
+      plan.id,
+      { rto: 'PT240M', steps: [{ title: 'Bring the SAN back', ciId: ci['san-1']! }] },
+      { actor: admin, version: restored.version },
+    );
+    expect(same.version).toBe(restored.version);
   });
 
   it('records DR tests: pass and fail against RTO and RPO, newest first, with who recorded them', async () => {
