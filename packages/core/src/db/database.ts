@@ -35,13 +35,13 @@ import type {
   NotificationTable,
   ServiceSubscriptionTable,
 } from '../notifications/model.js';
+import type { DrPlanTable, DrTestTable } from '../operations/recovery-model.js';
 import type {
   KnownErrorTable,
   ProblemIncidentTable,
   ProblemNoteTable,
   ProblemTable,
 } from '../problems/model.js';
-import type { DrPlanTable, DrTestTable } from '../operations/recovery-model.js';
 import type { CatalogItemTable, RequestTable, RequestTaskTable } from '../requests/model.js';
 import type { BusinessCalendarTable, SlaDefinitionTable, SlaTimerTable } from '../slas/model.js';
 
