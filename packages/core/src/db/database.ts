@@ -36,6 +36,7 @@ import type {
   NotificationTable,
   ServiceSubscriptionTable,
 } from '../notifications/model.js';
+import type { DrPlanTable, DrTestTable } from '../operations/recovery-model.js';
 import type {
   KnownErrorTable,
   ProblemIncidentTable,
@@ -99,4 +100,6 @@ export interface Database {
   slos: SloTable;
   capacityMetrics: CapacityMetricTable;
   capacitySamples: CapacitySampleTable;
+  drPlans: DrPlanTable;
+  drTests: DrTestTable;
 }

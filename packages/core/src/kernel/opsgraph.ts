@@ -37,6 +37,8 @@ import { IncidentsService } from '../incidents/service.js';
 import { notificationsMigrations } from '../notifications/migrations.js';
 import type { NotificationsOptions, Notifier } from '../notifications/model.js';
 import { deliverAfterCommit, NotificationRuntime, NotificationsService } from '../notifications/service.js';
+import { RecoveryService } from '../operations/recovery.js';
+import { recoveryMigrations } from '../operations/recovery-migrations.js';
 import { problemsMigrations } from '../problems/migrations.js';
 import { ProblemsService } from '../problems/service.js';
 import { requestsMigrations } from '../requests/migrations.js';
@@ -145,6 +147,7 @@ export const coreMigrations: MigrationSet = {
     ...requestsMigrations,
     ...serviceLevelsMigrations,
     ...capacityMigrations,
+    ...recoveryMigrations,
   },
 };
 
@@ -178,6 +181,7 @@ const coreBuilder = (options: OpsGraphOptions, notifications: NotificationRuntim
     requests: new RequestsService(kernel),
     serviceLevels: new ServiceLevelsService(kernel),
     capacity: new CapacityService(kernel),
+    recovery: new RecoveryService(kernel),
   });
 };
 
@@ -288,6 +292,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     requests: core.requests,
     serviceLevels: core.serviceLevels,
     capacity: core.capacity,
+    recovery: core.recovery,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

@@ -5,6 +5,7 @@ import type { CmdbService } from '../cmdb/service.js';
 import type { EventsService } from '../events/service.js';
 import type { IncidentsService } from '../incidents/service.js';
 import type { NotificationsService } from '../notifications/service.js';
+import type { RecoveryService } from '../operations/recovery.js';
 import type { ProblemsService } from '../problems/service.js';
 import type { RequestsService } from '../requests/service.js';
 import type { CapacityService } from '../service-levels/capacity.js';
@@ -39,6 +40,8 @@ export interface CoreServices {
   readonly serviceLevels: ServiceLevelsService;
   /** Capacity management: metrics on CIs, samples, threshold alerts, exhaustion forecasts. */
   readonly capacity: CapacityService;
+  /** Disaster recovery: DR plans per business service, recovery order from topology, DR tests. */
+  readonly recovery: RecoveryService;
 }
 
 /**

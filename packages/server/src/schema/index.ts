@@ -23,6 +23,7 @@ import { addMaintenance } from './maintenance.js';
 import { addNotifications } from './notifications.js';
 import { addProblems } from './problems.js';
 import { addReconcile } from './reconcile.js';
+import { addRecovery } from './recovery.js';
 import { addRelationships } from './relationships.js';
 import { addRequests } from './requests.js';
 import { addScalars } from './scalars.js';
@@ -83,6 +84,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addRequests(builder, { CI, User: identity.User, Group: identity.Group, OrderDirection, Approval });
   addServiceLevels(builder, { CI, AlertSeverity: alerts.Severity });
   addCapacity(builder, { CI });
+  addRecovery(builder, { CI, Group: identity.Group });
   for (const plugin of plugins) {
     try {
       plugin.graphql?.(builder);
