@@ -42,6 +42,7 @@ import type {
   JobTable,
   JobTargetTable,
 } from '../operations/model.js';
+import type { DrPlanTable, DrTestTable } from '../operations/recovery-model.js';
 import type {
   KnownErrorTable,
   ProblemIncidentTable,
@@ -105,6 +106,8 @@ export interface Database {
   slos: SloTable;
   capacityMetrics: CapacityMetricTable;
   capacitySamples: CapacitySampleTable;
+  drPlans: DrPlanTable;
+  drTests: DrTestTable;
   jobs: JobTable;
   jobTargets: JobTargetTable;
   jobRuns: JobRunTable;

@@ -38,6 +38,8 @@ import { notificationsMigrations } from '../notifications/migrations.js';
 import type { NotificationsOptions, Notifier } from '../notifications/model.js';
 import { deliverAfterCommit, NotificationRuntime, NotificationsService } from '../notifications/service.js';
 import { operationsMigrations } from '../operations/migrations.js';
+import { RecoveryService } from '../operations/recovery.js';
+import { recoveryMigrations } from '../operations/recovery-migrations.js';
 import { OperationsService } from '../operations/service.js';
 import { problemsMigrations } from '../problems/migrations.js';
 import { ProblemsService } from '../problems/service.js';
@@ -147,6 +149,7 @@ export const coreMigrations: MigrationSet = {
     ...requestsMigrations,
     ...serviceLevelsMigrations,
     ...capacityMigrations,
+    ...recoveryMigrations,
     ...operationsMigrations,
   },
 };
@@ -181,6 +184,7 @@ const coreBuilder = (options: OpsGraphOptions, notifications: NotificationRuntim
     requests: new RequestsService(kernel),
     serviceLevels: new ServiceLevelsService(kernel),
     capacity: new CapacityService(kernel),
+    recovery: new RecoveryService(kernel),
     operations: new OperationsService(kernel),
   });
 };
@@ -292,6 +296,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     requests: core.requests,
     serviceLevels: core.serviceLevels,
     capacity: core.capacity,
+    recovery: core.recovery,
     operations: core.operations,
     plugins: kernel.plugins,
     kernel,

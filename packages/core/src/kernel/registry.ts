@@ -5,6 +5,7 @@ import type { CmdbService } from '../cmdb/service.js';
 import type { EventsService } from '../events/service.js';
 import type { IncidentsService } from '../incidents/service.js';
 import type { NotificationsService } from '../notifications/service.js';
+import type { RecoveryService } from '../operations/recovery.js';
 import type { OperationsService } from '../operations/service.js';
 import type { ProblemsService } from '../problems/service.js';
 import type { RequestsService } from '../requests/service.js';
@@ -40,6 +41,8 @@ export interface CoreServices {
   readonly serviceLevels: ServiceLevelsService;
   /** Capacity management: metrics on CIs, samples, threshold alerts, exhaustion forecasts. */
   readonly capacity: CapacityService;
+  /** Disaster recovery: DR plans per business service, recovery order from topology, DR tests. */
+  readonly recovery: RecoveryService;
   /** IT operations control: scheduled jobs and their runs, the missed/overrun sweep, backup compliance. */
   readonly operations: OperationsService;
 }

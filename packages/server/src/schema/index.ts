@@ -24,6 +24,7 @@ import { addNotifications } from './notifications.js';
 import { addOperations } from './operations.js';
 import { addProblems } from './problems.js';
 import { addReconcile } from './reconcile.js';
+import { addRecovery } from './recovery.js';
 import { addRelationships } from './relationships.js';
 import { addRequests } from './requests.js';
 import { addScalars } from './scalars.js';
@@ -84,6 +85,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addRequests(builder, { CI, User: identity.User, Group: identity.Group, OrderDirection, Approval });
   addServiceLevels(builder, { CI, AlertSeverity: alerts.Severity });
   addCapacity(builder, { CI });
+  addRecovery(builder, { CI, Group: identity.Group });
   addOperations(builder, { CI, Group: identity.Group });
   for (const plugin of plugins) {
     try {
