@@ -420,34 +420,6 @@ export {
   webhookNotifier,
 } from './notifications/notifiers.js';
 export { NotificationsService, notificationSweepActor } from './notifications/service.js';
-export { RecoveryService } from './operations/recovery.js';
-export {
-  type DefineDrPlanInput,
-  type DrPlan,
-  type DrPlanChangeOptions,
-  type DrPlanFilter,
-  type DrPlanPageRequest,
-  type DrPlanState,
-  type DrTest,
-  type DrTestOutcome,
-  drPlanStates,
-  drTestOutcomes,
-  isoDuration,
-  MAX_RECOVERY_CIS,
-  type RecordDrTestInput,
-  type RecoveryCi,
-  type RecoveryCycle,
-  type RecoveryOrder,
-  type RecoveryOrderQuery,
-  type RecoveryStage,
-  type RecoveryWarning,
-  type RecoveryWarningCode,
-  type RetireDrPlanInput,
-  type RunbookStep,
-  type RunbookStepInput,
-  recoveryWarningCodes,
-  type UpdateDrPlanInput,
-} from './operations/recovery-model.js';
 export {
   type BackupCompliance,
   type BackupComplianceQuery,
@@ -477,6 +449,34 @@ export {
   type ServiceBackupCompliance,
   type UpdateJobInput,
 } from './operations/model.js';
+export { RecoveryService } from './operations/recovery.js';
+export {
+  type DefineDrPlanInput,
+  type DrPlan,
+  type DrPlanChangeOptions,
+  type DrPlanFilter,
+  type DrPlanPageRequest,
+  type DrPlanState,
+  type DrTest,
+  type DrTestOutcome,
+  drPlanStates,
+  drTestOutcomes,
+  isoDuration,
+  MAX_RECOVERY_CIS,
+  type RecordDrTestInput,
+  type RecoveryCi,
+  type RecoveryCycle,
+  type RecoveryOrder,
+  type RecoveryOrderQuery,
+  type RecoveryStage,
+  type RecoveryWarning,
+  type RecoveryWarningCode,
+  type RetireDrPlanInput,
+  type RunbookStep,
+  type RunbookStepInput,
+  recoveryWarningCodes,
+  type UpdateDrPlanInput,
+} from './operations/recovery-model.js';
 export { OperationsService, operationsSweepActor } from './operations/service.js';
 export {
   type FollowProblemsOptions,

@@ -35,6 +35,11 @@ export const coreSweeps: readonly Sweep[] = [
     },
   },
   {
+    // Missed and overrunning job runs, and backups past their RPO (raised and cleared as events).
+    name: 'operations',
+    run: async ({ kernel, now }) => ({ ...(await kernel.services.operations.sweep({ now })) }),
+  },
+  {
     // Sends after commit, so it claims under its own lock and cannot run inside the scheduler's.
     name: 'notifications',
     guarded: false,

@@ -42,12 +42,20 @@ describe.each(testBackends())('scheduler on %s', (backend) => {
   afterAll(() => og?.close());
 
   it("runs core's sweeps and plugins' (named <plugin>.<name>, run as the plugin) and records each run", async () => {
-    expect(og.scheduler.names).toEqual(['access', 'slas', 'maintenance', 'notifications', 'probes.ping']);
+    expect(og.scheduler.names).toEqual([
+      'access',
+      'slas',
+      'maintenance',
+      'operations',
+      'notifications',
+      'probes.ping',
+    ]);
     const reports = await og.scheduler.run();
     expect(reports.map((r) => [r.name, r.outcome])).toEqual([
       ['access', 'ran'],
       ['slas', 'ran'],
       ['maintenance', 'ran'],
+      ['operations', 'ran'],
       ['notifications', 'ran'],
       ['probes.ping', 'ran'],
     ]);
@@ -184,7 +192,14 @@ describe.each(testBackends())('scheduler on %s', (backend) => {
     clock.advance(10 * MINUTE);
     const before = seen.length;
     const runner = og.scheduler.start({
-      every: { 'probes.ping': 20, access: false, slas: false, maintenance: false, notifications: false },
+      every: {
+        'probes.ping': 20,
+        access: false,
+        slas: false,
+        maintenance: false,
+        operations: false,
+        notifications: false,
+      },
     });
     await expect.poll(() => seen.length, { timeout: 5_000 }).toBeGreaterThan(before);
     await runner.stop();

@@ -1,6 +1,7 @@
 import { type Kysely, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import { timeIdPage } from '../kernel/pagination.js';
+import { trySweepLock as trySchedulerLock } from '../kernel/scheduler-store.js';
 import type { CiBackupCompliance, Job, JobKind, JobRun, JobRunStatus } from './model.js';
 import { OVERRUN_TOLERANCE_MIN_MINUTES, OVERRUN_TOLERANCE_RATIO } from './model.js';
 
@@ -230,12 +231,7 @@ export async function listRuns(db: Db, jobId: string, after: [string, string] | 
 // Sweep ------------------------------------------------------------------------------------------------
 
 /** Whether this transaction is the one sweeper; held to commit, so a second replica skips this round. */
-export async function trySweepLock(db: Db): Promise<boolean> {
-  const lock = await sql<{
-    ok: boolean;
-  }>`select pg_try_advisory_xact_lock(hashtext('opsgraph.operations.sweep')) as ok`.execute(db);
-  return lock.rows[0]?.ok === true;
-}
+export const trySweepLock = (db: Db): Promise<boolean> => trySchedulerLock(db, 'operations');
 
 /** The enabled jobs, locked (reports of their runs wait for the sweep), with their targets. */
 export async function enabledJobsLocked(db: Db): Promise<Job[]> {
