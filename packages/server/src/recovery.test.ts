@@ -249,4 +249,66 @@ describe('disaster-recovery plans over GraphQL', () => {
     const listed = await gql(`{ drPlans(filter: { state: [RETIRED] }) { edges { node { id } } } }`, {});
     expect(listed.drPlans.edges.map((e: any) => e.node.id)).toEqual([id]);
   });
+  it('reads the DR tests of a page of plans in a constant number of SQL statements; after a cursor, per plan', async () => {
+    // A second, newer test on the plans of service-5 and service-3: pages of tests differ per plan.
+    const plans = (await t.og.recovery.plans({}, { first: 6 })).edges.map((e) => e.node);
+    const planOf = (name: string) => plans.find((p) => p.serviceId === services[Number(name.split('-')[1])])!;
+    for (const [name, rto] of [
+      ['service-5', 'PT2H'],
+      ['service-3', 'PT3H'],
+    ] as const) {
+      const now = t.og.clock.now().getTime();
+      await t.og.recovery.recordTest(
+        planOf(name).id,
+        {
+          startedAt: new Date(now - 1_800_000),
+          endedAt: new Date(now),
+          achievedRto: rto,
+          achievedRpo: 'PT0S',
+        },
+        { actor },
+      );
+    }
+    const TESTS = `query ($first: Int) {
+      drPlans(first: $first) {
+        edges { node { id service { name } tests(first: 1) { edges { cursor node { achievedRto passed } } pageInfo { hasNextPage } } } }
+      }
+    }`;
+    const measure = async (first: number) => {
+      reports.length = 0;
+      const { body } = await t.gql(TESTS, { first }, operator);
+      expect(body.errors).toBeUndefined();
+      expect(reports).toHaveLength(1);
+      return { edges: body.data?.drPlans.edges, queries: reports[0]!.queries.length };
+    };
+    const one = await measure(1);
+    const six = await measure(6);
+    expect(six.queries).toBe(one.queries);
+    const shape = (edges: any[]) =>
+      edges.map(({ node }) => [
+        node.service.name,
+        node.tests.edges.map((e: any) => e.node.achievedRto),
+        node.tests.pageInfo.hasNextPage,
+      ]);
+    expect(shape(one.edges)).toEqual([['service-5', ['PT2H'], true]]);
+    expect(shape(six.edges)).toEqual([
+      ['service-5', ['PT2H'], true],
+      ['service-4', ['PT1H'], false],
+      ['service-3', ['PT3H'], true],
+      ['service-2', ['PT1H'], false],
+      ['service-1', ['PT1H'], false],
+      ['service-0', ['PT1H'], false],
+    ]);
+    // After a cursor: the rest of that one plan's list.
+    const [first] = six.edges;
+    const rest = await t.gql(
+      `query ($id: ID!, $after: String) { drPlan(id: $id) { tests(first: 5, after: $after) { edges { node { achievedRto } } pageInfo { hasNextPage hasPreviousPage } } } }`,
+      { id: first.node.id, after: first.node.tests.edges[0].cursor },
+      operator,
+    );
+    expect(rest.body.data?.drPlan.tests).toEqual({
+      edges: [{ node: { achievedRto: 'PT1H' } }],
+      pageInfo: { hasNextPage: false, hasPreviousPage: true },
+    });
+  });
 });

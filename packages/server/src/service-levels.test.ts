@@ -183,6 +183,93 @@ describe('SLOs and availability over GraphQL', () => {
     expect(three.queries).toBe(one.queries);
   });
 
+  it('reads availability and error budgets of a page of SLOs, and of a page of CIs, in constant statements', async () => {
+    // Six services, each with an SLO named to sort first and a P1 incident in November of (i + 1) x 10
+    // minutes, so availability read one SLO at a time would show up as six times the statements.
+    const incidents: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const ci = await t.og.cmdb.create({ class: 'business_service', name: `batch-${i}` }, { actor });
+      await t.og.serviceLevels.defineSlo({ serviceId: ci.id, name: `A${i}`, objective: 99.9 }, { actor });
+      clock.set(`2026-11-0${i + 2}T08:00:00Z`);
+      const incident = await t.og.incidents.create(
+        { shortDescription: 'Down', ciId: ci.id, impact: 1, urgency: 1 },
+        { actor },
+      );
+      clock.advance((i + 1) * 600_000);
+      await t.og.incidents.transition(
+        incident.id,
+        { to: 'resolved', resolutionCode: 'solved_permanently', resolutionNotes: 'Fixed.' },
+        { actor },
+      );
+      incidents.push(incident.id);
+    }
+    await t.og.cmdb.create({ class: 'linux_server', name: 'batch-host' }, { actor });
+    clock.set('2026-12-01T06:00:00Z');
+
+    const month = 2_592_000_000;
+    const expected = (i: number) => {
+      const down = (i + 1) * 600_000;
+      const start = Date.parse(`2026-11-0${i + 2}T08:00:00Z`);
+      return {
+        name: `A${i}`,
+        service: { name: `batch-${i}` },
+        availability: {
+          from: '2026-11-01T00:00:00.000Z',
+          to: '2026-12-01T00:00:00.000Z',
+          elapsedMs: month,
+          downtimeMs: down,
+          uptimePercent: ((month - down) * 100) / month,
+          outages: [
+            {
+              start: new Date(start).toISOString(),
+              end: new Date(start + down).toISOString(),
+              durationMs: down,
+              incidentIds: [incidents[i]],
+            },
+          ],
+        },
+        errorBudget: {
+          allowedMs: 2_592_000,
+          consumedMs: down,
+          remainingMs: 2_592_000 - down,
+          burnRate: down / 2_592_000,
+        },
+      };
+    };
+    const SLOS = LIST.replace('slos(first: 10)', 'slos(first: $first)').replace(
+      '($period: String)',
+      '($period: String, $first: Int)',
+    );
+    const measure = async (query: string, variables: Record<string, unknown>) => {
+      reports.length = 0;
+      const { body } = await t.gql(query, variables, opsReader);
+      expect(body.errors).toBeUndefined();
+      expect(reports).toHaveLength(1);
+      return { data: body.data, queries: reports[0]!.queries.length };
+    };
+    const one = await measure(SLOS, { period: 'previous', first: 1 });
+    const six = await measure(SLOS, { period: 'previous', first: 6 });
+    expect(one.data?.slos.edges).toEqual([{ node: expected(0) }]);
+    expect(six.data?.slos.edges).toEqual([0, 1, 2, 3, 4, 5].map((i) => ({ node: expected(i) })));
+    expect(six.queries).toBe(one.queries);
+
+    // CI.availability over instants, default rules: null for the CI that is not a business service.
+    const CIS = `query ($first: Int) {
+      cis(filter: { search: "batch-" }, first: $first) {
+        edges { node { name availability(from: "2026-11-01T00:00:00Z", to: "2026-12-01T00:00:00Z") { downtimeMs errorBudget { allowedMs } } } }
+      }
+    }`;
+    const first = await measure(CIS, { first: 1 });
+    const seven = await measure(CIS, { first: 7 });
+    expect(first.data?.cis.edges).toEqual([
+      { node: { name: 'batch-0', availability: { downtimeMs: 600_000, errorBudget: null } } },
+    ]);
+    expect(
+      seven.data?.cis.edges.map((e: any) => [e.node.name, e.node.availability?.downtimeMs ?? null]),
+    ).toEqual([...[0, 1, 2, 3, 4, 5].map((i) => [`batch-${i}`, (i + 1) * 600_000]), ['batch-host', null]]);
+    expect(seven.queries).toBe(first.queries);
+  });
+
   it('needs operations:read to read and operations:write to change', async () => {
     const read = await t.gql('{ slos(first: 1) { edges { node { id } } } }', {}, t.tokens.reader);
     expect(read.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');

@@ -346,6 +346,31 @@ export async function listTests(
   return rows.map((r) => toTest(r as unknown as Record<string, unknown>));
 }
 
+/**
+ * The newest `limit` tests (by start, then id) of each of `planIds`, in one query: a lateral join that
+ * reads each plan's first rows from the (plan_id, started_at desc, id desc) index.
+ */
+export async function firstTestsOf(
+  db: Db,
+  planIds: readonly string[],
+  limit: number,
+): Promise<Map<string, DrTest[]>> {
+  const out = new Map<string, DrTest[]>();
+  if (planIds.length === 0 || limit === 0) return out;
+  const { rows } = await sql<Record<string, unknown>>`
+    select t.* from unnest(${uuids(planIds)}) p(id)
+     cross join lateral (
+       select * from dr_tests d where d.plan_id = p.id
+        order by d.started_at desc, d.id desc limit ${limit}
+     ) t
+     order by t.plan_id, t.started_at desc, t.id desc`.execute(db);
+  for (const row of rows) {
+    const test = toTest(row);
+    out.set(test.planId, [...(out.get(test.planId) ?? []), test]);
+  }
+  return out;
+}
+
 // Recovery order --------------------------------------------------------------------------------------
 
 /** A CI of a service's dependency subgraph, with the CIs of the subgraph it needs. */

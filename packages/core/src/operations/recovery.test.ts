@@ -425,4 +425,48 @@ describe.each(testBackends())('disaster recovery on %s', (backend) => {
       og.recovery.definePlan({ serviceId: ci.Shop!, rto: 'PT1H', rpo: 'PT0S' }, { actor: reader }),
     ).rejects.toBeInstanceOf(ForbiddenError);
   });
+  it('reads the first page of tests of many plans in one query, in the order asked', async () => {
+    const [retired] = (await og.recovery.plans({ state: ['retired'] })).edges.map((e) => e.node);
+    const billing = (await og.recovery.planOfService(ci.Billing!))!;
+    const shop = (await og.recovery.planOfService(ci.Shop!))!;
+    for (const hoursAgo of [3, 2])
+      await og.recovery.recordTest(
+        billing.id,
+        {
+          startedAt: new Date(clock.now().getTime() - hoursAgo * 3_600_000),
+          endedAt: new Date(clock.now().getTime() - (hoursAgo - 1) * 3_600_000),
+          achievedRto: `PT${hoursAgo}0M`,
+          achievedRpo: 'PT0S',
+        },
+        { actor: admin },
+      );
+    const ids = [retired!.id, billing.id, shop.id, crypto.randomUUID(), 'nope', retired!.id.toUpperCase()];
+    const { result: pages, queries } = await og.queries.measure(() =>
+      og.recovery.testsOfPlans(ids, { first: 3 }),
+    );
+    expect(queries).toHaveLength(1);
+    const rtos = pages.map((p) => [p.edges.map((e) => e.node.achievedRto), p.hasNextPage]);
+    // The retired plan's six tests newest first (the one of the overdue check, then the five recorded).
+    expect(rtos).toEqual([
+      [['PT1H', 'PT1H', 'PT1H'], true],
+      [['PT20M', 'PT30M'], false],
+      [[], false],
+      [[], false],
+      [[], false],
+      [['PT1H', 'PT1H', 'PT1H'], true],
+    ]);
+    // The same pages, cursors included, as one plan at a time; the cursor continues that plan's list.
+    expect(pages[0]).toEqual(await og.recovery.tests(retired!.id, { first: 3 }));
+    expect(pages[1]).toEqual(await og.recovery.tests(billing.id, { first: 3 }));
+    const rest = await og.recovery.tests(retired!.id, { first: 5, after: pages[0]!.endCursor });
+    expect(rest.edges.map((e) => e.node.achievedRto)).toEqual(['PT4H1S', 'PT4H', 'PT3H30M']);
+    expect((await og.recovery.testsOfPlans([billing.id], { first: 0 }))[0]).toEqual({
+      edges: [],
+      hasNextPage: true,
+      endCursor: null,
+    });
+    await expect(og.recovery.testsOfPlans([billing.id], {}, { actor: outsider })).rejects.toBeInstanceOf(
+      ForbiddenError,
+    );
+  });
 });

@@ -238,6 +238,27 @@ export class RecoveryService {
   }
 
   /**
+   * The first page of DR tests of each of `planIds` (newest first, `first` each), in one query, in the
+   * order asked: a DataLoader batch. An unknown id gets an empty page. There is no `after`: a cursor
+   * belongs to one plan's list, so a later page is `tests(planId, { first, after })`.
+   */
+  async testsOfPlans(
+    planIds: readonly string[],
+    page: { readonly first?: number } = {},
+    { actor }: ReadOptions = {},
+  ): Promise<Page<DrTest>[]> {
+    readGate(actor);
+    const first = pageSize(page.first);
+    const ids = planIds.map((id) => (isUuid(id) ? id.toLowerCase() : null));
+    const found = await store.firstTestsOf(
+      this.kernel.db,
+      [...new Set(ids.filter((id): id is string => id !== null))],
+      first + 1,
+    );
+    return ids.map((id) => timeIdPage((id && found.get(id)) || [], first, (t) => t.startedAt));
+  }
+
+  /**
    * The order to recover the plan's service in: what it depends on, transitively, in stages (each
    * stage needs only earlier ones; its CIs can be recovered in parallel), cycles reported rather than
    * refused, and warnings for runbook steps that contradict it. Follows relationships by their

@@ -7,7 +7,7 @@ import {
   type ReadOptions,
   type WriteOptions,
 } from '../kernel/actor.js';
-import { ConflictError, NotFoundError, ValidationError } from '../kernel/errors.js';
+import { ConflictError, NotFoundError, type OpsGraphError, ValidationError } from '../kernel/errors.js';
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
 import { pageSize } from '../kernel/pagination.js';
 import { isUuid, parseInput } from '../kernel/validation.js';
@@ -27,7 +27,7 @@ import {
   type UpdateSloInput,
   updateSloInput,
 } from './model.js';
-import { budgetOf, outagesOf, uptimePercent } from './outages.js';
+import { budgetOf, type Interval, outagesOf, uptimePercent } from './outages.js';
 import { periodOf, type Span } from './periods.js';
 import * as store from './store.js';
 
@@ -155,79 +155,139 @@ export class ServiceLevelsService {
   async availability(
     target: AvailabilityTarget,
     window: AvailabilityWindow,
-    { actor }: ReadOptions = {},
+    options: ReadOptions = {},
   ): Promise<Availability> {
-    readGate(actor);
-    const w = parseInput(availabilityWindowInput, window, 'window');
-    const { slo, serviceId } = await this.#target(target);
-    const now = this.kernel.clock.now();
-    let span: Span;
-    if ('period' in w) {
-      if (!slo)
-        throw ValidationError.field(
-          'window.period',
-          'needs an SLO for its calendar period: give from and to',
-        );
-      span = periodOf(slo.period, slo.timeZone, w.period, now);
-    } else span = { from: w.from, to: w.to };
-    const from = span.from.getTime();
-    const until = Math.max(from, Math.min(span.to.getTime(), now.getTime()));
-
-    const db = this.kernel.db;
-    const dependencies = await this.kernel.services.topology.downstream(serviceId);
-    const rules = slo ?? DEFAULT_RULES;
-    const found =
-      until > from
-        ? await store.causes(db, {
-            serviceId,
-            ciIds: [serviceId, ...dependencies.map((d) => d.id)],
-            priorities: rules.incidentPriorities,
-            severities: rules.alertSeverities,
-            from: span.from,
-            until: new Date(until),
-          })
-        : [];
-    const causeCis = new Set([serviceId, ...found.flatMap((c) => (c.ciId ? [c.ciId] : []))]);
-    const maintenance = found.length
-      ? await store.maintenanceOf(db, [...causeCis], span.from, new Date(until))
-      : new Map();
-    const outages = outagesOf(found, maintenance, serviceId, from, until);
-    const elapsedMs = until - from;
-    const downtimeMs = outages.reduce((sum, o) => sum + o.durationMs, 0);
-    return {
-      sloId: slo?.id ?? null,
-      serviceId,
-      from: span.from,
-      to: span.to,
-      until: new Date(until),
-      elapsedMs,
-      downtimeMs,
-      uptimePercent: uptimePercent(elapsedMs, downtimeMs),
-      outages,
-      errorBudget: slo
-        ? budgetOf(objectivePpm(slo.objective), span.to.getTime() - from, elapsedMs, downtimeMs)
-        : null,
-    };
+    const [answer] = await this.availabilityMany([target], window, options);
+    if (answer instanceof Error) throw answer;
+    return answer!;
   }
 
-  async #target(target: AvailabilityTarget): Promise<{ slo: Slo | null; serviceId: string }> {
-    if ('sloId' in target && target.sloId !== undefined) {
-      const slo = isUuid(target.sloId)
-        ? await store.findSlo(this.kernel.db, target.sloId.toLowerCase())
-        : undefined;
-      if (!slo) throw new NotFoundError('SLO', String(target.sloId), 'sloId');
-      return { slo, serviceId: slo.serviceId };
-    }
-    const serviceId = 'serviceId' in target ? target.serviceId : undefined;
-    if (!isUuid(serviceId)) throw ValidationError.field('serviceId', 'must be a business service id');
-    const ci = await store.serviceCi(this.kernel.db, serviceId.toLowerCase());
-    if (!ci) throw new NotFoundError('CI', serviceId, 'serviceId');
-    if (!ci.isService)
-      throw ValidationError.field(
-        'serviceId',
-        'must be a business service (class business_service or below)',
-      );
-    return { slo: null, serviceId: serviceId.toLowerCase() };
+  /**
+   * `availability` of each of `targets` over the same `window`, in the order asked (a DataLoader batch):
+   * a constant number of SQL statements however many targets (the SLOs, the services' classes, one
+   * dependency walk, one query of incidents and alerts, one of maintenance), the same arithmetic. Each
+   * entry is the Availability, or the error `availability` would throw for that target alone (unknown
+   * SLO, not a business service, a period without an SLO); a bad window or a reader without
+   * operations:read throws for all.
+   */
+  async availabilityMany(
+    targets: readonly AvailabilityTarget[],
+    window: AvailabilityWindow,
+    { actor }: ReadOptions = {},
+  ): Promise<(Availability | OpsGraphError)[]> {
+    readGate(actor);
+    const w = parseInput(availabilityWindowInput, window, 'window');
+    const now = this.kernel.clock.now();
+    const asks = (await this.#targets(targets)).map((found): Ask | OpsGraphError => {
+      if (found instanceof Error) return found;
+      const { slo, serviceId } = found;
+      let span: Span;
+      if ('period' in w) {
+        if (!slo)
+          return ValidationError.field(
+            'window.period',
+            'needs an SLO for its calendar period: give from and to',
+          );
+        span = periodOf(slo.period, slo.timeZone, w.period, now);
+      } else span = { from: w.from, to: w.to };
+      const from = span.from.getTime();
+      const until = Math.max(from, Math.min(span.to.getTime(), now.getTime()));
+      return { slo, serviceId, span, from, until };
+    });
+
+    // Only targets with elapsed time can have had outages: walk, and read causes, for those.
+    const counted = asks.filter((a): a is Ask => !(a instanceof Error) && a.until > a.from);
+    const db = this.kernel.db;
+    const services = [...new Set(counted.map((a) => a.serviceId))];
+    // One walk for all services (topology's downstream, as relationships stand now).
+    const walked = services.length ? await this.kernel.services.topology.downstreamOf(services) : [];
+    const dependencies = new Map(services.map((id, i) => [id, walked[i]!]));
+    const found = await store.causesOf(
+      db,
+      counted.map((a) => {
+        const rules = a.slo ?? DEFAULT_RULES;
+        return {
+          serviceId: a.serviceId,
+          ciIds: [a.serviceId, ...dependencies.get(a.serviceId)!.map((d) => d.id)],
+          priorities: rules.incidentPriorities,
+          severities: rules.alertSeverities,
+          from: a.span.from,
+          until: new Date(a.until),
+        };
+      }),
+    );
+    // Maintenance matters only where there is something to cut it out of.
+    const maintenance = await store.maintenanceOf(
+      db,
+      counted.map((a, i) => ({
+        ciIds: found[i]!.length
+          ? [...new Set([a.serviceId, ...found[i]!.flatMap((c) => (c.ciId ? [c.ciId] : []))])]
+          : [],
+        from: a.span.from,
+        until: new Date(a.until),
+      })),
+    );
+    const perAsk = new Map(counted.map((a, i) => [a, { causes: found[i]!, maintenance: maintenance[i]! }]));
+
+    return asks.map((a) => {
+      if (a instanceof Error) return a;
+      const { slo, serviceId, span, from, until } = a;
+      const c = perAsk.get(a) ?? { causes: [], maintenance: new Map<string, Interval[]>() };
+      const outages = outagesOf(c.causes, c.maintenance, serviceId, from, until);
+      const elapsedMs = until - from;
+      const downtimeMs = outages.reduce((sum, o) => sum + o.durationMs, 0);
+      return {
+        sloId: slo?.id ?? null,
+        serviceId,
+        from: span.from,
+        to: span.to,
+        until: new Date(until),
+        elapsedMs,
+        downtimeMs,
+        uptimePercent: uptimePercent(elapsedMs, downtimeMs),
+        outages,
+        errorBudget: slo
+          ? budgetOf(objectivePpm(slo.objective), span.to.getTime() - from, elapsedMs, downtimeMs)
+          : null,
+      };
+    });
+  }
+
+  /** Each target's SLO and service, or its error: at most one query of SLOs and one of CIs for all. */
+  async #targets(targets: readonly AvailabilityTarget[]): Promise<(Target | OpsGraphError)[]> {
+    const sloIdOf = (t: AvailabilityTarget) => ('sloId' in t && t.sloId !== undefined ? t.sloId : undefined);
+    const sloIds = targets.flatMap((t) => {
+      const id = sloIdOf(t);
+      return id !== undefined && isUuid(id) ? [id.toLowerCase()] : [];
+    });
+    const serviceIds = targets.flatMap((t) => {
+      if (sloIdOf(t) !== undefined) return [];
+      const id = 'serviceId' in t ? t.serviceId : undefined;
+      return isUuid(id) ? [id.toLowerCase()] : [];
+    });
+    const [slos, cis] = await Promise.all([
+      sloIds.length ? store.slosById(this.kernel.db, [...new Set(sloIds)]) : [],
+      store.serviceCis(this.kernel.db, [...new Set(serviceIds)]),
+    ]);
+    const sloById = new Map(slos.map((s) => [s.id, s]));
+    return targets.map((target) => {
+      const sloId = sloIdOf(target);
+      if (sloId !== undefined) {
+        const slo = isUuid(sloId) ? sloById.get(sloId.toLowerCase()) : undefined;
+        if (!slo) return new NotFoundError('SLO', String(sloId), 'sloId');
+        return { slo, serviceId: slo.serviceId };
+      }
+      const serviceId = 'serviceId' in target ? target.serviceId : undefined;
+      if (!isUuid(serviceId)) return ValidationError.field('serviceId', 'must be a business service id');
+      const ci = cis.get(serviceId.toLowerCase());
+      if (!ci) return new NotFoundError('CI', serviceId, 'serviceId');
+      if (!ci.isService)
+        return ValidationError.field(
+          'serviceId',
+          'must be a business service (class business_service or below)',
+        );
+      return { slo: null, serviceId: serviceId.toLowerCase() };
+    });
   }
 
   async #forChange(scope: WriteScope, id: string, version: number | undefined): Promise<Slo> {
@@ -237,6 +297,19 @@ export class ServiceLevelsService {
     if (found.retiredAt) throw new ConflictError(`SLO ${found.name} is retired`, 'id', found.version);
     return found;
   }
+}
+
+/** A target found: its SLO (null for a service with default rules) and its service. */
+interface Target {
+  readonly slo: Slo | null;
+  readonly serviceId: string;
+}
+
+/** A target with the span it is counted over: `[from, until)` in ms, until no later than now. */
+interface Ask extends Target {
+  readonly span: Span;
+  readonly from: number;
+  readonly until: number;
 }
 
 const stale = (slo: Slo, sent: number) => ConflictError.staleVersion('SLO', slo.name, sent, slo.version);

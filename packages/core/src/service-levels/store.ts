@@ -144,102 +144,147 @@ export async function listSlos(
 
 // Services and outages ------------------------------------------------------------------------------
 
-/** The CI's class and whether it is of class `business_service` or below; undefined when there is no such CI. */
-export async function serviceCi(
+/**
+ * For each of `ciIds` that exists: its name and whether it is of class `business_service` or below, in
+ * one query (keyed by id).
+ */
+export async function serviceCis(
   db: Db,
-  ciId: string,
-): Promise<{ name: string; isService: boolean } | undefined> {
-  const { rows } = await sql<{ name: string; isService: boolean }>`
+  ciIds: readonly string[],
+): Promise<Map<string, { name: string; isService: boolean }>> {
+  if (ciIds.length === 0) return new Map();
+  const { rows } = await sql<{ id: string; name: string; isService: boolean }>`
     with recursive below(name) as (
       select 'business_service'::text
       union
       select c.name from ci_classes c join below b on c.parent = b.name
     )
-    select name, class in (select name from below) as is_service from cis where id = ${ciId}::uuid`.execute(
-    db,
-  );
-  return rows[0];
+    select id, name, class in (select name from below) as is_service
+      from cis where id = any(${uuids(ciIds)})`.execute(db);
+  return new Map(rows.map(({ id, ...ci }) => [id, ci]));
+}
+
+/** The CI's name and whether it is of class `business_service` or below; undefined when there is no such CI. */
+export async function serviceCi(
+  db: Db,
+  ciId: string,
+): Promise<{ name: string; isService: boolean } | undefined> {
+  return (await serviceCis(db, [ciId])).get(ciId);
+}
+
+/** What one target asks of `causes`: its service, the CIs it depends on, its rules and its interval. */
+export interface CausesAsk {
+  readonly serviceId: string;
+  /** The service and what it depends on. */
+  readonly ciIds: readonly string[];
+  readonly priorities: readonly Priority[];
+  readonly severities: readonly AlertSeverity[];
+  readonly from: Date;
+  readonly until: Date;
 }
 
 /**
- * What may have taken the service down during `[from, until)`: incidents of `priorities` whose business
- * services include it (from creation to resolution or cancellation; open ones go on), and alerts of
- * `severities` on one of `ciIds` (the service and what it depends on; from first raise to close).
+ * What may have taken each asked service down during its `[from, until)`, in one query for all asks
+ * (each ask's parameters travel as one JSON row, so rules and intervals may differ), in the order asked:
+ * incidents of the ask's `priorities` whose business services include its service (from creation to
+ * resolution or cancellation; open ones go on), and alerts of its `severities` on one of its `ciIds`
+ * (from first raise to close). Each list is ordered by start, then id.
  */
-export async function causes(
-  db: Db,
-  q: {
-    serviceId: string;
-    ciIds: readonly string[];
-    priorities: readonly Priority[];
-    severities: readonly AlertSeverity[];
-    from: Date;
-    until: Date;
-  },
-): Promise<Cause[]> {
+export async function causesOf(db: Db, asks: readonly CausesAsk[]): Promise<Cause[][]> {
+  if (asks.length === 0) return [];
+  const json = JSON.stringify(
+    asks.map((a, k) => ({
+      k,
+      service_id: a.serviceId,
+      ci_ids: a.ciIds,
+      priorities: a.priorities,
+      severities: a.severities,
+      from: a.from.toISOString(),
+      until: a.until.toISOString(),
+    })),
+  );
   const { rows } = await sql<{
+    k: number;
     kind: 'incident' | 'alert';
     id: string;
     ciId: string | null;
     start: string | Date;
     end: string | Date | null;
   }>`
-    select * from (
-      select 'incident' as kind, i.id, i.ci_id, i.created_at as start,
+    with t as (
+      select * from jsonb_to_recordset(${json}::jsonb) as t(
+        k int, service_id text, ci_ids uuid[], priorities smallint[], severities text[],
+        "from" timestamptz, until timestamptz)
+    )
+    select c.k, c.kind, c.id, c.ci_id, c.start, c."end" from (
+      select t.k, t."from", 'incident' as kind, i.id, i.ci_id, i.created_at as start,
              coalesce(i.resolved_at, i.cancelled_at, i.closed_at) as "end"
-        from incidents i
-       where i.service_ids @> ${JSON.stringify([q.serviceId])}::jsonb
-         and i.priority = any(${[...q.priorities]}::smallint[])
-         and i.created_at < ${q.until}
+        from t join incidents i
+          on i.service_ids @> jsonb_build_array(t.service_id)
+         and i.priority = any(t.priorities)
+         and i.created_at < t.until
       union all
-      select 'alert', a.id, a.ci_id, a.first_seen, a.closed_at
-        from alerts a
-       where a.ci_id = any(${uuids(q.ciIds)})
-         and a.severity = any(${[...q.severities]}::text[])
-         and a.first_seen < ${q.until}
+      select t.k, t."from", 'alert', a.id, a.ci_id, a.first_seen, a.closed_at
+        from t join alerts a
+          on a.ci_id = any(t.ci_ids)
+         and a.severity = any(t.severities)
+         and a.first_seen < t.until
     ) c
-     where c."end" is null or c."end" > ${q.from}
-     order by c.start, c.id`.execute(db);
-  return rows.map((r) => ({
-    kind: r.kind,
-    id: r.id,
-    ciId: r.ciId ?? null,
-    start: new Date(r.start).getTime(),
-    end: r.end === null ? null : new Date(r.end).getTime(),
-  }));
+     where c."end" is null or c."end" > c."from"
+     order by c.k, c.start, c.id`.execute(db);
+  const out: Cause[][] = asks.map(() => []);
+  for (const r of rows)
+    out[Number(r.k)]!.push({
+      kind: r.kind,
+      id: r.id,
+      ciId: r.ciId ?? null,
+      start: new Date(r.start).getTime(),
+      end: r.end === null ? null : new Date(r.end).getTime(),
+    });
+  return out;
 }
 
 /**
- * The maintenance covering each of `ciIds` during `[from, until)`: windows on the CI itself or on a CI
- * that contains it (`contains`, transitively), each from its start to its end or its cancellation.
- * One recursive query, walking up from the CIs asked about only.
+ * For each ask, the maintenance covering each of its `ciIds` during its `[from, until)`: windows on the
+ * CI itself or on a CI that contains it (`contains`, transitively), each from its start to its end or
+ * its cancellation. One recursive query for all asks, walking up from the CIs asked about only; in the
+ * order asked, each keyed by CI id.
  */
 export async function maintenanceOf(
   db: Db,
-  ciIds: readonly string[],
-  from: Date,
-  until: Date,
-): Promise<Map<string, Interval[]>> {
-  const out = new Map<string, Interval[]>();
-  if (ciIds.length === 0) return out;
-  const { rows } = await sql<{ ciId: string; startsAt: string | Date; endsAt: string | Date }>`
-    with recursive up(ci_id, id) as (
-      select c, c from unnest(${uuids(ciIds)}) c
+  asks: readonly { ciIds: readonly string[]; from: Date; until: Date }[],
+): Promise<Map<string, Interval[]>[]> {
+  const out = asks.map(() => new Map<string, Interval[]>());
+  if (!asks.some((a) => a.ciIds.length > 0)) return out;
+  const json = JSON.stringify(
+    asks.map((a, k) => ({ k, ci_ids: a.ciIds, from: a.from.toISOString(), until: a.until.toISOString() })),
+  );
+  const { rows } = await sql<{ k: number; ciId: string; startsAt: string | Date; endsAt: string | Date }>`
+    with recursive asked(k, ci_id, "from", until) as (
+      select t.k, c, t."from", t.until
+        from jsonb_to_recordset(${json}::jsonb) as t(k int, ci_ids uuid[], "from" timestamptz, until timestamptz)
+        cross join unnest(t.ci_ids) c
+    ),
+    up(ci_id, id) as (
+      select distinct ci_id, ci_id from asked
       union
       select u.ci_id, r.source_id
         from up u join relationships r on r.target_id = u.id and r.type = 'contains'
     )
-    select distinct u.ci_id, w.starts_at, least(w.ends_at, coalesce(w.cancelled_at, w.ends_at)) as ends_at
-      from up u
+    select distinct a.k, a.ci_id, w.starts_at,
+           least(w.ends_at, coalesce(w.cancelled_at, w.ends_at)) as ends_at
+      from asked a
+      join up u on u.ci_id = a.ci_id
       join maintenance_window_cis m on m.ci_id = u.id
       join maintenance_windows w on w.id = m.window_id
-     where w.starts_at < ${until} and w.ends_at > ${from}
+     where w.starts_at < a.until and w.ends_at > a."from"
        and (w.cancelled_at is null or w.cancelled_at > w.starts_at)
-     order by u.ci_id, w.starts_at`.execute(db);
+     order by a.k, a.ci_id, w.starts_at`.execute(db);
   for (const r of rows) {
-    const list = out.get(r.ciId) ?? [];
+    const byCi = out[Number(r.k)]!;
+    const list = byCi.get(r.ciId) ?? [];
     list.push([new Date(r.startsAt).getTime(), new Date(r.endsAt).getTime()]);
-    out.set(r.ciId, list);
+    byCi.set(r.ciId, list);
   }
   return out;
 }

@@ -3,6 +3,7 @@ import {
   type DrTest,
   drPlanStates,
   drTestOutcomes,
+  type Page,
   permissions,
   type RecoveryCycle,
   type RecoveryOrder,
@@ -49,6 +50,25 @@ function loadOrder(context: GraphQLContext, plan: DrPlan, maxDepth: number | und
     loaders.set(maxDepth, loader);
   }
   return loader.load(plan);
+}
+
+// Per request: the first page of tests of every plan an answer shows, one query per page size asked.
+// A page after a cursor belongs to one plan's list, so it is read on its own (`tests(planId, page)`).
+const testLoaders = createContextCache(
+  (_context: GraphQLContext) => new Map<number | undefined, DataLoader<string, Page<DrTest>>>(),
+);
+function loadTests(context: GraphQLContext, planId: string, page: { first?: number; after: string | null }) {
+  const { og, actor } = context;
+  if (page.after) return og.recovery.tests(planId, page, { actor });
+  const loaders = testLoaders(context);
+  let loader = loaders.get(page.first);
+  if (!loader) {
+    loader = new DataLoader((ids: readonly string[]) =>
+      og.recovery.testsOfPlans(ids, page.first === undefined ? {} : { first: page.first }, { actor }),
+    );
+    loaders.set(page.first, loader);
+  }
+  return loader.load(planId);
 }
 
 /** Disaster-recovery plans per business service, their recovery order and DR tests (operations:read/write). */
@@ -222,8 +242,9 @@ export function addRecovery(builder: OpsGraphBuilder, { CI, Group }: Refs) {
       tests: t.connection({
         type: Test,
         description: 'Its DR tests, newest first (by start).',
-        resolve: async (p, args, { og, actor }) =>
-          connectionOf(await og.recovery.tests(p.id, forwardPage(args), { actor }), args.after),
+        // Batched across a page of plans (see loadTests); with `after`, one query for this plan.
+        resolve: async (p, args, context) =>
+          connectionOf(await loadTests(context, p.id, forwardPage(args)), args.after),
       }),
     }),
   });

@@ -13,6 +13,7 @@ import {
   ValidationError,
 } from '@opsgraph/core';
 import { createContextCache } from '@pothos/core';
+import DataLoader from 'dataloader';
 import type { OpsGraphBuilder } from '../builder.js';
 import type { GraphQLContext } from '../context.js';
 import type { addAlerts } from './alerts.js';
@@ -31,21 +32,30 @@ const upper = <T extends string>(values: readonly T[]) =>
     { value: T }
   >;
 
-// Per request: `availability` and `errorBudget` of the same SLO and window are computed once.
-const computed = createContextCache(() => new Map<string, Promise<Availability>>());
+// Per request (and per subscription event): one DataLoader per window, so the availability of a page of
+// SLOs (or business-service CIs) over the same window is one batch, a constant number of statements
+// however many; `availability` and `errorBudget` of the same SLO and window are computed once.
+const loaders = createContextCache(
+  (_context: GraphQLContext) => new Map<string, DataLoader<AvailabilityTarget, Availability, string>>(),
+);
 const availabilityOf = (
   context: GraphQLContext,
   target: AvailabilityTarget,
   window: AvailabilityWindow,
 ): Promise<Availability> => {
-  const cache = computed(context);
-  const key = JSON.stringify([target, window]);
-  let found = cache.get(key);
-  if (!found) {
-    found = context.og.serviceLevels.availability(target, window, { actor: context.actor });
-    cache.set(key, found);
+  const byWindow = loaders(context);
+  const key = JSON.stringify(window);
+  let loader = byWindow.get(key);
+  if (!loader) {
+    // Each target's own error (not a business service, unknown SLO) rejects that target's load only.
+    loader = new DataLoader<AvailabilityTarget, Availability, string>(
+      (targets: readonly AvailabilityTarget[]) =>
+        context.og.serviceLevels.availabilityMany(targets, window, { actor: context.actor }),
+      { cacheKeyFn: (target) => JSON.stringify(target) },
+    );
+    byWindow.set(key, loader);
   }
-  return found;
+  return loader.load(target);
 };
 
 /** The window of the arguments: a period (default `current`) or `from`/`to`, not both. */
