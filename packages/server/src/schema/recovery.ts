@@ -239,13 +239,17 @@ export function addRecovery(builder: OpsGraphBuilder, { CI, Group }: Refs) {
         },
         resolve: (p, { maxDepth }, context) => loadOrder(context, p, maxDepth ?? undefined),
       }),
-      tests: t.connection({
-        type: Test,
-        description: 'Its DR tests, newest first (by start).',
-        // Batched across a page of plans (see loadTests); with `after`, one query for this plan.
-        resolve: async (p, args, context) =>
-          connectionOf(await loadTests(context, p.id, forwardPage(args)), args.after),
-      }),
+      tests: t.connection(
+        {
+          type: Test,
+          description: 'Its DR tests, newest first (by start).',
+          // Batched across a page of plans (see loadTests); with `after`, one query for this plan.
+          resolve: async (p, args, context) =>
+            connectionOf(await loadTests(context, p.id, forwardPage(args)), args.after),
+        },
+        { name: 'DrTestConnection', authScopes: read },
+        { name: 'DrTestEdge', authScopes: read },
+      ),
     }),
   });
 
