@@ -122,6 +122,24 @@ describe('opsgraph serve --demo (the quick start)', () => {
           requestedFor: { name: 'Dan Desk', manager: { name: 'Maria Manager' } },
         },
       ]);
+      // Operations control: a backup job, an SLO, a DR plan, and a disk with a forecast.
+      const operations = await query(
+        first.url,
+        first.token,
+        `{ jobs { edges { node { name kind } } } slos { edges { node { name objective } } }
+           drPlans { edges { node { service { name } } } }
+           capacityMetrics { edges { node { name level forecast { status } } } } }`,
+      );
+      expect(operations.jobs.edges.map((e: { node: unknown }) => e.node)).toEqual([
+        { name: 'Nightly orders-db backup', kind: 'BACKUP' },
+      ]);
+      expect(operations.slos.edges[0].node).toEqual({ name: 'Online Shop monthly', objective: 99.9 });
+      expect(operations.drPlans.edges[0].node.service.name).toBe('Online Shop');
+      expect(operations.capacityMetrics.edges[0].node).toEqual({
+        name: '/var/lib/postgresql',
+        level: 'OK',
+        forecast: { status: 'EXHAUSTING' },
+      });
       expect((await fetch(first.url.replace(/graphql$/, 'readyz'))).status).toBe(200);
       // GraphiQL in demo mode.
       const page = await fetch(first.url, { headers: { accept: 'text/html' } });

@@ -6,8 +6,8 @@ const actor = systemActor('demo-seed');
  * A small estate to explore: a business service, its applications, a database and servers, related so
  * impact analysis has something to say (the web tier is a cluster of three needing two), a few
  * users and groups holding core roles (one of them scoped to the service), an incident rule and two
- * correlated alerts that opened an incident, and a "New laptop" catalog item with a request awaiting
- * its manager's approval.
+ * correlated alerts that opened an incident, a "New laptop" catalog item with a request awaiting
+ * its manager's approval, and operations control: a backup job, an SLO, a DR plan and a filling disk.
  */
 export async function seedDemo(og: OpsGraph): Promise<{ created: number }> {
   const existing = await og.cmdb.list({ tag: 'demo' }, { first: 1 });
@@ -106,6 +106,56 @@ export async function seedDemo(og: OpsGraph): Promise<{ created: number }> {
           ciId: ids.get('checkout-api')!,
         },
       ],
+      { actor },
+    );
+
+    // IT operations control to look at: a nightly backup of the orders database (its last good run
+    // reported), an availability objective and a recovery plan for the Online Shop, and db-01's data
+    // disk filling up (still under its warning threshold, with a forecast of when it is full).
+    const backup = await tx.operations.defineJob(
+      {
+        name: 'Nightly orders-db backup',
+        kind: 'backup',
+        schedule: '0 2 * * *',
+        targetCiIds: [ids.get('orders-db')!],
+        rpoMinutes: 1440,
+        ownerGroupId: opsTeam.id,
+      },
+      { actor },
+    );
+    await tx.operations.reportRun(
+      { jobId: backup.id, status: 'succeeded', durationMs: 840_000, bytes: 12_884_901_888 },
+      { actor },
+    );
+    await tx.serviceLevels.defineSlo(
+      { serviceId: ids.get('Online Shop')!, name: 'Online Shop monthly', objective: 99.9 },
+      { actor },
+    );
+    await tx.recovery.definePlan(
+      {
+        serviceId: ids.get('Online Shop')!,
+        rto: 'PT4H',
+        rpo: 'PT24H',
+        ownerGroupId: opsTeam.id,
+        steps: [
+          { title: 'Restore orders-db from the nightly backup', ciId: ids.get('orders-db')! },
+          { title: 'Start checkout-api and check its health', ciId: ids.get('checkout-api')! },
+          { title: 'Open the shop to customers', ciId: ids.get('Online Shop')! },
+        ],
+      },
+      { actor },
+    );
+    const disk = await tx.capacity.defineMetric(
+      { ciId: ids.get('db-01')!, kind: 'storage', name: '/var/lib/postgresql', unit: 'GB', capacity: 500 },
+      { actor },
+    );
+    const now = og.clock.now().getTime();
+    await tx.capacity.recordSamples(
+      disk.id,
+      Array.from({ length: 14 }, (_, k) => ({
+        at: new Date(now - (13 - k) * 86_400_000),
+        value: 300 + 6 * k,
+      })),
       { actor },
     );
 

@@ -237,7 +237,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
       return sendJson(res, 405, {
         errors: [{ message: `${req.method} is not accepted here: GET /metrics` }],
       });
-    if (!(options.metrics && options.metrics.public)) {
+    if (!(options.metrics && options.metrics.public === true)) {
       let actor: Actor;
       try {
         actor = await resolveActor(authenticate, toFetchRequest(req), og, anonymous);
