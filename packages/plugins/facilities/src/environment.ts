@@ -177,7 +177,10 @@ export class EnvironmentService {
     const row = await tables(scope.db)
       .updateTable('facilitiesSensors')
       .set({
-        ...t,
+        warningAbove: t.warningAbove,
+        criticalAbove: t.criticalAbove,
+        warningBelow: t.warningBelow,
+        criticalBelow: t.criticalBelow,
         lastValue: value,
         lastReadAt: at,
         state: judged.state,
