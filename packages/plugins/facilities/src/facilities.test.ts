@@ -435,6 +435,31 @@ describe.each(testBackends())('facilities plugin on %s', (backend) => {
     });
   });
 
+  it('frees the U of a retired device', async () => {
+    const { racks } = og.plugins.facilities;
+    const r = await rack('R-retire', 4);
+    const old = await server('old-01');
+    await racks.place({ rackId: r.ciId, deviceId: old.id, position: 1, height: 4 }, { actor });
+    const unplaced = new Promise<unknown>((resolve) => {
+      const off = og.on('facilities.device_unplaced', (event) => {
+        off();
+        resolve(event);
+      });
+    });
+    await og.cmdb.retire(old.id, old.version, { actor });
+    expect(await unplaced).toMatchObject({
+      payload: { placement: { deviceId: old.id, rackId: r.ciId } },
+      actor: { kind: 'plugin', id: 'facilities' },
+    });
+    expect(await racks.placements(r.ciId)).toEqual([]);
+    const fresh = await server('new-01');
+    expect(
+      await racks.place({ rackId: r.ciId, deviceId: fresh.id, position: 1, height: 4 }, { actor }),
+    ).toMatchObject({
+      deviceName: 'new-01',
+    });
+  });
+
   it('raises sensor events through event management and clears them when back', async () => {
     const { environment } = og.plugins.facilities;
     const r = await rack('S1');

@@ -1,6 +1,6 @@
 // @opsgraph/plugin-facilities: DCIM as CMDB CIs, so impact analysis and maintenance follow the building.
 import '@opsgraph/server'; // brings the `graphql` slot onto PluginDefinition
-import { type CiClassDefinition, definePlugin } from '@opsgraph/core';
+import { type CiClassDefinition, definePlugin, pluginActor } from '@opsgraph/core';
 import { classes, facilitiesPermissions, POWERED_BY } from './common.js';
 import { EnvironmentService } from './environment.js';
 import { facilitiesGraphql } from './graphql.js';
@@ -137,5 +137,13 @@ export const facilitiesPlugin = () =>
       power: new PowerService(kernel),
       environment: new EnvironmentService(kernel),
     }),
+    on: {
+      // A retired device leaves its rack: its U are free again and it draws no more power.
+      'ci.retired': async (event, kernel) => {
+        const { racks } = kernel.plugins.facilities;
+        if (await racks.placementOf(event.payload.ci.id))
+          await racks.unplace(event.payload.ci.id, { actor: pluginActor('facilities') });
+      },
+    },
     graphql: facilitiesGraphql,
   });
