@@ -156,6 +156,25 @@ describe('facilities over GraphQL (HTTP)', () => {
     expect(data.facilitiesRack.elevationSvg).toContain('web-07');
     expect(data.facilitiesRack.elevationSvg).toContain('data-u-from="4" data-u-to="5"');
     expect(data.facilitiesRack.powerBudget).toEqual({ capacityW: 0, allocatedW: 0, headroomW: 0 });
+
+    // A list of racks loads placements, budgets and elevations in batches.
+    await gql(RACK, { input: { name: 'R8', roomId: room, uHeight: 4 } }, manager);
+    const list = await gql(
+      `query ($room: ID!) { facilitiesRacks(roomId: $room) { name placements { deviceName position } powerBudget { headroomW } elevationSvg } }`,
+      { room },
+      manager,
+    );
+    expect(
+      list.data.facilitiesRacks.map((r: any) => [
+        r.name,
+        r.placements,
+        r.powerBudget.headroomW,
+        r.elevationSvg.includes('web-07'),
+      ]),
+    ).toEqual([
+      ['R7', [{ deviceName: 'web-07', position: 4 }], 0, true],
+      ['R8', [], 0, false],
+    ]);
   });
 
   it('refuses a token without facilities:read, and anonymous callers', async () => {

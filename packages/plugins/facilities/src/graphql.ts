@@ -1,5 +1,6 @@
 import { mutationErrors, type OpsGraphBuilder } from '@opsgraph/server';
 import { facilitiesPermissions } from './common.js';
+import { renderElevationSvg } from './elevation.js';
 import {
   type ElevationOccupant,
   type ElevationUnit,
@@ -31,6 +32,10 @@ const defined = <T extends object>(value: T) =>
   Object.fromEntries(Object.entries(value).filter(([, v]) => v != null)) as {
     [K in keyof T]: Exclude<T[K], null>;
   };
+
+/** A batch's missing entries as errors (a rack deleted between loading the list and its fields). */
+const loaded = async <T>(batch: Promise<(T | null)[]>): Promise<(T | Error)[]> =>
+  (await batch).map((v) => v ?? new Error('rack not found'));
 
 const read = { permission: facilitiesPermissions.read } as const;
 const write = { permission: facilitiesPermissions.write } as const;
@@ -114,9 +119,11 @@ export function facilitiesGraphql(builder: OpsGraphBuilder): void {
       capacityW: t.exposeInt('capacityW'),
       allocatedW: t.exposeInt('allocatedW'),
       version: t.exposeInt('version'),
-      draws: t.field({
-        type: [DrawRef],
-        resolve: (p, _args, { og, actor }) => og.plugins.facilities.power.draws(p.ciId, { actor }),
+      draws: t.loadableList({
+        type: DrawRef,
+        description: 'What devices draw from it; a list of PDUs loads them in one query.',
+        load: (ids: string[], { og, actor }) => og.plugins.facilities.power.drawsOf(ids, { actor }),
+        resolve: (p) => p.ciId,
       }),
     }),
   });
@@ -161,21 +168,32 @@ export function facilitiesGraphql(builder: OpsGraphBuilder): void {
       roomId: t.exposeID('roomId'),
       uHeight: t.exposeInt('uHeight'),
       version: t.exposeInt('version'),
-      placements: t.field({
-        type: [PlacementRef],
-        resolve: (r, _args, { og, actor }) => og.plugins.facilities.racks.placements(r.ciId, { actor }),
+      // A list of racks loads each of these in one batch, not one query per rack.
+      placements: t.loadableList({
+        type: PlacementRef,
+        load: (ids: string[], { og, actor }) => og.plugins.facilities.racks.placementsOf(ids, { actor }),
+        resolve: (r) => r.ciId,
       }),
-      elevation: t.field({
+      elevation: t.loadable({
         type: ElevationRef,
-        resolve: (r, _args, { og, actor }) => og.plugins.facilities.racks.elevation(r.ciId, { actor }),
+        load: (ids: string[], { og, actor }) =>
+          loaded(og.plugins.facilities.racks.elevationsOf(ids, { actor })),
+        resolve: (r) => r.ciId,
       }),
-      elevationSvg: t.string({
+      elevationSvg: t.loadable({
+        type: 'String',
         description: 'The elevation as an SVG document: front and rear, U by U.',
-        resolve: (r, _args, { og, actor }) => og.plugins.facilities.racks.elevationSvg(r.ciId, { actor }),
+        load: async (ids: string[], { og, actor }) =>
+          (await loaded(og.plugins.facilities.racks.elevationsOf(ids, { actor }))).map((e) =>
+            e instanceof Error ? e : renderElevationSvg(e),
+          ),
+        resolve: (r) => r.ciId,
       }),
-      powerBudget: t.field({
+      powerBudget: t.loadable({
         type: RackBudgetRef,
-        resolve: (r, _args, { og, actor }) => og.plugins.facilities.power.rackBudget(r.ciId, { actor }),
+        load: (ids: string[], { og, actor }) =>
+          loaded(og.plugins.facilities.power.rackBudgetsOf(ids, { actor })),
+        resolve: (r) => r.ciId,
       }),
     }),
   });

@@ -364,16 +364,36 @@ export class PowerService {
 
   /** What devices draw from a PDU, by device name. */
   async draws(pduId: string, options: ReadOptions = {}): Promise<PowerDraw[]> {
+    return (await this.drawsOf([pduId], options))[0]!;
+  }
+
+  /** The budgets of these racks (missing ones null), in two queries: a DataLoader batch function. */
+  async rackBudgetsOf(
+    rackIds: readonly string[],
+    options: ReadOptions = {},
+  ): Promise<(RackPowerBudget | null)[]> {
     assertRead(options);
-    if (!isUuid(pduId)) return [];
-    return tables(this.kernel.db)
-      .selectFrom('facilitiesPowerDraws as d')
-      .innerJoin('cis as c', 'c.id', 'd.deviceId')
-      .selectAll('d')
-      .select('c.name as deviceName')
-      .where('d.pduId', '=', pduId)
-      .orderBy('c.name')
-      .execute();
+    const racks = await this.kernel.plugins.facilities.racks.getMany(rackIds);
+    const budgets = await this.#rackBudgets(racks.filter((r) => r !== null));
+    return rackIds.map((id) => budgets.find((b) => b.rackId === id) ?? null);
+  }
+
+  /** What devices draw from each of these PDUs, by device name: a DataLoader batch function. */
+  async drawsOf(pduIds: readonly string[], options: ReadOptions = {}): Promise<PowerDraw[][]> {
+    assertRead(options);
+    const valid = pduIds.filter(isUuid);
+    const rows =
+      valid.length === 0
+        ? []
+        : await tables(this.kernel.db)
+            .selectFrom('facilitiesPowerDraws as d')
+            .innerJoin('cis as c', 'c.id', 'd.deviceId')
+            .selectAll('d')
+            .select('c.name as deviceName')
+            .where('d.pduId', 'in', valid)
+            .orderBy('c.name')
+            .execute();
+    return pduIds.map((id) => rows.filter((d) => d.pduId === id));
   }
 
   /** A rack's power: the capacity of its PDUs, what devices draw from them, and the headroom. */

@@ -263,6 +263,33 @@ export class RacksService {
       .execute();
   }
 
+  /** The devices in each of these racks, top down: a DataLoader batch function (one query). */
+  async placementsOf(rackIds: readonly string[], options: ReadOptions = {}): Promise<Placement[][]> {
+    assertRead(options);
+    const valid = rackIds.filter(isUuid);
+    const rows =
+      valid.length === 0
+        ? []
+        : await selectPlacements(tables(this.kernel.db))
+            .where('p.rackId', 'in', valid)
+            .orderBy('p.position', 'desc')
+            .orderBy('p.face')
+            .execute();
+    return rackIds.map((id) => rows.filter((p) => p.rackId === id));
+  }
+
+  /** The elevations of these racks (missing ones null), in two queries: a DataLoader batch function. */
+  async elevationsOf(
+    rackIds: readonly string[],
+    options: ReadOptions = {},
+  ): Promise<(RackElevation | null)[]> {
+    const [found, placements] = await Promise.all([
+      this.getMany(rackIds, options),
+      this.placementsOf(rackIds),
+    ]);
+    return found.map((rack, i) => (rack ? elevationOf(rack, placements[i]!) : null));
+  }
+
   /** Where a device is mounted, if it is. */
   async placementOf(deviceId: string, options: ReadOptions = {}): Promise<Placement | null> {
     assertRead(options);
