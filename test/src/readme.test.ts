@@ -116,4 +116,12 @@ describe('README snippets run as written', () => {
     expect(run, run.output).toMatchObject({ code: 0 });
     expect(run.output).toContain("title: 'Restart'");
   });
+
+  it('packages/plugins/facilities', async () => {
+    const run = await runSnippet('packages/plugins/facilities/README.md');
+    expect(run, run.output).toMatchObject({ code: 0 });
+    expect(run.output).toContain('rack R1: U11 is taken by web-01');
+    expect(run.output).toMatch(/capacityW: 3680,\s+allocatedW: 450,\s+headroomW: 3230/);
+    expect(run.output).toContain("[ 'feed-A', 'pdu-R1-A', 'R1', 'web-01', 'R1-temp' ]");
+  });
 });

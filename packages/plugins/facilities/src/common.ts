@@ -1,0 +1,97 @@
+import {
+  type Actor,
+  assertCan,
+  type Ci,
+  type Kernel,
+  NotFoundError,
+  type ReadOptions,
+  ValidationError,
+  type WriteScope,
+} from '@opsgraph/core';
+import type { FacilitiesTables } from './model.js';
+
+export const PLUGIN = 'facilities';
+export const facilitiesPermissions = { read: 'facilities:read', write: 'facilities:write' } as const;
+
+/** CI classes the plugin brings. A device is any other CI (e.g. a `linux_server`). */
+export const classes = {
+  location: 'facilities_location',
+  region: 'region',
+  site: 'site',
+  building: 'building',
+  room: 'room',
+  rack: 'rack',
+  powerPanel: 'power_panel',
+  powerFeed: 'power_feed',
+  pdu: 'pdu',
+  sensor: 'environmental_sensor',
+} as const;
+
+/** `source powered_by target`: the target failing cuts the source's power (`to_source`). */
+export const POWERED_BY = 'powered_by';
+/** Core's containment: the container failing (or in maintenance) reaches what it holds (`to_target`). */
+export const CONTAINS = 'contains';
+
+const notPlaceable = new Set<string>(Object.values(classes));
+
+export const tables = (db: Kernel['db'] | WriteScope['db']) => db.withTables<FacilitiesTables>();
+export type Db = ReturnType<typeof tables>;
+
+export function assertRead(options: ReadOptions): void {
+  if (options.actor) assertCan(options.actor, facilitiesPermissions.read);
+}
+
+export function assertWrite(actor: Actor): void {
+  assertCan(actor, facilitiesPermissions.write);
+}
+
+/**
+ * Creates the CI of a facilities record through the CMDB, in the write's transaction and as its actor
+ * (history names who did it), contained in `parentId` when given.
+ */
+export async function createCi(
+  scope: WriteScope,
+  ciClass: string,
+  name: string,
+  contain?: { parentId: string },
+): Promise<Ci> {
+  const cmdb = scope.kernel.services.cmdb;
+  const ci = await cmdb.create({ class: ciClass, name }, { actor: scope.actor });
+  if (contain) await cmdb.relate({ type: CONTAINS, sourceId: contain.parentId, targetId: ci.id }, scope);
+  return ci;
+}
+
+/** Removes the `type` relationship from `sourceId` to `targetId`, if there is one. */
+export async function unrelate(scope: WriteScope, type: string, sourceId: string, targetId: string) {
+  const cmdb = scope.kernel.services.cmdb;
+  const [mine] = await cmdb.relationshipsOf([sourceId]);
+  const found = mine?.find((r) => r.type === type && r.sourceId === sourceId && r.targetId === targetId);
+  if (found) await cmdb.unrelate(found.id, scope);
+}
+
+/** A live CI that may be mounted or powered: not retired, not one of the plugin's own classes. */
+export async function liveDevice(scope: WriteScope, id: string, field: string): Promise<Ci> {
+  const ci = await scope.kernel.services.cmdb.get(id);
+  if (!ci) throw new NotFoundError('CI', id, field);
+  if (ci.status === 'retired') throw ValidationError.field(field, `CI ${ci.name} is retired`);
+  if (notPlaceable.has(ci.class))
+    throw ValidationError.field(field, `CI ${ci.name} is a ${ci.class}, not a device that can be mounted`);
+  return ci;
+}
+
+/** `U12`, or `U41-U44` for a span. */
+export const units = (from: number, to: number) => (from === to ? `U${from}` : `U${from}-U${to}`);
+
+/** The names of CIs, for rows keyed by CI id. */
+export async function namesOf(db: Kernel['db'], ids: readonly string[]): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('cis')
+    .select(['id', 'name'])
+    .where('id', 'in', [...new Set(ids)])
+    .execute();
+  return new Map(rows.map((r) => [r.id, r.name]));
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (value: string) => UUID.test(value);
