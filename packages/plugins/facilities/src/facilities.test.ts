@@ -44,8 +44,8 @@ describe.each(testBackends())('facilities plugin on %s', (backend) => {
     }>`select name from og_migrations_facilities order by name`.execute(og.db);
     expect(ledger.rows.map((r) => r.name)).toEqual([
       '0001_facilities_locations_and_racks',
-      '0001_facilities_power',
-      '0001_facilities_sensors',
+      '0002_facilities_power',
+      '0003_facilities_sensors',
     ]);
   });
 

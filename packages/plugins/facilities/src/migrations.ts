@@ -58,7 +58,7 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
-  '0001_facilities_power': {
+  '0002_facilities_power': {
     async up(db: Kysely<any>) {
       await db.schema
         .createTable('facilities_power_panels')
@@ -111,7 +111,7 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
-  '0001_facilities_sensors': {
+  '0003_facilities_sensors': {
     async up(db: Kysely<any>) {
       await versioned(
         db.schema
