@@ -124,4 +124,13 @@ describe('README snippets run as written', () => {
     expect(run.output).toMatch(/capacityW: 3680,\s+allocatedW: 450,\s+headroomW: 3230/);
     expect(run.output).toContain("[ 'feed-A', 'pdu-R1-A', 'R1', 'web-01', 'R1-temp' ]");
   });
+
+  it('packages/plugins/network', async () => {
+    const run = await runSnippet('packages/plugins/network/README.md');
+    expect(run, run.output).toMatchObject({ code: 0 });
+    expect(run.output).toContain('192.0.2.1 192.0.2.2');
+    expect(run.output).toContain('Prefix 192.0.2.0/30 is full: all 2 usable addresses are allocated');
+    expect(run.output).toContain('2 of 2 used');
+    expect(run.output).toContain('2 00:1a:2b:3c:4d:5e');
+  });
 });
