@@ -23,7 +23,12 @@ export function renderMap(app: Application, map: Omit<DependencyMap, 'content'>)
     names.set(ci.id, key);
     lines.push(`  ${key}["${label(ci.name)} (${label(ci.class)})"]`);
   }
-  for (const edge of map.edges)
+  // In node order (the ids are random): the same graph always renders the same text.
+  const order = (id: string) => Number(names.get(id)?.slice(1));
+  const edges = [...map.edges].sort(
+    (a, b) => order(a.sourceId) - order(b.sourceId) || order(a.targetId) - order(b.targetId),
+  );
+  for (const edge of edges)
     lines.push(
       `  ${names.get(edge.sourceId)} -->|${label(edge.type.replaceAll('_', ' '))}| ${names.get(edge.targetId)}`,
     );

@@ -181,9 +181,12 @@ export interface ApplicationChangeOptions extends WriteOptions {
   readonly version?: number;
 }
 
+/** What a probe sweep did. */
 export interface SweepResult {
   readonly probed: number;
+  /** Checks that went down this round (up or unknown before). */
   readonly failed: number;
+  /** Checks that came back up this round (their alerts cleared). */
   readonly recovered: number;
 }
 
