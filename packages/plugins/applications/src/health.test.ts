@@ -156,6 +156,21 @@ describe.each(testBackends())('health checks on %s', (backend) => {
     expect(hits).toBe(before); // only the closed port was probed
   });
 
+  it('probes each due check once when two sweeps run at once (as two replicas would)', async () => {
+    const app = await og.plugins.applications.applications.create({ name: 'twice' }, { actor });
+    answer = 200;
+    for (const name of ['a', 'b', 'c'])
+      await checks().define({ applicationId: app.id, name, url: `${base}/${name}` }, { actor });
+    clock.advance(600_000);
+    const before = hits;
+    const [one, two] = await Promise.all([checks().sweep(), checks().sweep()]);
+    // The closed-port check of the test before is due too: 4 probes in all, split between the sweeps.
+    expect(one!.probed + two!.probed).toBe(4);
+    expect(hits - before).toBe(3);
+    const states = (await checks().list(app.id)).map((c) => c.state);
+    expect(states).toEqual(['up', 'up', 'up']);
+  });
+
   it('refuses bad definitions naming the field', async () => {
     const app = await og.plugins.applications.applications.create({ name: 'validated' }, { actor });
     await expect(

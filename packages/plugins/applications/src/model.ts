@@ -192,7 +192,9 @@ export interface SweepResult {
 
 const uuid = (what: string) => z.uuid(`must be ${what} id`);
 const name = z.string().trim().min(1, 'must not be empty').max(200);
-const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+const httpUrl = z
+  .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+  .max(2000, 'must be at most 2000 characters');
 
 export const createApplicationInput = z.strictObject({
   name,
