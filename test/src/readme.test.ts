@@ -133,4 +133,13 @@ describe('README snippets run as written', () => {
     expect(run.output).toContain('2 of 2 used');
     expect(run.output).toContain('2 00:1a:2b:3c:4d:5e');
   });
+
+  it('packages/plugins/applications', async () => {
+    const run = await runSnippet('packages/plugins/applications/README.md');
+    expect(run, run.output).toMatchObject({ code: 0 });
+    expect(run.output).toContain('{ probed: 1, failed: 1, recovered: 0 }');
+    expect(run.output).toContain('2.4.1');
+    expect(run.output).toContain("[ 'Shop' ]");
+    expect(run.output).toContain('n0["shop (application)"]');
+  });
 });
