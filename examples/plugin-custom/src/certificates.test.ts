@@ -301,4 +301,39 @@ describe.each(testBackends())('certificates example plugin on %s', (backend) => 
     expect(all.edges.map((e) => e.node.name)).toEqual(['page-1', 'page-2', 'page-0']);
     for (const ci of made) await og.cmdb.retire(ci.id, ci.version, { actor });
   });
+  it('raises a level once when sweeps run at once (the advisory lock and the compare-and-set)', async () => {
+    clock.set('2031-01-01T00:00:00Z');
+    const ci = await og.cmdb.create(
+      {
+        class: 'tls_certificate',
+        name: 'race',
+        attributes: {
+          common_name: 'race.example.org',
+          issuer: 'CN=Race CA',
+          serial: 'CC01',
+          not_before: '2030-01-01T00:00:00Z',
+          not_after: '2031-01-20T00:00:00Z',
+        },
+      },
+      { actor },
+    );
+    const [a, b, c, d] = await Promise.all([
+      og.scheduler.run({ only }),
+      og.scheduler.run({ only }),
+      service().sweep({ ciIds: [ci.id] }),
+      service().sweep({ ciIds: [ci.id] }),
+    ]);
+    const warnings = [a[0]?.summary.warning ?? 0, b[0]?.summary.warning ?? 0, c.warning, d.warning];
+    expect(warnings.reduce((a, b) => a + b, 0)).toBe(1);
+    expect(await alertsOf(ci.id)).toEqual([{ status: 'open', severity: 'warning', count: 1 }]);
+    const cleared = new Promise<void>((resolve) => {
+      const off = og.on('certificates.level_changed', () => {
+        off();
+        resolve();
+      });
+    });
+    await og.cmdb.retire(ci.id, ci.version, { actor });
+    await cleared;
+    expect(await alertsOf(ci.id)).toEqual([{ status: 'closed', severity: 'warning', count: 1 }]);
+  });
 });
