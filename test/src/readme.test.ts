@@ -111,6 +111,14 @@ describe('README snippets run as written', () => {
     expect(run.output).toMatch(/\d+ ci\.created [0-9a-f-]{36}/);
   });
 
+  it('examples/plugin-custom: certificates', async () => {
+    const run = await runSnippet('examples/plugin-custom/README.md');
+    expect(run, run.output).toMatchObject({ code: 0 });
+    expect(run.output).toContain('shop.example.com 1001 2026-07-01T00:00:00.000Z');
+    expect(run.output).toContain("[ 'critical open' ]");
+    expect(run.output).toContain("[ '1001' ] [ 'critical closed' ]");
+  });
+
   it('examples/runbook-plugin', async () => {
     const run = await runSnippet('examples/runbook-plugin/README.md');
     expect(run, run.output).toMatchObject({ code: 0 });
