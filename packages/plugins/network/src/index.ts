@@ -1,7 +1,7 @@
 // @opsgraph/plugin-network: IPAM, interfaces, links, VLANs, firewall rules and paths, on the public
 // faces of @opsgraph/core and @opsgraph/server only.
 import '@opsgraph/server'; // brings the `graphql` slot onto PluginDefinition
-import { type CiClassDefinition, definePlugin, type RoleDefinition } from '@opsgraph/core';
+import { type CiClassDefinition, definePlugin, pluginActor, type RoleDefinition } from '@opsgraph/core';
 import { FirewallService } from './firewall.js';
 import { networkGraphql } from './graphql.js';
 import { InterfacesService } from './interfaces.js';
@@ -69,5 +69,13 @@ export const network = (options: NetworkOptions = {}) =>
       vlans: new VlansService(kernel),
       firewall: new FirewallService(kernel),
     }),
+    on: {
+      // A retired device no longer holds cables or addresses: free them for the rest of the network.
+      'ci.retired': async (event, kernel) => {
+        await kernel.plugins.network.interfaces.releaseDevice(event.payload.ci.id, {
+          actor: pluginActor('network'),
+        });
+      },
+    },
     graphql: networkGraphql,
   });

@@ -298,6 +298,54 @@ export class InterfacesService {
   }
 
   /**
+   * Frees what a device held once it is retired (the `ci.retired` handler calls it as the plugin's
+   * actor): every link on its interfaces is disconnected (with the `connected_to` relationships
+   * `disconnect` removes) and every address on its interfaces released, all in one transaction, each
+   * with its own `network.*` event, then one `network.device.released`. The interfaces stay, as records
+   * of the retired device. Nothing held: nothing written, no event.
+   */
+  async releaseDevice(
+    deviceId: string,
+    { actor }: WriteOptions,
+  ): Promise<{ linkIds: string[]; addressIds: string[] }> {
+    CiReach.of(actor, networkPermissions.write).assert(deviceId, 'deviceId');
+    if (!isId(deviceId)) return { linkIds: [], addressIds: [] };
+    return this.kernel.write(actor, async ({ db, emit, kernel }) => {
+      // Lock the device's interfaces first: a concurrent connect to one of them waits for us.
+      const ifaces = await tables(db)
+        .selectFrom('networkInterfaces')
+        .select('id')
+        .where('deviceId', '=', deviceId)
+        .orderBy('id')
+        .forUpdate()
+        .execute();
+      if (ifaces.length === 0) return { linkIds: [], addressIds: [] };
+      const ids = ifaces.map((i) => i.id);
+      const links = await tables(db)
+        .selectFrom('networkLinkEnds')
+        .select('linkId')
+        .distinct()
+        .where('interfaceId', 'in', ids)
+        .orderBy('linkId')
+        .execute();
+      const addresses = await tables(db)
+        .selectFrom('networkAddresses')
+        .select(['id', 'version'])
+        .where('interfaceId', 'in', ids)
+        .orderBy('address')
+        .execute();
+      // The transaction's own services: each step joins this transaction.
+      const { interfaces, ipam } = kernel.plugins.network;
+      for (const { linkId } of links) await interfaces.disconnect(linkId, { actor });
+      for (const a of addresses) await ipam.releaseAddress(a.id, a.version, { actor });
+      const released = { linkIds: links.map((l) => l.linkId), addressIds: addresses.map((a) => a.id) };
+      if (links.length > 0 || addresses.length > 0)
+        emit('network.device.released', { type: 'ci', id: deviceId }, { deviceId, ...released });
+      return released;
+    });
+  }
+
+  /**
    * The shortest path from one device to another over links whose two interfaces are enabled, by a
    * recursive query over the link graph: a breadth-first pass finds each device's distance, then a
    * walk back from the target along decreasing distances gives one shortest path (ties broken by

@@ -365,6 +365,8 @@ declare module '@opsgraph/core' {
     'network.interface.deleted': { interface: NetworkInterface };
     'network.link.created': { link: NetworkLink };
     'network.link.deleted': { link: NetworkLink };
+    /** A retired device's links were disconnected and its interfaces' addresses released. */
+    'network.device.released': { deviceId: string; linkIds: string[]; addressIds: string[] };
     'network.vlan_group.created': { group: NetworkVlanGroup };
     'network.vlan.created': { vlan: NetworkVlan };
     'network.vlan.deleted': { vlan: NetworkVlan };
