@@ -103,11 +103,11 @@ describe('network GraphQL over HTTP', () => {
       message: 'Prefix 192.0.2.0/30 is full: all 2 usable addresses are allocated',
     });
     const listed = await gql(
-      `{ networkPrefixes(within: "192.0.2.0/24") { prefix parentId utilisation { used total ratio } } }`,
+      `{ networkPrefixes(within: "192.0.2.0/24") { edges { node { prefix parentId utilisation { used total ratio } } } } }`,
       {},
       tokens.viewer,
     );
-    expect(listed.data.networkPrefixes).toEqual([
+    expect(listed.data.networkPrefixes.edges.map((e: { node: unknown }) => e.node)).toEqual([
       { prefix: '192.0.2.0/30', parentId: null, utilisation: { used: '2', total: '2', ratio: 1 } },
     ]);
     // Bad input names the field.
@@ -166,7 +166,7 @@ describe('network GraphQL over HTTP', () => {
   });
 
   it('refuses a token without network:read, and a reader writing', async () => {
-    const refused = await gql(`{ networkPrefixes { id } }`, {}, tokens.outsider);
+    const refused = await gql(`{ networkPrefixes { edges { node { id } } } }`, {}, tokens.outsider);
     expect(refused.data).toBeNull();
     expect(refused.errors?.[0]?.message).toContain('network:read');
     const anonymous = await gql(`{ networkVlans { id } }`, {});

@@ -1,3 +1,4 @@
+import { type Page, ValidationError } from '@opsgraph/core';
 import { mutationErrors, type OpsGraphBuilder, onCis } from '@opsgraph/server';
 import { defined, networkPermissions, PrefixFullError } from './common.js';
 import {
@@ -30,6 +31,33 @@ const upper = <T extends string>(values: readonly T[]) =>
   >;
 
 const read = { permissionSomewhere: networkPermissions.read };
+
+/** Relay arguments to a forward page: `last`/`before` are refused naming the argument. */
+function forwardPage(args: {
+  first?: number | null;
+  after?: string | null;
+  last?: number | null;
+  before?: string | null;
+}) {
+  if (args.last != null)
+    throw ValidationError.field('last', 'is not supported: page forward with first/after');
+  if (args.before != null)
+    throw ValidationError.field('before', 'is not supported: page forward with first/after');
+  return { ...(args.first != null ? { first: args.first } : {}), after: args.after ?? null };
+}
+
+/** A service page as a Relay connection. */
+function connectionOf<T>(page: Page<T>, after: string | null | undefined) {
+  return {
+    edges: page.edges,
+    pageInfo: {
+      hasNextPage: page.hasNextPage,
+      hasPreviousPage: Boolean(after),
+      startCursor: page.edges[0]?.cursor ?? null,
+      endCursor: page.endCursor,
+    },
+  };
+}
 const write = { permissionSomewhere: networkPermissions.write };
 
 // Types and root fields carry the plugin's prefix (`Network…`, `network…`), so plugins never collide.
@@ -83,7 +111,8 @@ export function networkGraphql(builder: OpsGraphBuilder): void {
     }),
   });
 
-  const Prefix = builder.objectRef<NetworkPrefix>('NetworkPrefix').implement({
+  const Prefix = builder.objectRef<NetworkPrefix>('NetworkPrefix');
+  Prefix.implement({
     description: 'An IP prefix (IPv4 or IPv6) in a VRF or the global table.',
     authScopes: read,
     fields: (t) => ({
@@ -100,6 +129,12 @@ export function networkGraphql(builder: OpsGraphBuilder): void {
       parentId: t.exposeID('parentId', {
         nullable: true,
         description: 'The longest prefix of its VRF containing it.',
+      }),
+      parent: t.loadable({
+        type: Prefix,
+        nullable: true,
+        load: (ids: string[], { og }) => og.plugins.network.ipam.prefixesById(ids),
+        resolve: (p) => p.parentId,
       }),
       status: t.field({ type: PrefixStatus, resolve: (p) => p.status }),
       vlanId: t.exposeID('vlanId', { nullable: true }),
@@ -123,9 +158,28 @@ export function networkGraphql(builder: OpsGraphBuilder): void {
       address: t.exposeString('address'),
       family: t.exposeInt('family'),
       vrfId: t.exposeID('vrfId', { nullable: true }),
+      vrf: t.loadable({
+        type: Vrf,
+        nullable: true,
+        load: (ids: string[], { og }) => og.plugins.network.ipam.vrfsById(ids),
+        resolve: (a) => a.vrfId,
+      }),
       prefixId: t.exposeID('prefixId', { nullable: true }),
+      prefix: t.loadable({
+        type: Prefix,
+        nullable: true,
+        description: 'The longest prefix of its VRF containing it.',
+        load: (ids: string[], { og }) => og.plugins.network.ipam.prefixesById(ids),
+        resolve: (a) => a.prefixId,
+      }),
       status: t.field({ type: AddressStatus, resolve: (a) => a.status }),
       interfaceId: t.exposeID('interfaceId', { nullable: true }),
+      interface: t.loadable({
+        type: Interface,
+        nullable: true,
+        load: (ids: string[], { og }) => og.plugins.network.interfaces.interfacesById(ids),
+        resolve: (a) => a.interfaceId,
+      }),
       dnsName: t.exposeString('dnsName'),
       description: t.exposeString('description'),
       version: t.exposeInt('version'),
@@ -268,25 +322,33 @@ export function networkGraphql(builder: OpsGraphBuilder): void {
       authScopes: read,
       resolve: (_r, _a, { og, actor }) => og.plugins.network.ipam.vrfs({ actor }),
     }),
-    networkPrefixes: t.field({
-      type: [Prefix],
-      description: 'Prefixes by VRF and address, each with its parent and utilisation.',
-      authScopes: read,
-      args: {
-        vrfId: t.arg.id({ description: 'Only this VRF.' }),
-        globalOnly: t.arg.boolean({ description: 'Only the global table.' }),
-        within: t.arg.string({ description: 'Only prefixes inside this one, e.g. 10.0.0.0/8.' }),
-        limit: t.arg.int(),
+    networkPrefixes: t.connection(
+      {
+        type: Prefix,
+        description:
+          'Prefixes, a page at a time: the global table first, then each VRF, by address; each with its parent and utilisation.',
+        authScopes: read,
+        args: {
+          vrfId: t.arg.id({ description: 'Only this VRF.' }),
+          globalOnly: t.arg.boolean({ description: 'Only the global table.' }),
+          within: t.arg.string({ description: 'Only prefixes inside this one, e.g. 10.0.0.0/8.' }),
+        },
+        resolve: async (_r, args, { og, actor }) =>
+          connectionOf(
+            await og.plugins.network.ipam.prefixPage(
+              {
+                ...(args.globalOnly ? { vrfId: null } : args.vrfId ? { vrfId: String(args.vrfId) } : {}),
+                ...defined({ within: args.within }),
+              },
+              forwardPage(args),
+              { actor },
+            ),
+            args.after,
+          ),
       },
-      resolve: (_r, args, { og, actor }) =>
-        og.plugins.network.ipam.prefixes(
-          {
-            ...(args.globalOnly ? { vrfId: null } : args.vrfId ? { vrfId: String(args.vrfId) } : {}),
-            ...defined({ within: args.within, limit: args.limit }),
-          },
-          { actor },
-        ),
-    }),
+      { name: 'NetworkPrefixConnection', authScopes: read },
+      { name: 'NetworkPrefixEdge', authScopes: read },
+    ),
     networkPrefix: t.field({
       type: Prefix,
       nullable: true,
@@ -294,21 +356,33 @@ export function networkGraphql(builder: OpsGraphBuilder): void {
       args: { id: t.arg.id({ required: true }) },
       resolve: (_r, { id }, { og, actor }) => og.plugins.network.ipam.getPrefix(String(id), { actor }),
     }),
-    networkAddresses: t.field({
-      type: [Address],
-      authScopes: read,
-      args: { prefixId: t.arg.id(), vrfId: t.arg.id(), interfaceId: t.arg.id(), limit: t.arg.int() },
-      resolve: (_r, args, { og, actor }) =>
-        og.plugins.network.ipam.addresses(
-          defined({
-            prefixId: args.prefixId ? String(args.prefixId) : null,
-            vrfId: args.vrfId ? String(args.vrfId) : null,
-            interfaceId: args.interfaceId ? String(args.interfaceId) : null,
-            limit: args.limit,
-          }),
-          { actor },
-        ),
-    }),
+    networkAddresses: t.connection(
+      {
+        type: Address,
+        description: 'Addresses, a page at a time, by VRF (the global table first) and address.',
+        authScopes: read,
+        args: {
+          prefixId: t.arg.id({ description: 'Only the addresses inside this prefix, at any depth.' }),
+          vrfId: t.arg.id(),
+          interfaceId: t.arg.id(),
+        },
+        resolve: async (_r, args, { og, actor }) =>
+          connectionOf(
+            await og.plugins.network.ipam.addressPage(
+              defined({
+                prefixId: args.prefixId ? String(args.prefixId) : null,
+                vrfId: args.vrfId ? String(args.vrfId) : null,
+                interfaceId: args.interfaceId ? String(args.interfaceId) : null,
+              }),
+              forwardPage(args),
+              { actor },
+            ),
+            args.after,
+          ),
+      },
+      { name: 'NetworkAddressConnection', authScopes: read },
+      { name: 'NetworkAddressEdge', authScopes: read },
+    ),
     networkVlanGroups: t.field({
       type: [Group],
       authScopes: read,

@@ -1,8 +1,17 @@
 import {
   assertCan,
+  DEFAULT_PAGE_SIZE,
   type Kernel,
+  type KeysetOrder,
+  keysetCursor,
+  keysetPage,
+  MAX_PAGE_SIZE,
   NotFoundError,
+  type OrderChoice,
+  type Page,
+  type PageRequest,
   parseInput,
+  parseKeysetCursor,
   pluginActor,
   type ReadOptions,
   ValidationError,
@@ -102,6 +111,48 @@ const selectAddresses = (db: Db) =>
   tables(db).selectFrom('networkAddresses as a').selectAll('a').select(prefixOfAddress.as('prefixId'));
 
 const isId = (id: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
+
+// Keyset pages over (VRF, prefix or address, id): the global table first (its VRF key is ''), then
+// each VRF, addresses in numeric order (IPv4 before IPv6). The cursor carries the keys as text.
+const byPosition: OrderChoice = { field: 'position', direction: 'asc' };
+const vrfKey = (v: unknown) => (v === '' || (typeof v === 'string' && isId(v)) ? sql`${v}::text` : undefined);
+const checked = (parse: (text: string) => unknown, cast: 'cidr' | 'inet') => (v: unknown) => {
+  if (typeof v !== 'string' || v.length > 64) return undefined;
+  try {
+    parse(v);
+  } catch {
+    return undefined; // not a key this API wrote: parseKeysetCursor names `after`
+  }
+  return sql`${v}::${sql.raw(cast)}`;
+};
+const prefixOrder: KeysetOrder<NetworkPrefix> = {
+  exprs: [sql`coalesce(p.vrf_id::text, '')`, sql.ref('p.prefix')],
+  keys: (p) => [p.vrfId ?? '', p.prefix],
+  params: [vrfKey, checked((v) => parsePrefix(v, 'after'), 'cidr')],
+};
+const addressOrder: KeysetOrder<NetworkAddress> = {
+  exprs: [sql`coalesce(a.vrf_id::text, '')`, sql.ref('a.address')],
+  keys: (a) => [a.vrfId ?? '', a.address],
+  params: [vrfKey, checked((v) => parseAddress(v, 'after'), 'inet')],
+};
+
+/** `first` checked: 0 to MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE when omitted. */
+function pageSize(first: number | undefined): number {
+  if (first === undefined) return DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(first) || first < 0 || first > MAX_PAGE_SIZE)
+    throw ValidationError.field('first', `must be an integer from 0 to ${MAX_PAGE_SIZE}`);
+  return first;
+}
+
+/** A page from `first + 1` rows: edges with cursors, and whether more follow. */
+function pageOf<T extends { readonly id: string }>(
+  rows: readonly T[],
+  first: number,
+  spec: KeysetOrder<T>,
+): Page<T> {
+  const edges = rows.slice(0, first).map((node) => ({ cursor: keysetCursor(byPosition, spec, node), node }));
+  return { edges, hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null };
+}
 
 async function prefixesIn(db: Db, ids: readonly string[]): Promise<(NetworkPrefix | null)[]> {
   const valid = ids.filter(isId);
@@ -334,6 +385,31 @@ export class IpamService {
     return rows.map(toPrefix);
   }
 
+  /**
+   * A keyset page of prefixes, with the filters of `prefixes` (VRF, `within`), in its order: the
+   * global table, then each VRF, by address. `after` is the `endCursor` of the page before.
+   */
+  async prefixPage(
+    filter: Omit<PrefixFilter, 'limit'> = {},
+    page: PageRequest = {},
+    options: ReadOptions = {},
+  ): Promise<Page<NetworkPrefix>> {
+    if (options.actor) assertCan(options.actor, networkPermissions.read);
+    const first = pageSize(page.first);
+    const after = page.after ? parseKeysetCursor(page.after, byPosition, prefixOrder, 'a prefix') : undefined;
+    if (filter.vrfId && !isId(filter.vrfId)) return { edges: [], hasNextPage: false, endCursor: null };
+    let query = selectPrefixes(this.kernel.db);
+    if (filter.vrfId !== undefined) query = query.where(vrfIs('p.vrf_id', filter.vrfId));
+    if (filter.within !== undefined) {
+      const within = parsePrefix(filter.within, 'within');
+      query = query.where(sql<boolean>`p.prefix <<= ${within.text}::cidr`);
+    }
+    const rows = await keysetPage(query, prefixOrder.exprs, 'asc', after)
+      .limit(first + 1)
+      .execute();
+    return pageOf(rows.map(toPrefix), first, prefixOrder);
+  }
+
   /** How full each prefix is: its addresses over its usable addresses (see `usableRange`). */
   async utilisation(
     ids: readonly string[],
@@ -564,6 +640,38 @@ export class IpamService {
       .limit(Math.min(filter.limit ?? MAX_LIST, MAX_LIST))
       .execute();
     return rows.map(toAddress);
+  }
+
+  /**
+   * A keyset page of addresses, with the filters of `addresses` (prefix, VRF, interface), by VRF and
+   * address. `after` is the `endCursor` of the page before.
+   */
+  async addressPage(
+    filter: Omit<AddressFilter, 'limit'> = {},
+    page: PageRequest = {},
+    options: ReadOptions = {},
+  ): Promise<Page<NetworkAddress>> {
+    if (options.actor) assertCan(options.actor, networkPermissions.read);
+    const first = pageSize(page.first);
+    const after = page.after
+      ? parseKeysetCursor(page.after, byPosition, addressOrder, 'an address')
+      : undefined;
+    if ((filter.vrfId && !isId(filter.vrfId)) || (filter.interfaceId && !isId(filter.interfaceId)))
+      return { edges: [], hasNextPage: false, endCursor: null };
+    let query = selectAddresses(this.kernel.db);
+    if (filter.prefixId !== undefined) {
+      const [prefix] = await this.prefixesById([filter.prefixId]);
+      if (!prefix) throw new NotFoundError('prefix', filter.prefixId, 'prefixId');
+      query = query
+        .where(vrfIs('a.vrf_id', prefix.vrfId))
+        .where(sql<boolean>`a.address <<= ${prefix.prefix}::cidr`);
+    }
+    if (filter.vrfId !== undefined) query = query.where(vrfIs('a.vrf_id', filter.vrfId));
+    if (filter.interfaceId !== undefined) query = query.where('a.interfaceId', '=', filter.interfaceId);
+    const rows = await keysetPage(query, addressOrder.exprs, 'asc', after)
+      .limit(first + 1)
+      .execute();
+    return pageOf(rows.map(toAddress), first, addressOrder);
   }
 
   // --- helpers ---
