@@ -252,4 +252,57 @@ describe.each(testBackends())('network IPAM on %s', (backend) => {
     });
     expect(Array.isArray(await ipam().prefixes({}, { actor: reader }))).toBe(true);
   });
+  it('pages prefixes and addresses by keyset: global table first, then each VRF, numeric order, IPv4 before IPv6', async () => {
+    const red = await ipam().createVrf({ name: 'page-red' }, { actor });
+    const made = [
+      ['2001:db8:77::/48', undefined],
+      ['10.88.10.0/24', undefined],
+      ['10.88.9.0/24', undefined],
+      ['10.88.0.0/16', red.id],
+      ['10.88.2.0/24', red.id],
+    ] as const;
+    for (const [prefix, vrfId] of made)
+      await ipam().createPrefix({ prefix, ...(vrfId ? { vrfId } : {}) }, { actor });
+    const walk = async (first: number, filter: { within?: string; vrfId?: string | null } = {}) => {
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (;;) {
+        const page = await ipam().prefixPage(filter, { first, after });
+        const vrf = (id: string | null) => (id === null ? 'global' : id === red.id ? 'red' : id);
+        seen.push(...page.edges.map((e) => `${vrf(e.node.vrfId)} ${e.node.prefix}`));
+        expect(page.endCursor).toBe(page.edges.at(-1)?.cursor ?? null);
+        if (!page.hasNextPage) return seen;
+        after = page.endCursor;
+      }
+    };
+    const v4 = ['global 10.88.9.0/24', 'global 10.88.10.0/24', 'red 10.88.0.0/16', 'red 10.88.2.0/24'];
+    for (const first of [1, 2, 3, 50]) expect(await walk(first, { within: '10.88.0.0/16' })).toEqual(v4);
+    expect(await walk(2, { within: '10.88.0.0/16', vrfId: null })).toEqual(v4.slice(0, 2));
+    const all = await walk(2);
+    // Pages of 2 walk the whole table as one page does, and (other tests' prefixes around) IPv4 sorts
+    // before IPv6 and the global table before any VRF.
+    expect(all).toEqual(await walk(500));
+    expect(new Set(all).size).toBe(all.length);
+    const at = (label: string) => all.indexOf(label);
+    expect(at('global 10.88.10.0/24')).toBeLessThan(at('global 2001:db8:77::/48'));
+    const globals = all.filter((p) => p.startsWith('global '));
+    expect(all.slice(0, globals.length)).toEqual(globals);
+    expect(all.slice(at('global 2001:db8:77::/48')).filter((p) => /^global \d+\./.test(p))).toEqual([]);
+    await expect(ipam().prefixPage({}, { first: 2, after: 'eyJ4Ijp0cnVlfQ' })).rejects.toMatchObject({
+      field: 'after',
+    });
+    await expect(ipam().prefixPage({}, { first: -1 })).rejects.toMatchObject({ field: 'first' });
+
+    const lan = (await ipam().prefixes({ within: '10.88.9.0/24', vrfId: null }))[0]!;
+    for (const address of ['10.88.9.200', '10.88.9.3', '10.88.9.20'])
+      await ipam().createAddress({ address }, { actor });
+    const first = await ipam().addressPage({ prefixId: lan.id }, { first: 2 });
+    const rest = await ipam().addressPage({ prefixId: lan.id }, { first: 2, after: first.endCursor });
+    expect([...first.edges, ...rest.edges].map((e) => e.node.address)).toEqual([
+      '10.88.9.3',
+      '10.88.9.20',
+      '10.88.9.200',
+    ]);
+    expect([first.hasNextPage, rest.hasNextPage]).toEqual([true, false]);
+  });
 });
