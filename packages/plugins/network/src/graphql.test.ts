@@ -1,6 +1,7 @@
 import { systemActor } from '@opsgraph/core';
 import { createTestOpsGraph, type TestOpsGraph } from '@opsgraph/core/testing';
 import { createOpsGraphServer, type OpsGraphServer } from '@opsgraph/server';
+import { isObjectType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { network } from './index.js';
 
@@ -63,6 +64,22 @@ describe('network GraphQL over HTTP', () => {
     } finally {
       await plain.close();
     }
+  });
+
+  it('declares authScopes on every Network object type, connection and edge types included', () => {
+    const unguarded = Object.values(server.schema.getTypeMap())
+      .filter((type) => isObjectType(type) && type.name.startsWith('Network'))
+      .filter((type) => !(type.extensions as any)?.pothosOptions?.authScopes)
+      .map((type) => type.name);
+    // The prefix-full error is the result of one's own call, like core's errors.
+    expect(unguarded).toEqual(['NetworkPrefixFullError']);
+    for (const name of [
+      'NetworkPrefixConnection',
+      'NetworkPrefixEdge',
+      'NetworkAddressConnection',
+      'NetworkAddressEdge',
+    ])
+      expect(server.schema.getType(name), name).toBeDefined();
   });
 
   it('allocates addresses, reports utilisation, and answers a full prefix with NetworkPrefixFullError', async () => {
