@@ -3,11 +3,18 @@ import {
   assertCan,
   type Ci,
   type Kernel,
+  type KeysetOrder,
+  keysetCursor,
+  keysetPage,
   NotFoundError,
+  type OrderChoice,
+  pageSize,
+  parseKeysetCursor,
   type ReadOptions,
   ValidationError,
   type WriteScope,
 } from '@opsgraph/core';
+import { type SelectQueryBuilder, sql } from 'kysely';
 import type { FacilitiesTables } from './model.js';
 
 export const PLUGIN = 'facilities';
@@ -95,3 +102,56 @@ export async function namesOf(db: Kernel['db'], ids: readonly string[]): Promise
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (value: string) => UUID.test(value);
+
+/** A page of a list: `first` rows (default 50, at most 500) after the cursor `after`. */
+export interface PageRequest {
+  readonly first?: number;
+  readonly after?: string | null;
+}
+
+/** Rows with their cursors, and whether more follow. */
+export interface Page<T> {
+  readonly edges: { cursor: string; node: T }[];
+  readonly hasNextPage: boolean;
+  readonly endCursor: string | null;
+}
+
+/** Every list is by name, then CI id: a keyset on (name, id), so a page costs one query at any depth. */
+const BY_NAME: OrderChoice = { field: 'name', direction: 'asc' };
+const byName: KeysetOrder<{ id: string; name: string }> = {
+  exprs: [sql.ref('name')],
+  keys: (row) => [row.name],
+  params: [(v) => (typeof v === 'string' ? sql`${v}::text` : undefined)],
+};
+
+export const emptyPage = <T>(): Page<T> => ({ edges: [], hasNextPage: false, endCursor: null });
+
+/**
+ * One page of `query` (its rows keyed by `idColumn` and named `name`), by name then id, in one statement.
+ * The query is wrapped so the keyset compares plain columns (`name`, `id`) whatever its joins. `what`
+ * names a row in the error for a foreign cursor ("a rack").
+ */
+export async function pageByName<T extends { ciId: string; name: string }>(
+  db: Db,
+  query: SelectQueryBuilder<any, any, T>,
+  idColumn: string,
+  page: PageRequest,
+  what: string,
+): Promise<Page<T>> {
+  const first = pageSize(page.first);
+  const after = page.after ? parseKeysetCursor(page.after, BY_NAME, byName, what) : undefined;
+  if (first === 0) return emptyPage();
+  const rows = (await keysetPage(
+    db.selectFrom(query.select(sql.ref<string>(idColumn).as('id')).as('page')).selectAll(),
+    byName.exprs,
+    BY_NAME.direction,
+    after,
+  )
+    .limit(first + 1)
+    .execute()) as unknown as (T & { id: string })[];
+  const edges = rows.slice(0, first).map(({ id, ...node }) => ({
+    cursor: keysetCursor(BY_NAME, byName, { id, name: node.name }),
+    node: node as unknown as T,
+  }));
+  return { edges, hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null };
+}
