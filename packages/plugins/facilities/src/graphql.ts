@@ -116,6 +116,7 @@ export function facilitiesGraphql(builder: OpsGraphBuilder): void {
   });
 
   const Occupant = builder.objectRef<ElevationOccupant>('FacilitiesElevationOccupant').implement({
+    authScopes: read,
     fields: (t) => ({
       deviceId: t.exposeID('deviceId'),
       name: t.exposeString('name'),
@@ -124,6 +125,7 @@ export function facilitiesGraphql(builder: OpsGraphBuilder): void {
     }),
   });
   const Unit = builder.objectRef<ElevationUnit>('FacilitiesElevationUnit').implement({
+    authScopes: read,
     fields: (t) => ({
       u: t.exposeInt('u'),
       front: t.field({ type: Occupant, nullable: true, resolve: (u) => u.front }),
