@@ -32,10 +32,13 @@ export const classes = {
   powerFeed: 'power_feed',
   pdu: 'pdu',
   sensor: 'environmental_sensor',
+  powerGroup: 'power_group',
 } as const;
 
 /** `source powered_by target`: the target failing cuts the source's power (`to_source`). */
 export const POWERED_BY = 'powered_by';
+/** Core's cluster membership: `pdu member_of power_group`; the group's quorum decides its state. */
+export const MEMBER_OF = 'member_of';
 /** Core's containment: the container failing (or in maintenance) reaches what it holds (`to_target`). */
 export const CONTAINS = 'contains';
 
@@ -85,6 +88,60 @@ export async function liveDevice(scope: WriteScope, id: string, field: string): 
     throw ValidationError.field(field, `CI ${ci.name} is a ${ci.class}, not a device that can be mounted`);
   return ci;
 }
+
+/**
+ * Points the power of `ciId` (a rack or a device) at the PDUs it now hangs on. On one feed, directly:
+ * `ci powered_by pdu` for each. On two feeds or more (A/B), through a power group: a CI of class
+ * `power_group` (a core `cluster`, quorum 1) whose members are the PDUs (`pdu member_of group`), with
+ * `ci powered_by group`; impact analysis then reports the CI `degraded` while one feed still powers it,
+ * and `down` when none does. Once a CI has a group it keeps it (one member behaves as a direct link).
+ */
+export async function syncPowerPath(
+  scope: WriteScope,
+  ci: { id: string; name: string },
+  pdus: readonly { ciId: string; feedId: string }[],
+): Promise<void> {
+  const cmdb = scope.kernel.services.cmdb;
+  const options = { actor: scope.actor };
+  const [rels = []] = await cmdb.relationshipsOf([ci.id]);
+  const powered = rels.filter((r) => r.type === POWERED_BY && r.sourceId === ci.id);
+  const targets = await cmdb.getMany(powered.map((r) => r.targetId));
+  const groupRel = powered.find((_, i) => targets[i]?.class === classes.powerGroup);
+  const wanted = new Set(pdus.map((p) => p.ciId));
+  const redundant = new Set(pdus.map((p) => p.feedId)).size > 1;
+  if (!groupRel && !redundant) {
+    for (const r of powered) if (!wanted.has(r.targetId)) await cmdb.unrelate(r.id, options);
+    for (const id of wanted)
+      if (!powered.some((r) => r.targetId === id))
+        await cmdb.relate({ type: POWERED_BY, sourceId: ci.id, targetId: id }, options);
+    return;
+  }
+  let groupId = groupRel?.targetId;
+  if (!groupId) {
+    const group = await cmdb.create(
+      { class: classes.powerGroup, name: `${ci.name} power`, attributes: { quorum: 1 } },
+      options,
+    );
+    await cmdb.relate({ type: POWERED_BY, sourceId: ci.id, targetId: group.id }, options);
+    groupId = group.id;
+  }
+  for (const r of powered) if (r !== groupRel) await cmdb.unrelate(r.id, options);
+  const [groupRels = []] = await cmdb.relationshipsOf([groupId]);
+  const members = groupRels.filter((r) => r.type === MEMBER_OF && r.targetId === groupId);
+  for (const m of members) if (!wanted.has(m.sourceId)) await cmdb.unrelate(m.id, options);
+  for (const id of wanted)
+    if (!members.some((m) => m.sourceId === id))
+      await cmdb.relate({ type: MEMBER_OF, sourceId: id, targetId: groupId }, options);
+}
+
+/** The PDUs (with their feeds) a device draws from. */
+export const pdusDrawnBy = (db: Db, deviceId: string) =>
+  db
+    .selectFrom('facilitiesPowerDraws as d')
+    .innerJoin('facilitiesPdus as p', 'p.ciId', 'd.pduId')
+    .select(['p.ciId', 'p.feedId'])
+    .where('d.deviceId', '=', deviceId)
+    .execute();
 
 /** `U12`, or `U41-U44` for a span. */
 export const units = (from: number, to: number) => (from === to ? `U${from}` : `U${from}-U${to}`);

@@ -625,6 +625,83 @@ describe.each(testBackends())('facilities plugin on %s', (backend) => {
     );
   });
 
+  it('reports a device on A/B feeds degraded, not down, when one feed fails (core cluster quorum)', async () => {
+    const { locations, racks, power } = og.plugins.facilities;
+    const building = (await locations.list({ kind: 'building' }))[0]!;
+    const hall = await locations.create(
+      { kind: 'room', name: 'AB hall', parentId: building.ciId },
+      { actor },
+    );
+    const rack = await racks.create({ name: 'AB1', roomId: hall.ciId, uHeight: 10 }, { actor });
+    const panel = await power.createPanel({ name: 'ab-panel', locationId: hall.ciId }, { actor });
+    const feed = (name: string) =>
+      power.createFeed({ name, panelId: panel.ciId, voltage: 230, amperage: 32 }, { actor });
+    const [feedA, feedB] = [await feed('ab-feed-A'), await feed('ab-feed-B')];
+    const pdu = (name: string, feedId: string) =>
+      power.createPdu({ name, rackId: rack.ciId, feedId, capacityW: 3000 }, { actor });
+    const [pduA, pduB] = [await pdu('ab-pdu-A', feedA.ciId), await pdu('ab-pdu-B', feedB.ciId)];
+    const both = await server('ab-both');
+    const aOnly = await server('ab-a-only');
+    for (const [device, u] of [
+      [both, 1],
+      [aOnly, 3],
+    ] as const)
+      await racks.place({ rackId: rack.ciId, deviceId: device.id, position: u }, { actor });
+    await power.allocate({ pduId: pduA.ciId, deviceId: both.id, watts: 200 }, { actor });
+    await power.allocate({ pduId: pduB.ciId, deviceId: both.id, watts: 200 }, { actor });
+    await power.allocate({ pduId: pduA.ciId, deviceId: aOnly.id, watts: 300 }, { actor });
+    for (const [name, host] of [
+      ['svc-ab', both],
+      ['svc-a', aOnly],
+    ] as const) {
+      const svc = await og.cmdb.create(
+        { class: 'business_service', name, attributes: { tier: 2 } },
+        { actor },
+      );
+      await og.cmdb.relate({ type: 'depends_on', sourceId: svc.id, targetId: host.id }, { actor });
+    }
+    const states = async (ids: string[]) =>
+      Object.fromEntries(
+        (await og.topology.impactOf(ids)).affected.map((ci) => [ci.name, ci.state] as const).sort(),
+      );
+
+    expect(await states([feedA.ciId])).toEqual({
+      'ab-feed-A': 'down',
+      'ab-pdu-A': 'down',
+      // The rack and ab-both hang on a power group (a cluster of their PDUs, quorum 1): feed B still powers them.
+      'AB1 power': 'degraded',
+      AB1: 'degraded',
+      'ab-both power': 'degraded',
+      'ab-both': 'degraded',
+      'svc-ab': 'degraded',
+      // ab-a-only draws from feed A alone.
+      'ab-a-only': 'down',
+      'svc-a': 'down',
+    });
+    const both2 = await states([feedA.ciId, feedB.ciId]);
+    expect([both2.AB1, both2['ab-both'], both2['svc-ab'], both2['ab-a-only']]).toEqual([
+      'down',
+      'down',
+      'down',
+      'down',
+    ]);
+    // Back on feed A alone, feed A failing takes ab-both down again.
+    await power.release({ pduId: pduB.ciId, deviceId: both.id }, { actor });
+    const after = await states([feedA.ciId]);
+    expect([after['ab-both'], after['svc-ab'], after.AB1]).toEqual(['down', 'down', 'degraded']);
+    // Feed B now powers only the rack's B side: the rack, and what it holds, are degraded, none down.
+    expect(await states([feedB.ciId])).toEqual({
+      'ab-feed-B': 'down',
+      'ab-pdu-B': 'down',
+      'AB1 power': 'degraded',
+      AB1: 'degraded',
+      'ab-both': 'degraded',
+      'ab-a-only': 'degraded',
+      'svc-ab': 'degraded',
+      'svc-a': 'degraded',
+    });
+  });
+
   it('needs facilities:read to read and facilities:write to write', async () => {
     const reader: Actor = {
       kind: 'user',

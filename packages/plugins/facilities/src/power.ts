@@ -20,8 +20,9 @@ import {
   type PageRequest,
   POWERED_BY,
   pageByName,
+  pdusDrawnBy,
+  syncPowerPath,
   tables,
-  unrelate,
 } from './common.js';
 import { findLocation } from './locations.js';
 import {
@@ -210,7 +211,6 @@ export class PowerService {
       const ci = await createCi(scope, classes.pdu, data.name);
       const cmdb = scope.kernel.services.cmdb;
       await cmdb.relate({ type: POWERED_BY, sourceId: ci.id, targetId: feed.ciId }, { actor: scope.actor });
-      await cmdb.relate({ type: POWERED_BY, sourceId: rack.ciId, targetId: ci.id }, { actor: scope.actor });
       const row = await db
         .insertInto('facilitiesPdus')
         .values({
@@ -223,6 +223,13 @@ export class PowerService {
         })
         .returningAll()
         .executeTakeFirstOrThrow();
+      // The rack is powered by its PDUs: directly on one feed, through a power group on A/B feeds.
+      const inRack = await db
+        .selectFrom('facilitiesPdus')
+        .select(['ciId', 'feedId'])
+        .where('rackId', '=', rack.ciId)
+        .execute();
+      await syncPowerPath(scope, { id: rack.ciId, name: rack.name }, inRack);
       const pdu: Pdu = { ...row, name: ci.name, allocatedW: 0 };
       scope.emit('facilities.pdu_created', { type: 'ci', id: ci.id }, { pdu });
       return pdu;
@@ -299,11 +306,7 @@ export class PowerService {
             .values({ pduId: pdu.ciId, deviceId: device.id, watts: data.watts, createdAt: scope.now })
             .returningAll()
             .executeTakeFirstOrThrow();
-      if (!before)
-        await scope.kernel.services.cmdb.relate(
-          { type: POWERED_BY, sourceId: device.id, targetId: pdu.ciId },
-          { actor: scope.actor },
-        );
+      if (!before) await syncPowerPath(scope, device, await pdusDrawnBy(db, device.id));
       const draw: PowerDraw = { ...row, deviceName: device.name };
       scope.emit(
         'facilities.power_allocated',
@@ -343,9 +346,13 @@ export class PowerService {
             .executeTakeFirst()
         : undefined;
       if (!row) throw new NotFoundError('power draw', `${input.deviceId} on PDU ${input.pduId}`, 'deviceId');
-      await unrelate(scope, POWERED_BY, row.deviceId, pdu.ciId);
       const [name] = await scope.kernel.services.cmdb.getMany([row.deviceId]);
       const draw: PowerDraw = { ...row, deviceName: name?.name ?? row.deviceId };
+      await syncPowerPath(
+        scope,
+        { id: row.deviceId, name: draw.deviceName },
+        await pdusDrawnBy(db, row.deviceId),
+      );
       scope.emit(
         'facilities.power_released',
         { type: 'ci', id: row.deviceId },
