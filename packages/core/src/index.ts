@@ -351,6 +351,14 @@ export type {
   Jsonified,
 } from './kernel/events.js';
 export type { Kernel, WriteScope } from './kernel/kernel.js';
+export {
+  type KeysetAfter,
+  type KeysetOrder,
+  keysetCursor,
+  keysetPage,
+  type OrderChoice,
+  parseKeysetCursor,
+} from './kernel/keyset.js';
 export { createLogger, type Logger } from './kernel/logger.js';
 export {
   coreMigrations,
@@ -359,7 +367,7 @@ export {
   type OpsGraphOptions,
   type OpsGraphTransaction,
 } from './kernel/opsgraph.js';
-export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './kernel/pagination.js';
+export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, pageSize } from './kernel/pagination.js';
 export {
   type KeysetAfter,
   type KeysetOrder,

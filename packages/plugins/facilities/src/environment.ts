@@ -10,7 +10,20 @@ import {
   type WriteOptions,
   type WriteScope,
 } from '@opsgraph/core';
-import { assertRead, assertWrite, classes, createCi, type Db, isUuid, PLUGIN, tables } from './common.js';
+import {
+  assertRead,
+  assertWrite,
+  classes,
+  createCi,
+  type Db,
+  emptyPage,
+  isUuid,
+  type Page,
+  type PageRequest,
+  PLUGIN,
+  pageByName,
+  tables,
+} from './common.js';
 import { findLocation } from './locations.js';
 import {
   type CreateSensorInput,
@@ -58,6 +71,11 @@ export const sensorDedupKey = (sensorId: string) => `facilities:sensor:${sensorI
  * through event management (warning or critical, on the room or rack's CI, one alert per sensor); a
  * reading back inside clears it.
  */
+export interface SensorFilter {
+  /** Sensors in this room or rack. */
+  readonly locationId?: string;
+}
+
 export class EnvironmentService {
   constructor(private readonly kernel: Kernel) {}
 
@@ -141,14 +159,27 @@ export class EnvironmentService {
   }
 
   /** Sensors by name; of one room or rack when asked. */
-  async sensors(filter: { locationId?: string } = {}, options: ReadOptions = {}): Promise<Sensor[]> {
+  async sensors(filter: SensorFilter = {}, options: ReadOptions = {}): Promise<Sensor[]> {
     assertRead(options);
-    let query = selectSensors(tables(this.kernel.db));
-    if (filter.locationId !== undefined) {
-      if (!isUuid(filter.locationId)) return [];
-      query = query.where('s.locationId', '=', filter.locationId);
-    }
-    return query.orderBy('c.name').orderBy('s.ciId').execute();
+    return (await this.#query(filter)?.orderBy('c.name').orderBy('s.ciId').execute()) ?? [];
+  }
+
+  /** A page of `sensors`: `first` sensors after the cursor `after`, in one query. */
+  async sensorsPage(
+    filter: SensorFilter,
+    page: PageRequest,
+    options: ReadOptions = {},
+  ): Promise<Page<Sensor>> {
+    assertRead(options);
+    const query = this.#query(filter);
+    return query ? pageByName(tables(this.kernel.db), query, 's.ciId', page, 'a sensor') : emptyPage();
+  }
+
+  /** The filtered query, unordered; undefined when no row can match (a location id that is no UUID). */
+  #query(filter: SensorFilter) {
+    const query = selectSensors(tables(this.kernel.db));
+    if (filter.locationId === undefined) return query;
+    return isUuid(filter.locationId) ? query.where('s.locationId', '=', filter.locationId) : undefined;
   }
 
   async #lock(scope: WriteScope, id: string, field: string): Promise<Sensor> {

@@ -535,6 +535,173 @@ describe.each(testBackends())('facilities plugin on %s', (backend) => {
     ).rejects.toBeInstanceOf(ConflictError);
   });
 
+  it('pages every list by name then id, with keyset cursors, keeping the filters', async () => {
+    const { locations, racks, power, environment } = og.plugins.facilities;
+    const building = (await locations.list({ kind: 'building' }))[0]!;
+    const hall = await locations.create(
+      { kind: 'room', name: 'Paging hall', parentId: building.ciId },
+      { actor },
+    );
+    // Two racks share a name: the id breaks the tie, so no row is skipped or repeated across pages.
+    const made = [];
+    for (const name of ['pg-c', 'pg-a', 'pg-b', 'pg-b', 'pg-d'])
+      made.push(await racks.create({ name, roomId: hall.ciId, uHeight: 4 }, { actor }));
+    const tied = made
+      .filter((r) => r.name === 'pg-b')
+      .map((r) => r.ciId)
+      .sort();
+    const seen: string[] = [];
+    let after: string | null = null;
+    const pages: boolean[] = [];
+    do {
+      const page: Awaited<ReturnType<typeof racks.page>> = await racks.page(
+        { roomId: hall.ciId },
+        { first: 2, after },
+        { actor },
+      );
+      seen.push(...page.edges.map((e) => `${e.node.name}:${e.node.ciId}`));
+      pages.push(page.hasNextPage);
+      after = page.endCursor;
+      if (!page.hasNextPage) break;
+    } while (after);
+    expect(seen).toEqual([
+      `pg-a:${made[1]!.ciId}`,
+      `pg-b:${tied[0]}`,
+      `pg-b:${tied[1]}`,
+      `pg-c:${made[0]!.ciId}`,
+      `pg-d:${made[4]!.ciId}`,
+    ]);
+    expect(pages).toEqual([true, true, false]);
+    // The node is the record the list returns, no extra key.
+    const [first] = (await racks.page({ roomId: hall.ciId }, { first: 1 }, { actor })).edges;
+    expect(first!.node).toEqual((await racks.list({ roomId: hall.ciId }))[0]);
+    expect(await racks.page({ roomId: 'not-a-uuid' }, {}, { actor })).toEqual({
+      edges: [],
+      hasNextPage: false,
+      endCursor: null,
+    });
+    await expect(racks.page({}, { first: 501 }, { actor })).rejects.toMatchObject({ field: 'first' });
+    await expect(racks.page({}, { after: 'bogus' }, { actor })).rejects.toMatchObject({ field: 'after' });
+    await expect(
+      racks.page({}, {}, { actor: { ...actor, permissions: [] } as Actor }),
+    ).rejects.toBeInstanceOf(ForbiddenError);
+
+    // The other lists page the same way and keep their filters and computed fields.
+    const panel = await power.createPanel({ name: 'pg-panel', locationId: hall.ciId }, { actor });
+    const feed = await power.createFeed(
+      { name: 'pg-feed', panelId: panel.ciId, voltage: 230, amperage: 16 },
+      { actor },
+    );
+    const pdu = await power.createPdu(
+      { name: 'pg-pdu', rackId: made[1]!.ciId, feedId: feed.ciId, capacityW: 2000 },
+      { actor },
+    );
+    const dev = await server('pg-dev');
+    await racks.place({ rackId: made[1]!.ciId, deviceId: dev.id, position: 1 }, { actor });
+    await power.allocate({ pduId: pdu.ciId, deviceId: dev.id, watts: 250 }, { actor });
+    const nodes = <T>(p: { edges: { node: T }[] }) => p.edges.map((e) => e.node);
+    expect(
+      nodes(await power.panelsPage({ locationId: hall.ciId }, {}, { actor })).map((p) => p.name),
+    ).toEqual(['pg-panel']);
+    expect(nodes(await power.feedsPage({ panelId: panel.ciId }, {}, { actor }))).toMatchObject([
+      { name: 'pg-feed', capacityW: 2944, allocatedW: 250 },
+    ]);
+    expect(nodes(await power.pdusPage({ feedId: feed.ciId }, {}, { actor }))).toMatchObject([
+      { name: 'pg-pdu', capacityW: 2000, allocatedW: 250 },
+    ]);
+    expect(nodes(await power.pdusPage({ rackId: made[0]!.ciId }, {}, { actor }))).toEqual([]);
+    await environment.createSensor({ name: 'pg-t', locationId: hall.ciId, kind: 'temperature' }, { actor });
+    expect(
+      nodes(await environment.sensorsPage({ locationId: hall.ciId }, {}, { actor })).map((s) => s.name),
+    ).toEqual(['pg-t']);
+    const halls = await locations.page({ parentId: building.ciId }, { first: 1 }, { actor });
+    expect(halls.hasNextPage).toBe(true);
+    const rest = await locations.page({ parentId: building.ciId }, { after: halls.endCursor }, { actor });
+    expect([...nodes(halls), ...nodes(rest)].map((l) => l.name)).toEqual(
+      (await locations.list({ parentId: building.ciId })).map((l) => l.name),
+    );
+    expect((await locations.childrenOf([building.ciId, hall.ciId])).map((c) => c.map((l) => l.name))).toEqual(
+      [(await locations.list({ parentId: building.ciId })).map((l) => l.name), []],
+    );
+  });
+
+  it('reports a device on A/B feeds degraded, not down, when one feed fails (core cluster quorum)', async () => {
+    const { locations, racks, power } = og.plugins.facilities;
+    const building = (await locations.list({ kind: 'building' }))[0]!;
+    const hall = await locations.create(
+      { kind: 'room', name: 'AB hall', parentId: building.ciId },
+      { actor },
+    );
+    const rack = await racks.create({ name: 'AB1', roomId: hall.ciId, uHeight: 10 }, { actor });
+    const panel = await power.createPanel({ name: 'ab-panel', locationId: hall.ciId }, { actor });
+    const feed = (name: string) =>
+      power.createFeed({ name, panelId: panel.ciId, voltage: 230, amperage: 32 }, { actor });
+    const [feedA, feedB] = [await feed('ab-feed-A'), await feed('ab-feed-B')];
+    const pdu = (name: string, feedId: string) =>
+      power.createPdu({ name, rackId: rack.ciId, feedId, capacityW: 3000 }, { actor });
+    const [pduA, pduB] = [await pdu('ab-pdu-A', feedA.ciId), await pdu('ab-pdu-B', feedB.ciId)];
+    const both = await server('ab-both');
+    const aOnly = await server('ab-a-only');
+    for (const [device, u] of [
+      [both, 1],
+      [aOnly, 3],
+    ] as const)
+      await racks.place({ rackId: rack.ciId, deviceId: device.id, position: u }, { actor });
+    await power.allocate({ pduId: pduA.ciId, deviceId: both.id, watts: 200 }, { actor });
+    await power.allocate({ pduId: pduB.ciId, deviceId: both.id, watts: 200 }, { actor });
+    await power.allocate({ pduId: pduA.ciId, deviceId: aOnly.id, watts: 300 }, { actor });
+    for (const [name, host] of [
+      ['svc-ab', both],
+      ['svc-a', aOnly],
+    ] as const) {
+      const svc = await og.cmdb.create(
+        { class: 'business_service', name, attributes: { tier: 2 } },
+        { actor },
+      );
+      await og.cmdb.relate({ type: 'depends_on', sourceId: svc.id, targetId: host.id }, { actor });
+    }
+    const states = async (ids: string[]) =>
+      Object.fromEntries(
+        (await og.topology.impactOf(ids)).affected.map((ci) => [ci.name, ci.state] as const).sort(),
+      );
+
+    expect(await states([feedA.ciId])).toEqual({
+      'ab-feed-A': 'down',
+      'ab-pdu-A': 'down',
+      // The rack and ab-both hang on a power group (a cluster of their PDUs, quorum 1): feed B still powers them.
+      'AB1 power': 'degraded',
+      AB1: 'degraded',
+      'ab-both power': 'degraded',
+      'ab-both': 'degraded',
+      'svc-ab': 'degraded',
+      // ab-a-only draws from feed A alone.
+      'ab-a-only': 'down',
+      'svc-a': 'down',
+    });
+    const both2 = await states([feedA.ciId, feedB.ciId]);
+    expect([both2.AB1, both2['ab-both'], both2['svc-ab'], both2['ab-a-only']]).toEqual([
+      'down',
+      'down',
+      'down',
+      'down',
+    ]);
+    // Back on feed A alone, feed A failing takes ab-both down again.
+    await power.release({ pduId: pduB.ciId, deviceId: both.id }, { actor });
+    const after = await states([feedA.ciId]);
+    expect([after['ab-both'], after['svc-ab'], after.AB1]).toEqual(['down', 'down', 'degraded']);
+    // Feed B now powers only the rack's B side: the rack, and what it holds, are degraded, none down.
+    expect(await states([feedB.ciId])).toEqual({
+      'ab-feed-B': 'down',
+      'ab-pdu-B': 'down',
+      'AB1 power': 'degraded',
+      AB1: 'degraded',
+      'ab-both': 'degraded',
+      'ab-a-only': 'degraded',
+      'svc-ab': 'degraded',
+      'svc-a': 'degraded',
+    });
+  });
+
   it('needs facilities:read to read and facilities:write to write', async () => {
     const reader: Actor = {
       kind: 'user',

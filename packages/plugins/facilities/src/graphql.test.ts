@@ -1,6 +1,7 @@
 import { systemActor } from '@opsgraph/core';
 import { createTestOpsGraph, type TestOpsGraph } from '@opsgraph/core/testing';
-import { createOpsGraphServer, type OpsGraphServer } from '@opsgraph/server';
+import { createOpsGraphServer, type OperationQueries, type OpsGraphServer } from '@opsgraph/server';
+import { isObjectType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { facilitiesPlugin } from './index.js';
 
@@ -40,8 +41,14 @@ describe('facilities over GraphQL (HTTP)', () => {
   let server: OpsGraphServer;
   let url: string;
   const tokens: Record<string, string> = {};
+  const reports: OperationQueries[] = [];
 
-  const gql = async (query: string, variables: Record<string, unknown>, token?: string) => {
+  const gql = async (
+    query: string,
+    variables: Record<string, unknown>,
+    token?: string,
+    operationName?: string,
+  ) => {
     const response = await fetch(url, {
       method: 'POST',
       headers: {
@@ -49,7 +56,7 @@ describe('facilities over GraphQL (HTTP)', () => {
         accept: 'application/graphql-response+json, application/json',
         ...(token ? { authorization: `Bearer ${token}` } : {}),
       },
-      body: JSON.stringify({ query, variables }),
+      body: JSON.stringify({ query, variables, ...(operationName ? { operationName } : {}) }),
     });
     return (await response.json()) as { data?: any; errors?: { message: string }[] };
   };
@@ -61,7 +68,7 @@ describe('facilities over GraphQL (HTTP)', () => {
       ['cmdb', ['cmdb:read', 'cmdb:write']],
     ] as const)
       tokens[name] = (await og.access.createToken({ name, permissions: [...permissions] }, { actor })).secret;
-    server = createOpsGraphServer({ opsgraph: og });
+    server = createOpsGraphServer({ opsgraph: og, onOperationQueries: (r) => reports.push(r) });
     server.httpServer.keepAliveTimeout = 60_000;
     ({ url } = await server.listen(0, '127.0.0.1'));
   });
@@ -160,12 +167,12 @@ describe('facilities over GraphQL (HTTP)', () => {
     // A list of racks loads placements, budgets and elevations in batches.
     await gql(RACK, { input: { name: 'R8', roomId: room, uHeight: 4 } }, manager);
     const list = await gql(
-      `query ($room: ID!) { facilitiesRacks(roomId: $room) { name placements { deviceName position } powerBudget { headroomW } elevationSvg } }`,
+      `query ($room: ID!) { facilitiesRacks(roomId: $room) { edges { node { name placements { deviceName position } powerBudget { headroomW } elevationSvg } } } }`,
       { room },
       manager,
     );
     expect(
-      list.data.facilitiesRacks.map((r: any) => [
+      list.data.facilitiesRacks.edges.map(({ node: r }: any) => [
         r.name,
         r.placements,
         r.powerBudget.headroomW,
@@ -178,14 +185,196 @@ describe('facilities over GraphQL (HTTP)', () => {
   });
 
   it('refuses a token without facilities:read, and anonymous callers', async () => {
-    const refused = await gql('{ facilitiesRacks { name } }', {}, tokens.cmdb);
+    const refused = await gql('{ facilitiesRacks { edges { node { name } } } }', {}, tokens.cmdb);
     expect(refused.data ?? null).toBeNull();
     expect(refused.errors?.[0]?.message).toMatch(
       /Query\.facilitiesRacks: .* lacks the permission facilities:read/,
     );
     const write = await gql(SETUP, { room: { kind: 'REGION', name: 'Nope' } }, tokens.cmdb);
     expect(write.errors?.[0]?.message).toMatch(/lacks the permission facilities:write/);
-    const anonymous = await gql('{ facilitiesRacks { name } }', {});
+    const anonymous = await gql('{ facilitiesRacks { edges { node { name } } } }', {});
     expect(anonymous.errors?.[0]?.message).toMatch(/needs the permission facilities:read/);
+  });
+
+  it('guards every type it adds, connections and edges included', () => {
+    const unguarded = Object.values(server.schema.getTypeMap())
+      .filter((type) => isObjectType(type) && type.name.startsWith('Facilities'))
+      .filter(
+        (type) =>
+          !(type.extensions as { pothosOptions?: { authScopes?: unknown } }).pothosOptions?.authScopes,
+      )
+      .map((type) => type.name);
+    expect(unguarded).toEqual([]);
+    expect(
+      Object.keys(server.schema.getTypeMap())
+        .filter((name) => /^Facilities\w+(Connection|Edge)$/.test(name))
+        .sort(),
+    ).toEqual([
+      'FacilitiesLocationConnection',
+      'FacilitiesLocationEdge',
+      'FacilitiesPduConnection',
+      'FacilitiesPduEdge',
+      'FacilitiesPowerFeedConnection',
+      'FacilitiesPowerFeedEdge',
+      'FacilitiesPowerPanelConnection',
+      'FacilitiesPowerPanelEdge',
+      'FacilitiesRackConnection',
+      'FacilitiesRackEdge',
+      'FacilitiesSensorConnection',
+      'FacilitiesSensorEdge',
+    ]);
+  });
+
+  describe('pages of racks', () => {
+    const RACKS = `query Racks($room: ID!, $first: Int, $after: String) {
+      facilitiesRacks(roomId: $room, first: $first, after: $after) {
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+        edges {
+          cursor
+          node {
+            name
+            placements { deviceName position }
+            pdus { name allocatedW draws { deviceName watts } }
+            powerBudget { capacityW allocatedW headroomW pdus { name draws { deviceName } } }
+            elevation { units { u front { name } } }
+            elevationSvg
+          }
+        }
+      }
+    }`;
+    let hall: string;
+    const N = 6;
+
+    beforeAll(async () => {
+      const { locations, racks, power } = og.plugins.facilities;
+      const site = await locations.create({ kind: 'site', name: 'FRA1' }, { actor });
+      const building = await locations.create(
+        { kind: 'building', name: 'FRA1-A', parentId: site.ciId },
+        { actor },
+      );
+      hall = (
+        await locations.create({ kind: 'room', name: 'Count hall', parentId: building.ciId }, { actor })
+      ).ciId;
+      const panel = await power.createPanel({ name: 'count-panel', locationId: hall }, { actor });
+      const feed = await power.createFeed(
+        { name: 'count-feed', panelId: panel.ciId, voltage: 400, amperage: 63, phase: 'three' },
+        { actor },
+      );
+      // Each rack: two servers, a PDU each of them draws from.
+      for (let i = 1; i <= N; i++) {
+        const rack = await racks.create({ name: `C${i}`, roomId: hall, uHeight: 10 }, { actor });
+        const pdu = await power.createPdu(
+          { name: `pdu-C${i}`, rackId: rack.ciId, feedId: feed.ciId, capacityW: 3000 },
+          { actor },
+        );
+        for (const u of [1, 3]) {
+          const device = await og.cmdb.create({ class: 'linux_server', name: `c${i}-u${u}` }, { actor });
+          await racks.place({ rackId: rack.ciId, deviceId: device.id, position: u }, { actor });
+          await power.allocate({ pduId: pdu.ciId, deviceId: device.id, watts: 100 * u }, { actor });
+        }
+      }
+    });
+
+    const statements = async (first: number) => {
+      reports.length = 0;
+      const result = await gql(RACKS, { room: hall, first }, tokens.manager, 'Racks');
+      expect(result.errors).toBeUndefined();
+      const report = reports.find((r) => r.operationName === 'Racks');
+      return { data: result.data.facilitiesRacks, count: report!.queries.length };
+    };
+
+    it('costs the same statements for 1 rack as for N, nested fields included', async () => {
+      const one = await statements(1);
+      const all = await statements(N);
+      expect(one.data.edges).toHaveLength(1);
+      expect(all.data.edges).toHaveLength(N);
+      expect(all.count).toBe(one.count);
+      // One for the page, then one per batched field: placements, PDUs, their draws, budgets, elevations.
+      expect(all.count).toBeLessThanOrEqual(10);
+      const c6 = all.data.edges[N - 1].node;
+      expect(c6).toMatchObject({
+        name: 'C6',
+        placements: [
+          { deviceName: 'c6-u3', position: 3 },
+          { deviceName: 'c6-u1', position: 1 },
+        ],
+        pdus: [
+          {
+            name: 'pdu-C6',
+            allocatedW: 400,
+            draws: [
+              { deviceName: 'c6-u1', watts: 100 },
+              { deviceName: 'c6-u3', watts: 300 },
+            ],
+          },
+        ],
+        powerBudget: {
+          capacityW: 3000,
+          allocatedW: 400,
+          headroomW: 2600,
+          pdus: [{ name: 'pdu-C6', draws: [{ deviceName: 'c6-u1' }, { deviceName: 'c6-u3' }] }],
+        },
+      });
+      expect(c6.elevation.units.filter((u: any) => u.front).map((u: any) => [u.u, u.front.name])).toEqual([
+        [3, 'c6-u3'],
+        [1, 'c6-u1'],
+      ]);
+      expect(c6.elevationSvg).toContain('c6-u3');
+    });
+
+    it('pages forward with cursors, and refuses paging backward', async () => {
+      const names: string[] = [];
+      let after: string | null = null;
+      const infos: boolean[][] = [];
+      for (;;) {
+        const { data } = await gql(RACKS, { room: hall, first: 4, after }, tokens.manager, 'Racks');
+        const page = data.facilitiesRacks;
+        names.push(...page.edges.map((e: any) => e.node.name));
+        infos.push([page.pageInfo.hasNextPage, page.pageInfo.hasPreviousPage]);
+        expect(page.pageInfo.endCursor).toBe(page.edges.at(-1).cursor);
+        if (!page.pageInfo.hasNextPage) break;
+        after = page.pageInfo.endCursor;
+      }
+      expect(names).toEqual(['C1', 'C2', 'C3', 'C4', 'C5', 'C6']);
+      expect(infos).toEqual([
+        [true, false],
+        [false, true],
+      ]);
+      const back = await gql('{ facilitiesRacks(last: 2) { edges { node { name } } } }', {}, tokens.manager);
+      expect(back.errors?.[0]?.message).toMatch(/last: is not supported/);
+      const bad = await gql(
+        '{ facilitiesSensors(after: "nope") { edges { node { name } } } }',
+        {},
+        tokens.manager,
+      );
+      expect(bad.errors?.[0]?.message).toMatch(/after/);
+    });
+
+    it('keeps the filters of the other lists, and loads location children in one batch', async () => {
+      const { data } = await gql(
+        `query ($hall: ID!) {
+          facilitiesPowerPanels(locationId: $hall) { edges { node { name } } }
+          facilitiesPowerFeeds { edges { node { name allocatedW } } }
+          facilitiesPdus(rackId: null, first: 2) { pageInfo { hasNextPage } edges { node { name } } }
+          facilitiesSensors(locationId: $hall) { edges { node { name } } }
+          facilitiesLocations(kind: SITE) { edges { node { name children { name children { name } } } } }
+        }`,
+        { hall },
+        tokens.manager,
+      );
+      expect(data.facilitiesPowerPanels.edges.map((e: any) => e.node.name)).toEqual(['count-panel']);
+      expect(
+        data.facilitiesPowerFeeds.edges.find((e: any) => e.node.name === 'count-feed').node.allocatedW,
+      ).toBe(N * 400);
+      expect(data.facilitiesPdus).toEqual({
+        pageInfo: { hasNextPage: true },
+        edges: [{ node: { name: 'pdu-C1' } }, { node: { name: 'pdu-C2' } }],
+      });
+      expect(data.facilitiesSensors.edges).toEqual([]);
+      expect(data.facilitiesLocations.edges.map((e: any) => e.node)).toEqual([
+        { name: 'FRA1', children: [{ name: 'FRA1-A', children: [{ name: 'Count hall' }] }] },
+        { name: 'LON1', children: [{ name: 'LON1-A', children: [{ name: 'Data hall' }] }] },
+      ]);
+    });
   });
 });

@@ -1,5 +1,6 @@
+import { ValidationError } from '@opsgraph/core';
 import { mutationErrors, type OpsGraphBuilder } from '@opsgraph/server';
-import { facilitiesPermissions } from './common.js';
+import { facilitiesPermissions, type Page, type PageRequest } from './common.js';
 import { renderElevationSvg } from './elevation.js';
 import {
   type ElevationOccupant,
@@ -40,6 +41,38 @@ const loaded = async <T>(batch: Promise<(T | null)[]>): Promise<(T | Error)[]> =
 const read = { permission: facilitiesPermissions.read } as const;
 const write = { permission: facilitiesPermissions.write } as const;
 
+/** Relay arguments of a forward-only keyset page, as the SDK takes them. */
+function forwardPage(args: {
+  first?: number | null;
+  after?: string | null;
+  last?: number | null;
+  before?: string | null;
+}): PageRequest {
+  if (args.last != null)
+    throw ValidationError.field('last', 'is not supported: page forward with first/after');
+  if (args.before != null)
+    throw ValidationError.field('before', 'is not supported: page forward with first/after');
+  return { ...(args.first != null ? { first: args.first } : {}), after: args.after ?? null };
+}
+
+/** An SDK page as a Relay connection. */
+const connectionOf = <T>(page: Page<T>, after: string | null | undefined) => ({
+  edges: page.edges,
+  pageInfo: {
+    hasNextPage: page.hasNextPage,
+    hasPreviousPage: Boolean(after),
+    startCursor: page.edges[0]?.cursor ?? null,
+    endCursor: page.endCursor,
+  },
+});
+
+/** A connection's own types, named after its node and guarded like it. */
+const pageTypes = (node: string) =>
+  [
+    { name: `Facilities${node}Connection`, authScopes: read },
+    { name: `Facilities${node}Edge`, authScopes: read },
+  ] as const;
+
 // Types and root fields carry the plugin's prefix (`Facilities…`, `facilities…`).
 export function facilitiesGraphql(builder: OpsGraphBuilder): void {
   const Kind = builder.enumType('FacilitiesLocationKind', { values: upper(locationKinds) });
@@ -58,10 +91,11 @@ export function facilitiesGraphql(builder: OpsGraphBuilder): void {
       kind: t.field({ type: Kind, resolve: (l) => l.kind }),
       parentId: t.exposeID('parentId', { nullable: true }),
       address: t.exposeString('address', { nullable: true }),
-      children: t.field({
-        type: [LocationRef],
-        resolve: (l, _args, { og, actor }) =>
-          og.plugins.facilities.locations.list({ parentId: l.ciId }, { actor }),
+      children: t.loadableList({
+        type: LocationRef,
+        description: 'By name; a page of locations loads their children in one query.',
+        load: (ids: string[], { og, actor }) => og.plugins.facilities.locations.childrenOf(ids, { actor }),
+        resolve: (l) => l.ciId,
       }),
     }),
   });
@@ -82,6 +116,7 @@ export function facilitiesGraphql(builder: OpsGraphBuilder): void {
   });
 
   const Occupant = builder.objectRef<ElevationOccupant>('FacilitiesElevationOccupant').implement({
+    authScopes: read,
     fields: (t) => ({
       deviceId: t.exposeID('deviceId'),
       name: t.exposeString('name'),
@@ -90,6 +125,7 @@ export function facilitiesGraphql(builder: OpsGraphBuilder): void {
     }),
   });
   const Unit = builder.objectRef<ElevationUnit>('FacilitiesElevationUnit').implement({
+    authScopes: read,
     fields: (t) => ({
       u: t.exposeInt('u'),
       front: t.field({ type: Occupant, nullable: true, resolve: (u) => u.front }),
@@ -189,6 +225,12 @@ export function facilitiesGraphql(builder: OpsGraphBuilder): void {
           ),
         resolve: (r) => r.ciId,
       }),
+      pdus: t.loadableList({
+        type: PduRef,
+        description: 'Its PDUs by name; a page of racks loads them in one query.',
+        load: (ids: string[], { og, actor }) => og.plugins.facilities.power.pdusOf(ids, { actor }),
+        resolve: (r) => r.ciId,
+      }),
       powerBudget: t.loadable({
         type: RackBudgetRef,
         load: (ids: string[], { og, actor }) =>
@@ -245,21 +287,28 @@ export function facilitiesGraphql(builder: OpsGraphBuilder): void {
   });
 
   builder.queryFields((t) => ({
-    facilitiesLocations: t.field({
-      type: [LocationRef],
-      description:
-        'Locations by name; of one kind, or the children of one location (null parent: the roots).',
-      authScopes: read,
-      args: { kind: t.arg({ type: Kind }), parentId: t.arg.id(), roots: t.arg.boolean() },
-      resolve: (_root, args, { og, actor }) =>
-        og.plugins.facilities.locations.list(
-          {
-            ...(args.kind ? { kind: args.kind } : {}),
-            ...(args.roots ? { parentId: null } : args.parentId ? { parentId: String(args.parentId) } : {}),
-          },
-          { actor },
-        ),
-    }),
+    facilitiesLocations: t.connection(
+      {
+        type: LocationRef,
+        description:
+          'Locations by name, a page at a time; of one kind, or the children of one location (`roots`: those without a parent).',
+        authScopes: read,
+        args: { kind: t.arg({ type: Kind }), parentId: t.arg.id(), roots: t.arg.boolean() },
+        resolve: async (_root, { kind, parentId, roots, ...args }, { og, actor }) =>
+          connectionOf(
+            await og.plugins.facilities.locations.page(
+              {
+                ...(kind ? { kind } : {}),
+                ...(roots ? { parentId: null } : parentId ? { parentId: String(parentId) } : {}),
+              },
+              forwardPage(args),
+              { actor },
+            ),
+            args.after,
+          ),
+      },
+      ...pageTypes('Location'),
+    ),
     facilitiesLocation: t.field({
       type: LocationRef,
       nullable: true,
@@ -268,13 +317,24 @@ export function facilitiesGraphql(builder: OpsGraphBuilder): void {
       resolve: (_root, args, { og, actor }) =>
         og.plugins.facilities.locations.get(String(args.id), { actor }),
     }),
-    facilitiesRacks: t.field({
-      type: [RackRef],
-      authScopes: read,
-      args: { roomId: t.arg.id() },
-      resolve: (_root, args, { og, actor }) =>
-        og.plugins.facilities.racks.list(args.roomId ? { roomId: String(args.roomId) } : {}, { actor }),
-    }),
+    facilitiesRacks: t.connection(
+      {
+        type: RackRef,
+        description: 'Racks by name, a page at a time; of one room when `roomId` is given.',
+        authScopes: read,
+        args: { roomId: t.arg.id() },
+        resolve: async (_root, { roomId, ...args }, { og, actor }) =>
+          connectionOf(
+            await og.plugins.facilities.racks.page(
+              roomId ? { roomId: String(roomId) } : {},
+              forwardPage(args),
+              { actor },
+            ),
+            args.after,
+          ),
+      },
+      ...pageTypes('Rack'),
+    ),
     facilitiesRack: t.field({
       type: RackRef,
       nullable: true,
@@ -303,45 +363,81 @@ export function facilitiesGraphql(builder: OpsGraphBuilder): void {
       resolve: (_root, args, { og, actor }) =>
         og.plugins.facilities.power.roomBudget(String(args.roomId), { actor }),
     }),
-    facilitiesPowerPanels: t.field({
-      type: [PanelRef],
-      authScopes: read,
-      args: { locationId: t.arg.id() },
-      resolve: (_root, args, { og, actor }) =>
-        og.plugins.facilities.power.panels(args.locationId ? { locationId: String(args.locationId) } : {}, {
-          actor,
-        }),
-    }),
-    facilitiesPowerFeeds: t.field({
-      type: [FeedRef],
-      authScopes: read,
-      args: { panelId: t.arg.id() },
-      resolve: (_root, args, { og, actor }) =>
-        og.plugins.facilities.power.feeds(args.panelId ? { panelId: String(args.panelId) } : {}, { actor }),
-    }),
-    facilitiesPdus: t.field({
-      type: [PduRef],
-      authScopes: read,
-      args: { rackId: t.arg.id(), feedId: t.arg.id() },
-      resolve: (_root, args, { og, actor }) =>
-        og.plugins.facilities.power.pdus(
-          {
-            ...(args.rackId ? { rackId: String(args.rackId) } : {}),
-            ...(args.feedId ? { feedId: String(args.feedId) } : {}),
-          },
-          { actor },
-        ),
-    }),
-    facilitiesSensors: t.field({
-      type: [SensorRef],
-      authScopes: read,
-      args: { locationId: t.arg.id() },
-      resolve: (_root, args, { og, actor }) =>
-        og.plugins.facilities.environment.sensors(
-          args.locationId ? { locationId: String(args.locationId) } : {},
-          { actor },
-        ),
-    }),
+    facilitiesPowerPanels: t.connection(
+      {
+        type: PanelRef,
+        description: 'Power panels by name, a page at a time; of one location when `locationId` is given.',
+        authScopes: read,
+        args: { locationId: t.arg.id() },
+        resolve: async (_root, { locationId, ...args }, { og, actor }) =>
+          connectionOf(
+            await og.plugins.facilities.power.panelsPage(
+              locationId ? { locationId: String(locationId) } : {},
+              forwardPage(args),
+              { actor },
+            ),
+            args.after,
+          ),
+      },
+      ...pageTypes('PowerPanel'),
+    ),
+    facilitiesPowerFeeds: t.connection(
+      {
+        type: FeedRef,
+        description: 'Power feeds by name, a page at a time; of one panel when `panelId` is given.',
+        authScopes: read,
+        args: { panelId: t.arg.id() },
+        resolve: async (_root, { panelId, ...args }, { og, actor }) =>
+          connectionOf(
+            await og.plugins.facilities.power.feedsPage(
+              panelId ? { panelId: String(panelId) } : {},
+              forwardPage(args),
+              { actor },
+            ),
+            args.after,
+          ),
+      },
+      ...pageTypes('PowerFeed'),
+    ),
+    facilitiesPdus: t.connection(
+      {
+        type: PduRef,
+        description: 'PDUs by name, a page at a time; of one rack and/or one feed when given.',
+        authScopes: read,
+        args: { rackId: t.arg.id(), feedId: t.arg.id() },
+        resolve: async (_root, { rackId, feedId, ...args }, { og, actor }) =>
+          connectionOf(
+            await og.plugins.facilities.power.pdusPage(
+              {
+                ...(rackId ? { rackId: String(rackId) } : {}),
+                ...(feedId ? { feedId: String(feedId) } : {}),
+              },
+              forwardPage(args),
+              { actor },
+            ),
+            args.after,
+          ),
+      },
+      ...pageTypes('Pdu'),
+    ),
+    facilitiesSensors: t.connection(
+      {
+        type: SensorRef,
+        description: 'Sensors by name, a page at a time; of one room or rack when `locationId` is given.',
+        authScopes: read,
+        args: { locationId: t.arg.id() },
+        resolve: async (_root, { locationId, ...args }, { og, actor }) =>
+          connectionOf(
+            await og.plugins.facilities.environment.sensorsPage(
+              locationId ? { locationId: String(locationId) } : {},
+              forwardPage(args),
+              { actor },
+            ),
+            args.after,
+          ),
+      },
+      ...pageTypes('Sensor'),
+    ),
   }));
 
   const LocationInput = builder.inputType('FacilitiesCreateLocationInput', {

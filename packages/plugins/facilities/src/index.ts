@@ -99,6 +99,14 @@ const ciClasses: CiClassDefinition[] = [
   hardware(classes.powerFeed, 'Power feed', 'A circuit from a power panel to the PDUs it feeds.'),
   hardware(classes.pdu, 'PDU', 'A power distribution unit in a rack, fed by a power feed.'),
   hardware(classes.sensor, 'Environmental sensor', 'A temperature or humidity sensor in a room or rack.'),
+  {
+    name: classes.powerGroup,
+    label: 'Power group',
+    parent: 'cluster',
+    description:
+      'The redundant (A/B) power of a rack or device: its PDUs are members; quorum 1 keeps it up while one feed is.',
+    identifiers: [],
+  },
 ];
 
 /** DCIM: regions, sites, buildings, rooms, racks and elevations, power and environment. */

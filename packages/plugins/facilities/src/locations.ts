@@ -6,7 +6,19 @@ import {
   ValidationError,
   type WriteOptions,
 } from '@opsgraph/core';
-import { assertRead, assertWrite, classes, createCi, type Db, isUuid, tables } from './common.js';
+import {
+  assertRead,
+  assertWrite,
+  classes,
+  createCi,
+  type Db,
+  emptyPage,
+  isUuid,
+  type Page,
+  type PageRequest,
+  pageByName,
+  tables,
+} from './common.js';
 import {
   allowedParents,
   type CreateLocationInput,
@@ -100,13 +112,40 @@ export class LocationsService {
   /** By name, then id. */
   async list(filter: LocationFilter = {}, options: ReadOptions = {}): Promise<Location[]> {
     assertRead(options);
+    return (await this.#query(filter)?.orderBy('c.name').orderBy('l.ciId').execute()) ?? [];
+  }
+
+  /** A page of `list`: `first` locations after the cursor `after`, in one query. */
+  async page(filter: LocationFilter, page: PageRequest, options: ReadOptions = {}): Promise<Page<Location>> {
+    assertRead(options);
+    const query = this.#query(filter);
+    return query ? pageByName(tables(this.kernel.db), query, 'l.ciId', page, 'a location') : emptyPage();
+  }
+
+  /** The children of each of these locations, by name: a DataLoader batch function (one query). */
+  async childrenOf(ids: readonly string[], options: ReadOptions = {}): Promise<Location[][]> {
+    assertRead(options);
+    const valid = ids.filter(isUuid);
+    const rows =
+      valid.length === 0
+        ? []
+        : await selectLocations(tables(this.kernel.db))
+            .where('l.parentId', 'in', valid)
+            .orderBy('c.name')
+            .orderBy('l.ciId')
+            .execute();
+    return ids.map((id) => rows.filter((r) => r.parentId === id));
+  }
+
+  /** The filtered query, unordered; undefined when no row can match (a parent id that is no UUID). */
+  #query(filter: LocationFilter) {
     let query = selectLocations(tables(this.kernel.db));
     if (filter.kind) query = query.where('l.kind', '=', filter.kind);
     if (filter.parentId === null) query = query.where('l.parentId', 'is', null);
     else if (filter.parentId !== undefined) {
-      if (!isUuid(filter.parentId)) return [];
+      if (!isUuid(filter.parentId)) return undefined;
       query = query.where('l.parentId', '=', filter.parentId);
     }
-    return query.orderBy('c.name').orderBy('l.ciId').execute();
+    return query;
   }
 }

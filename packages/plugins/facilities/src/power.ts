@@ -13,11 +13,16 @@ import {
   classes,
   createCi,
   type Db,
+  emptyPage,
   isUuid,
   liveDevice,
+  type Page,
+  type PageRequest,
   POWERED_BY,
+  pageByName,
+  pdusDrawnBy,
+  syncPowerPath,
   tables,
-  unrelate,
 } from './common.js';
 import { findLocation } from './locations.js';
 import {
@@ -87,6 +92,11 @@ const selectFeeds = (db: Db) =>
           .as('allocated'),
     ]);
 
+const mapPage = <T, U>(page: Page<T>, f: (node: T) => U): Page<U> => ({
+  ...page,
+  edges: page.edges.map(({ cursor, node }) => ({ cursor, node: f(node) })),
+});
+
 const toFeed = ({ allocated, ...row }: FeedRow & { allocated: string | null }): PowerFeed => ({
   ...row,
   capacityW: feedCapacityW(row),
@@ -99,6 +109,35 @@ const toFeed = ({ allocated, ...row }: FeedRow & { allocated: string | null }): 
  * powered_by pdu`, all propagating to the powered end, so a failed feed reaches its PDUs, their racks,
  * the devices in those racks (through `contains`) and what depends on them.
  */
+export interface PanelFilter {
+  /** Panels in this site, building or room. */
+  readonly locationId?: string;
+}
+export interface FeedFilter {
+  /** Feeds from this panel. */
+  readonly panelId?: string;
+}
+export interface PduFilter {
+  /** PDUs in this rack. */
+  readonly rackId?: string;
+  /** PDUs fed by this feed. */
+  readonly feedId?: string;
+}
+
+/** `query` narrowed to `column = value` for each filter value given; undefined if one is no UUID. */
+function narrowed<Q extends { where: (column: never, op: '=', value: string) => Q }>(
+  query: Q,
+  conditions: readonly (readonly [string, string | undefined])[],
+): Q | undefined {
+  let q = query;
+  for (const [column, value] of conditions) {
+    if (value === undefined) continue;
+    if (!isUuid(value)) return undefined;
+    q = q.where(column as never, '=', value);
+  }
+  return q;
+}
+
 export class PowerService {
   constructor(private readonly kernel: Kernel) {}
 
@@ -172,7 +211,6 @@ export class PowerService {
       const ci = await createCi(scope, classes.pdu, data.name);
       const cmdb = scope.kernel.services.cmdb;
       await cmdb.relate({ type: POWERED_BY, sourceId: ci.id, targetId: feed.ciId }, { actor: scope.actor });
-      await cmdb.relate({ type: POWERED_BY, sourceId: rack.ciId, targetId: ci.id }, { actor: scope.actor });
       const row = await db
         .insertInto('facilitiesPdus')
         .values({
@@ -185,6 +223,13 @@ export class PowerService {
         })
         .returningAll()
         .executeTakeFirstOrThrow();
+      // The rack is powered by its PDUs: directly on one feed, through a power group on A/B feeds.
+      const inRack = await db
+        .selectFrom('facilitiesPdus')
+        .select(['ciId', 'feedId'])
+        .where('rackId', '=', rack.ciId)
+        .execute();
+      await syncPowerPath(scope, { id: rack.ciId, name: rack.name }, inRack);
       const pdu: Pdu = { ...row, name: ci.name, allocatedW: 0 };
       scope.emit('facilities.pdu_created', { type: 'ci', id: ci.id }, { pdu });
       return pdu;
@@ -261,11 +306,7 @@ export class PowerService {
             .values({ pduId: pdu.ciId, deviceId: device.id, watts: data.watts, createdAt: scope.now })
             .returningAll()
             .executeTakeFirstOrThrow();
-      if (!before)
-        await scope.kernel.services.cmdb.relate(
-          { type: POWERED_BY, sourceId: device.id, targetId: pdu.ciId },
-          { actor: scope.actor },
-        );
+      if (!before) await syncPowerPath(scope, device, await pdusDrawnBy(db, device.id));
       const draw: PowerDraw = { ...row, deviceName: device.name };
       scope.emit(
         'facilities.power_allocated',
@@ -305,9 +346,13 @@ export class PowerService {
             .executeTakeFirst()
         : undefined;
       if (!row) throw new NotFoundError('power draw', `${input.deviceId} on PDU ${input.pduId}`, 'deviceId');
-      await unrelate(scope, POWERED_BY, row.deviceId, pdu.ciId);
       const [name] = await scope.kernel.services.cmdb.getMany([row.deviceId]);
       const draw: PowerDraw = { ...row, deviceName: name?.name ?? row.deviceId };
+      await syncPowerPath(
+        scope,
+        { id: row.deviceId, name: draw.deviceName },
+        await pdusDrawnBy(db, row.deviceId),
+      );
       scope.emit(
         'facilities.power_released',
         { type: 'ci', id: row.deviceId },
@@ -321,45 +366,93 @@ export class PowerService {
     });
   }
 
-  async panels(filter: { locationId?: string } = {}, options: ReadOptions = {}): Promise<PowerPanel[]> {
+  async panels(filter: PanelFilter = {}, options: ReadOptions = {}): Promise<PowerPanel[]> {
     assertRead(options);
-    let query = tables(this.kernel.db)
+    return (await this.#panels(filter)?.orderBy('c.name').orderBy('p.ciId').execute()) ?? [];
+  }
+
+  /** A page of `panels`: `first` panels after the cursor `after`, in one query. */
+  async panelsPage(
+    filter: PanelFilter,
+    page: PageRequest,
+    options: ReadOptions = {},
+  ): Promise<Page<PowerPanel>> {
+    assertRead(options);
+    const query = this.#panels(filter);
+    return query ? pageByName(tables(this.kernel.db), query, 'p.ciId', page, 'a power panel') : emptyPage();
+  }
+
+  /** Feeds with their capacity and what is allocated through them, by name. */
+  async feeds(filter: FeedFilter = {}, options: ReadOptions = {}): Promise<PowerFeed[]> {
+    assertRead(options);
+    const query = this.#feeds(filter);
+    return query ? (await query.orderBy('c.name').orderBy('f.ciId').execute()).map(toFeed) : [];
+  }
+
+  /** A page of `feeds`: `first` feeds after the cursor `after`, in one query. */
+  async feedsPage(
+    filter: FeedFilter,
+    page: PageRequest,
+    options: ReadOptions = {},
+  ): Promise<Page<PowerFeed>> {
+    assertRead(options);
+    const query = this.#feeds(filter);
+    return query
+      ? mapPage(await pageByName(tables(this.kernel.db), query, 'f.ciId', page, 'a power feed'), toFeed)
+      : emptyPage();
+  }
+
+  /** PDUs with their allocated load, by name; of one rack or one feed when asked. */
+  async pdus(filter: PduFilter = {}, options: ReadOptions = {}): Promise<Pdu[]> {
+    assertRead(options);
+    const query = this.#pdus(filter);
+    return query ? (await query.orderBy('c.name').orderBy('p.ciId').execute()).map(toPdu) : [];
+  }
+
+  /** A page of `pdus`: `first` PDUs after the cursor `after`, in one query. */
+  async pdusPage(filter: PduFilter, page: PageRequest, options: ReadOptions = {}): Promise<Page<Pdu>> {
+    assertRead(options);
+    const query = this.#pdus(filter);
+    return query
+      ? mapPage(await pageByName(tables(this.kernel.db), query, 'p.ciId', page, 'a PDU'), toPdu)
+      : emptyPage();
+  }
+
+  /** The PDUs in each of these racks, by name: a DataLoader batch function (one query). */
+  async pdusOf(rackIds: readonly string[], options: ReadOptions = {}): Promise<Pdu[][]> {
+    assertRead(options);
+    const valid = rackIds.filter(isUuid);
+    const rows =
+      valid.length === 0
+        ? []
+        : (
+            await selectPdus(tables(this.kernel.db))
+              .where('p.rackId', 'in', valid)
+              .orderBy('c.name')
+              .orderBy('p.ciId')
+              .execute()
+          ).map(toPdu);
+    return rackIds.map((id) => rows.filter((p) => p.rackId === id));
+  }
+
+  #panels(filter: PanelFilter) {
+    const query = tables(this.kernel.db)
       .selectFrom('facilitiesPowerPanels as p')
       .innerJoin('cis as c', 'c.id', 'p.ciId')
       .selectAll('p')
       .select('c.name');
-    if (filter.locationId !== undefined) {
-      if (!isUuid(filter.locationId)) return [];
-      query = query.where('p.locationId', '=', filter.locationId);
-    }
-    return query.orderBy('c.name').orderBy('p.ciId').execute();
+    return narrowed(query, [['p.locationId', filter.locationId]]);
   }
 
-  /** Feeds with their capacity and what is allocated through them, by name. */
-  async feeds(filter: { panelId?: string } = {}, options: ReadOptions = {}): Promise<PowerFeed[]> {
-    assertRead(options);
-    let query = selectFeeds(tables(this.kernel.db));
-    if (filter.panelId !== undefined) {
-      if (!isUuid(filter.panelId)) return [];
-      query = query.where('f.panelId', '=', filter.panelId);
-    }
-    return (await query.orderBy('c.name').orderBy('f.ciId').execute()).map(toFeed);
+  #feeds(filter: FeedFilter) {
+    return narrowed(selectFeeds(tables(this.kernel.db)), [['f.panelId', filter.panelId]]);
   }
 
-  /** PDUs with their allocated load, by name; of one rack or one feed when asked. */
-  async pdus(filter: { rackId?: string; feedId?: string } = {}, options: ReadOptions = {}): Promise<Pdu[]> {
-    assertRead(options);
-    let query = selectPdus(tables(this.kernel.db));
-    for (const [key, column] of [
-      ['rackId', 'p.rackId'],
-      ['feedId', 'p.feedId'],
-    ] as const) {
-      const value = filter[key];
-      if (value === undefined) continue;
-      if (!isUuid(value)) return [];
-      query = query.where(column, '=', value);
-    }
-    return (await query.orderBy('c.name').orderBy('p.ciId').execute()).map(toPdu);
+  #pdus(filter: PduFilter) {
+    return narrowed(selectPdus(tables(this.kernel.db)), [
+      ['p.rackId', filter.rackId],
+      ['p.feedId', filter.feedId],
+    ]);
   }
 
   /** What devices draw from a PDU, by device name. */

@@ -15,9 +15,13 @@ import {
   classes,
   createCi,
   type Db,
+  emptyPage,
   isUuid,
   liveDevice,
+  type Page,
+  type PageRequest,
   POWERED_BY,
+  pageByName,
   tables,
   units,
   unrelate,
@@ -72,6 +76,11 @@ export async function lockRack(db: Db, id: string, field: string): Promise<Rack>
     : undefined;
   if (!locked) throw new NotFoundError('rack', id, field);
   return selectRacks(db).where('r.ciId', '=', id).executeTakeFirstOrThrow();
+}
+
+export interface RackFilter {
+  /** Racks in this room. */
+  readonly roomId?: string;
 }
 
 /** Racks, and the devices mounted in them at a U position, face and height. */
@@ -149,14 +158,23 @@ export class RacksService {
   }
 
   /** Racks by name, in one room when `roomId` is given. */
-  async list(filter: { roomId?: string } = {}, options: ReadOptions = {}): Promise<Rack[]> {
+  async list(filter: RackFilter = {}, options: ReadOptions = {}): Promise<Rack[]> {
     assertRead(options);
-    let query = selectRacks(tables(this.kernel.db));
-    if (filter.roomId !== undefined) {
-      if (!isUuid(filter.roomId)) return [];
-      query = query.where('r.roomId', '=', filter.roomId);
-    }
-    return query.orderBy('c.name').orderBy('r.ciId').execute();
+    return (await this.#query(filter)?.orderBy('c.name').orderBy('r.ciId').execute()) ?? [];
+  }
+
+  /** A page of `list`: `first` racks after the cursor `after`, in one query. */
+  async page(filter: RackFilter, page: PageRequest, options: ReadOptions = {}): Promise<Page<Rack>> {
+    assertRead(options);
+    const query = this.#query(filter);
+    return query ? pageByName(tables(this.kernel.db), query, 'r.ciId', page, 'a rack') : emptyPage();
+  }
+
+  /** The filtered query, unordered; undefined when no row can match (a room id that is no UUID). */
+  #query(filter: RackFilter) {
+    const query = selectRacks(tables(this.kernel.db));
+    if (filter.roomId === undefined) return query;
+    return isUuid(filter.roomId) ? query.where('r.roomId', '=', filter.roomId) : undefined;
   }
 
   /**
