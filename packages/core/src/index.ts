@@ -369,14 +369,6 @@ export {
 } from './kernel/opsgraph.js';
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, pageSize } from './kernel/pagination.js';
 export {
-  type KeysetAfter,
-  type KeysetOrder,
-  keysetCursor,
-  keysetPage,
-  type OrderChoice,
-  parseKeysetCursor,
-} from './kernel/keyset.js';
-export {
   definePlugin,
   isPlugin,
   type OpsGraphPlugin,
