@@ -10,7 +10,7 @@ import {
   type WriteScope,
 } from '@opsgraph/core';
 import { sql } from 'kysely';
-import { stale } from './applications.js';
+import { distinct, readableIds, stale } from './applications.js';
 import {
   type ApplicationChangeOptions,
   type CheckResult,
@@ -172,6 +172,27 @@ export class HealthChecksService {
       .where('applicationId', '=', applicationId.toLowerCase())
       .orderBy('name')
       .execute();
+  }
+
+  /** The checks of several applications (a DataLoader batch: one query), in the order asked; [] where out of reach. */
+  async listByApplicationIds(
+    applicationIds: readonly string[],
+    { actor: who }: ReadOptions = {},
+  ): Promise<HealthCheck[][]> {
+    const ids = readableIds(who, applicationIds);
+    const wanted = distinct(ids);
+    const rows =
+      wanted.length === 0
+        ? []
+        : await store
+            .view(this.kernel.db)
+            .selectFrom('applicationsHealthChecks')
+            .selectAll()
+            .where('applicationId', 'in', wanted)
+            .orderBy('name')
+            .orderBy('id')
+            .execute();
+    return store.groupBy(ids, rows, (c) => c.applicationId);
   }
 
   /** A check's latest results, newest first (default 20, at most 500). */
