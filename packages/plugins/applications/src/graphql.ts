@@ -190,6 +190,7 @@ export function applicationsGraphql(builder: OpsGraphBuilder): void {
   });
 
   const ResultRef = builder.objectRef<CheckResult>('ApplicationsCheckResult').implement({
+    authScopes: read,
     fields: (t) => ({
       id: t.exposeID('id'),
       checkedAt: t.field({ type: 'DateTime', resolve: (r) => r.checkedAt }),
@@ -233,6 +234,7 @@ export function applicationsGraphql(builder: OpsGraphBuilder): void {
 
   const MapRef = builder.objectRef<DependencyMap>('ApplicationsDependencyMap').implement({
     description: 'What an application depends on and what depends on it, as topology walks them.',
+    authScopes: onApp((m) => m.applicationId),
     fields: (t) => ({
       format: t.field({ type: MapFormat, resolve: (m) => m.format }),
       content: t.exposeString('content', { description: 'JSON text or a Mermaid flowchart.' }),
