@@ -263,4 +263,114 @@ describe.each(testBackends())('applications plugin on %s', (backend) => {
       permission: 'applications:write',
     });
   });
+
+  it('reads components, environments, checks and first deployment pages of many applications at once', async () => {
+    const made = [];
+    for (const name of ['batch-a', 'batch-b', 'batch-c']) {
+      const app = await apps().create({ name }, { actor });
+      await apps().addComponent(app.id, { name: `${name}-api`, role: 'api' }, { actor });
+      await apps().defineEnvironment(app.id, { name: 'production' }, { actor });
+      await apps().defineEnvironment(app.id, { name: 'staging' }, { actor });
+      await og.plugins.applications.healthChecks.define(
+        { applicationId: app.id, name: `${name}-home`, url: 'http://127.0.0.1:9/' },
+        { actor },
+      );
+      made.push(app);
+    }
+    const [a, b, c] = made.map((m) => m.id) as [string, string, string];
+    const host = await og.cmdb.create({ class: 'linux_server', name: 'batch-host' }, { actor });
+    // a: three deployments (a page of 2 has a next page); b: one in staging that failed; c: none.
+    for (const [release, day] of [
+      ['a1', 1],
+      ['a2', 2],
+      ['a3', 3],
+    ] as const)
+      await deployments().record(
+        {
+          applicationId: a,
+          environment: 'production',
+          release,
+          status: 'succeeded',
+          targetCiIds: [host.id],
+          startedAt: new Date(Date.UTC(2026, 0, day)),
+        },
+        { actor },
+      );
+    await deployments().record(
+      { applicationId: b, environment: 'staging', release: 'b1', status: 'failed' },
+      { actor },
+    );
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    const ids = [c, a, unknown, b, a];
+
+    const components = await apps().componentsByApplicationIds(ids, { actor });
+    expect(components.map((list) => list.map((m) => m.name))).toEqual([
+      ['batch-c-api'],
+      ['batch-a-api'],
+      [],
+      ['batch-b-api'],
+      ['batch-a-api'],
+    ]);
+    const environments = await apps().environmentsByApplicationIds(ids, { actor });
+    expect(environments.map((list) => list.map((e) => `${e.name}:${e.currentRelease}`))).toEqual([
+      ['production:null', 'staging:null'],
+      ['production:a3', 'staging:null'],
+      [],
+      ['production:null', 'staging:null'],
+      ['production:a3', 'staging:null'],
+    ]);
+    const checks = await og.plugins.applications.healthChecks.listByApplicationIds(ids, { actor });
+    expect(checks.map((list) => list.map((h) => h.name))).toEqual([
+      ['batch-c-home'],
+      ['batch-a-home'],
+      [],
+      ['batch-b-home'],
+      ['batch-a-home'],
+    ]);
+
+    const pages = await deployments().firstPagesByApplicationIds(ids, {}, { first: 2 }, { actor });
+    expect(pages.map((p) => ({ releases: p.edges.map((e) => e.node.release), next: p.hasNextPage }))).toEqual(
+      [
+        { releases: [], next: false },
+        { releases: ['a3', 'a2'], next: true },
+        { releases: [], next: false },
+        { releases: ['b1'], next: false },
+        { releases: ['a3', 'a2'], next: true },
+      ],
+    );
+    expect(pages[1]!.edges[0]!.node.targetCiIds).toEqual([host.id]);
+    // The same first page as `list` gives, cursors included, so `after` carries on from it.
+    const single = await deployments().list(a, {}, { first: 2 }, { actor });
+    expect(pages[1]).toEqual(single);
+    const rest = await deployments().list(a, {}, { first: 2, after: pages[1]!.endCursor! }, { actor });
+    expect(rest.edges.map((e) => e.node.release)).toEqual(['a1']);
+    // Filters apply per application.
+    const staging = await deployments().firstPagesByApplicationIds(
+      [a, b],
+      { environment: 'staging' },
+      {},
+      { actor },
+    );
+    expect(staging.map((p) => p.edges.map((e) => e.node.release))).toEqual([[], ['b1']]);
+    const failed = await deployments().firstPagesByApplicationIds(
+      [a, b],
+      { status: 'failed' },
+      {},
+      { actor },
+    );
+    expect(failed.map((p) => p.edges.map((e) => e.node.release))).toEqual([[], ['b1']]);
+
+    // Out of reach reads as nothing (the GraphQL parent was already refused), not as an error.
+    const scoped = await scopedTestActor(og, 'batch-team', [
+      { ciId: a, mode: 'contains', permissions: ['applications:read'] },
+    ]);
+    expect((await apps().componentsByApplicationIds([a, b], { actor: scoped })).map((l) => l.length)).toEqual(
+      [1, 0],
+    );
+    expect(
+      (await deployments().firstPagesByApplicationIds([a, b], {}, {}, { actor: scoped })).map(
+        (p) => p.edges.length,
+      ),
+    ).toEqual([3, 0]);
+  });
 });

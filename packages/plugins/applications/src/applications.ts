@@ -283,6 +283,19 @@ export class ApplicationsService {
     return appId ? store.componentsOf(this.kernel.db, appId) : [];
   }
 
+  /**
+   * The components of several applications (a DataLoader batch: one query), in the order asked; an
+   * empty list where the id is no application or out of the actor's reach.
+   */
+  async componentsByApplicationIds(
+    applicationIds: readonly string[],
+    { actor }: ReadOptions = {},
+  ): Promise<Component[][]> {
+    const ids = readableIds(actor, applicationIds);
+    const rows = await store.componentsOfMany(this.kernel.db, distinct(ids));
+    return store.groupBy(ids, rows, (c) => c.applicationId);
+  }
+
   // Environments --------------------------------------------------------------------------------------
 
   /** Defines an environment (`production`, `staging` …), unique by name per application. */
@@ -381,6 +394,27 @@ export class ApplicationsService {
       .where('applicationId', '=', appId)
       .orderBy('name')
       .execute();
+  }
+
+  /** The environments of several applications (a DataLoader batch: one query), like `componentsByApplicationIds`. */
+  async environmentsByApplicationIds(
+    applicationIds: readonly string[],
+    { actor }: ReadOptions = {},
+  ): Promise<Environment[][]> {
+    const ids = readableIds(actor, applicationIds);
+    const wanted = distinct(ids);
+    const rows =
+      wanted.length === 0
+        ? []
+        : await store
+            .view(this.kernel.db)
+            .selectFrom('applicationsEnvironments')
+            .selectAll()
+            .where('applicationId', 'in', wanted)
+            .orderBy('name')
+            .orderBy('id')
+            .execute();
+    return store.groupBy(ids, rows, (e) => e.applicationId);
   }
 
   // Service levels ------------------------------------------------------------------------------------
@@ -502,6 +536,19 @@ function pageSizeOf(first: number | undefined): number {
 }
 
 export { pageSizeOf };
+
+/** Each id normalised, or null where it is no id or out of the actor's `applications:read` reach. */
+export function readableIds(actor: Actor | undefined, applicationIds: readonly string[]): (string | null)[] {
+  const reach = CiReach.of(actor, perms.read);
+  return applicationIds.map((value) => {
+    const appId = id(value);
+    return appId && reach.has(appId) ? appId : null;
+  });
+}
+
+export const distinct = (ids: readonly (string | null)[]): string[] => [
+  ...new Set(ids.filter((i): i is string => i !== null)),
+];
 
 /** The CI must exist, be live, and be a business service (class `business_service` or below). */
 async function checkService(scope: WriteScope, serviceId: string, field: string): Promise<string> {

@@ -12,7 +12,7 @@ import {
   type WriteOptions,
   type WriteScope,
 } from '@opsgraph/core';
-import { pageSizeOf, stale } from './applications.js';
+import { distinct, pageSizeOf, readableIds, stale } from './applications.js';
 import {
   type ApplicationChangeOptions,
   type Deployment,
@@ -195,12 +195,78 @@ export class DeploymentsService {
       .limit(first + 1)
       .execute();
     const nodes = await store.withTargets(this.kernel.db, rows.slice(0, first));
-    const edges = nodes.map((node) => ({
-      cursor: store.encodeCursor([new Date(node.startedAt).toISOString(), node.id]),
-      node,
-    }));
-    return { edges, hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null };
+    return pageOf(nodes, rows.length > first);
   }
+
+  /**
+   * The first page of each application's deployments (a DataLoader batch), in the order asked: one
+   * query ranks every application's deployments with a window function and keeps each one's first
+   * `first + 1`, one more reads their targets. An empty page where the id is out of reach. A page after
+   * a cursor belongs to one application: ask `list` for it.
+   */
+  async firstPagesByApplicationIds(
+    applicationIds: readonly string[],
+    filter: DeploymentFilter = {},
+    page: { readonly first?: number } = {},
+    { actor }: ReadOptions = {},
+  ): Promise<Page<Deployment>[]> {
+    const f = parseInput(deploymentFilterInput, filter, 'filter');
+    const first = pageSizeOf(page.first);
+    const ids = readableIds(actor, applicationIds);
+    const wanted = distinct(ids);
+    let rows: store.DeploymentRow[] = [];
+    if (wanted.length > 0 && first > 0) {
+      const db = store.view(this.kernel.db);
+      let ranked = db
+        .selectFrom('applicationsDeployments as d')
+        .selectAll('d')
+        .select((eb) =>
+          eb.fn
+            .agg<string>('row_number')
+            .over((ob) =>
+              ob.partitionBy('d.applicationId').orderBy('d.startedAt', 'desc').orderBy('d.id', 'desc'),
+            )
+            .as('rank'),
+        )
+        .where('d.applicationId', 'in', wanted);
+      if (f.environment)
+        ranked = ranked
+          .innerJoin('applicationsEnvironments as e', 'e.id', 'd.environmentId')
+          .where('e.name', '=', f.environment);
+      if (f.status) ranked = ranked.where('d.status', '=', f.status);
+      const found = await db
+        .selectFrom(ranked.as('r'))
+        .selectAll('r')
+        .where('r.rank', '<=', String(first + 1))
+        .orderBy('r.applicationId')
+        .orderBy('r.startedAt', 'desc')
+        .orderBy('r.id', 'desc')
+        .execute();
+      rows = found.map(({ rank: _rank, ...row }) => row);
+    }
+    const groups = store.groupBy(ids, rows, (d) => d.applicationId);
+    // One read of the targets of every page's deployments (not of the extra row that only tells of a next page).
+    const nodes = await store.withTargets(
+      this.kernel.db,
+      groups.flatMap((group) => group.slice(0, first)),
+    );
+    const byId = new Map(nodes.map((n) => [n.id, n]));
+    return groups.map((group) =>
+      pageOf(
+        group.slice(0, first).map((row) => byId.get(row.id)!),
+        group.length > first,
+      ),
+    );
+  }
+}
+
+/** A page of deployments, each edge's cursor its keyset (start time, id). */
+function pageOf(nodes: readonly Deployment[], hasNextPage: boolean): Page<Deployment> {
+  const edges = nodes.map((node) => ({
+    cursor: store.encodeCursor([new Date(node.startedAt).toISOString(), node.id]),
+    node,
+  }));
+  return { edges, hasNextPage, endCursor: edges.at(-1)?.cursor ?? null };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { systemActor } from '@opsgraph/core';
 import { createTestOpsGraph, type TestOpsGraph } from '@opsgraph/core/testing';
 import { createOpsGraphServer, type OpsGraphServer } from '@opsgraph/server';
+import { isObjectType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applicationsPlugin } from './index.js';
 
@@ -61,6 +62,34 @@ describe('applications GraphQL over HTTP', () => {
     } finally {
       await bare.close();
     }
+  });
+
+  it('declares the permission of every type it adds, connection and edge types included', () => {
+    // The rule of packages/server/src/schema-auth.test.ts, for the plugin's types: only a mutation's
+    // result wrapper goes without (it holds a guarded record).
+    const types = Object.values(server.schema.getTypeMap()).filter(
+      (type) => isObjectType(type) && type.name.startsWith('Applications'),
+    );
+    const scoped = (type: (typeof types)[number]) =>
+      Boolean((type.extensions as { pothosOptions?: { authScopes?: unknown } }).pothosOptions?.authScopes);
+    expect(
+      types.filter((type) => !scoped(type) && !/^Applications\w+Success$/.test(type.name)).map((t) => t.name),
+    ).toEqual([]);
+    expect(
+      types
+        .filter((type) => /(Connection|Edge)$/.test(type.name))
+        .map((type) => [type.name, scoped(type)])
+        .sort(),
+    ).toEqual([
+      ['ApplicationsApplicationConnection', true],
+      ['ApplicationsApplicationEdge', true],
+      ['ApplicationsDeploymentConnection', true],
+      ['ApplicationsDeploymentEdge', true],
+    ]);
+    // The one root list is a connection.
+    expect(String(server.schema.getQueryType()!.getFields().applications!.type)).toBe(
+      'ApplicationsApplicationConnection!',
+    );
   });
 
   it('creates, deploys and reads an application with its deployments connection', async () => {

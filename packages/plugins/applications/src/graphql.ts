@@ -1,6 +1,13 @@
 import type { Page, Slo } from '@opsgraph/core';
-import { mutationErrors, type OpsGraphBuilder, type OpsGraphSchemaTypes, onCis } from '@opsgraph/server';
-import type { ObjectRef } from '@pothos/core';
+import {
+  type GraphQLContext,
+  mutationErrors,
+  type OpsGraphBuilder,
+  type OpsGraphSchemaTypes,
+  onCis,
+} from '@opsgraph/server';
+import { createContextCache, type ObjectRef } from '@pothos/core';
+import DataLoader from 'dataloader';
 import {
   type Application,
   type CheckResult,
@@ -10,6 +17,7 @@ import {
   type DefineApplicationSloInput,
   type DependencyMap,
   type Deployment,
+  type DeploymentFilter,
   deploymentStatuses,
   type Environment,
   environmentTiers,
@@ -58,6 +66,52 @@ const forward = (args: { first?: number | null; after?: string | null }) => ({
   ...(args.first != null ? { first: args.first } : {}),
   ...(args.after != null ? { after: args.after } : {}),
 });
+
+// Per request (Pothos's context cache): what a page of applications shows of each is read in one query
+// per field for the whole page, not one per application.
+const loaders = createContextCache(({ og, actor }: GraphQLContext) => {
+  const { applications, healthChecks } = og.plugins.applications;
+  return {
+    components: new DataLoader((ids: readonly string[]) =>
+      applications.componentsByApplicationIds(ids, { actor }),
+    ),
+    environments: new DataLoader((ids: readonly string[]) =>
+      applications.environmentsByApplicationIds(ids, { actor }),
+    ),
+    healthChecks: new DataLoader((ids: readonly string[]) =>
+      healthChecks.listByApplicationIds(ids, { actor }),
+    ),
+    /** One loader per filter and page size asked: the first pages of every application in one query. */
+    deployments: new Map<string, DataLoader<string, Page<Deployment>>>(),
+  };
+});
+
+/** An application's deployments: its first page batched with the other applications'; after a cursor, on its own. */
+function loadDeployments(
+  context: GraphQLContext,
+  applicationId: string,
+  filter: DeploymentFilter,
+  page: { first?: number; after?: string },
+): Promise<Page<Deployment>> {
+  const { og, actor } = context;
+  const { deployments } = og.plugins.applications;
+  if (page.after) return deployments.list(applicationId, filter, page, { actor });
+  const byArgs = loaders(context).deployments;
+  const key = JSON.stringify([filter.environment ?? null, filter.status ?? null, page.first ?? null]);
+  let loader = byArgs.get(key);
+  if (!loader) {
+    loader = new DataLoader((ids: readonly string[]) =>
+      deployments.firstPagesByApplicationIds(
+        ids,
+        filter,
+        page.first === undefined ? {} : { first: page.first },
+        { actor },
+      ),
+    );
+    byArgs.set(key, loader);
+  }
+  return loader.load(applicationId);
+}
 
 const read = { permissionSomewhere: perms.read };
 const write = { permissionSomewhere: perms.write };
@@ -136,6 +190,7 @@ export function applicationsGraphql(builder: OpsGraphBuilder): void {
   });
 
   const ResultRef = builder.objectRef<CheckResult>('ApplicationsCheckResult').implement({
+    authScopes: read,
     fields: (t) => ({
       id: t.exposeID('id'),
       checkedAt: t.field({ type: 'DateTime', resolve: (r) => r.checkedAt }),
@@ -179,6 +234,7 @@ export function applicationsGraphql(builder: OpsGraphBuilder): void {
 
   const MapRef = builder.objectRef<DependencyMap>('ApplicationsDependencyMap').implement({
     description: 'What an application depends on and what depends on it, as topology walks them.',
+    authScopes: onApp((m) => m.applicationId),
     fields: (t) => ({
       format: t.field({ type: MapFormat, resolve: (m) => m.format }),
       content: t.exposeString('content', { description: 'JSON text or a Mermaid flowchart.' }),
@@ -205,17 +261,18 @@ export function applicationsGraphql(builder: OpsGraphBuilder): void {
       updatedAt: t.field({ type: 'DateTime', resolve: (a) => a.updatedAt }),
       components: t.field({
         type: [ComponentRef],
-        resolve: (a, _args, { og, actor }) =>
-          og.plugins.applications.applications.components(a.id, { actor }),
+        description: 'By name (batched across a page of applications).',
+        resolve: (a, _args, context) => loaders(context).components.load(a.id),
       }),
       environments: t.field({
         type: [EnvironmentRef],
-        resolve: (a, _args, { og, actor }) =>
-          og.plugins.applications.applications.environments(a.id, { actor }),
+        description: 'By name (batched across a page of applications).',
+        resolve: (a, _args, context) => loaders(context).environments.load(a.id),
       }),
       healthChecks: t.field({
         type: [CheckRef],
-        resolve: (a, _args, { og, actor }) => og.plugins.applications.healthChecks.list(a.id, { actor }),
+        description: 'By name (batched across a page of applications).',
+        resolve: (a, _args, context) => loaders(context).healthChecks.load(a.id),
       }),
       slos: t.field({
         type: [SloRef],
@@ -226,21 +283,16 @@ export function applicationsGraphql(builder: OpsGraphBuilder): void {
       deployments: t.connection(
         {
           type: DeploymentRef,
-          description: 'Newest first.',
+          description: 'Newest first. The first page is batched across a page of applications.',
           args: { environment: t.arg.string(), status: t.arg({ type: Status }) },
-          resolve: async (a, { environment, status, ...args }, { og, actor }) =>
+          resolve: async (a, { environment, status, ...args }, context) =>
             connectionOf(
-              await og.plugins.applications.deployments.list(
-                a.id,
-                defined({ environment, status }),
-                forward(args),
-                { actor },
-              ),
+              await loadDeployments(context, a.id, defined({ environment, status }), forward(args)),
               args.after,
             ),
         },
-        { name: 'ApplicationsDeploymentConnection' },
-        { name: 'ApplicationsDeploymentEdge' },
+        { name: 'ApplicationsDeploymentConnection', authScopes: read },
+        { name: 'ApplicationsDeploymentEdge', authScopes: read },
       ),
       dependencyMap: t.field({
         type: MapRef,
@@ -269,8 +321,8 @@ export function applicationsGraphql(builder: OpsGraphBuilder): void {
             args.after,
           ),
       },
-      { name: 'ApplicationsApplicationConnection' },
-      { name: 'ApplicationsApplicationEdge' },
+      { name: 'ApplicationsApplicationConnection', authScopes: read },
+      { name: 'ApplicationsApplicationEdge', authScopes: read },
     ),
     applicationsApplication: t.field({
       type: AppRef,

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ManualClock, systemActor } from '@opsgraph/core';
+import { type AnyDomainEvent, ManualClock, systemActor } from '@opsgraph/core';
 import { createTestOpsGraph, type TestOpsGraph, testBackends } from '@opsgraph/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkDedupKey } from './health.js';
@@ -182,5 +182,84 @@ describe.each(testBackends())('health checks on %s', (backend) => {
     await expect(
       checks().define({ applicationId: app.id, name: 'x', url: `${base}/`, environment: 'prod' }, { actor }),
     ).rejects.toMatchObject({ code: 'VALIDATION', field: 'environment' });
+  });
+
+  it('disables the checks of a retired application and clears their open alerts, as the plugin', async () => {
+    const app = await og.plugins.applications.applications.create({ name: 'retiring' }, { actor });
+    answer = 503;
+    // `failing` expects 200 and goes down; `passing` expects the 503 it gets and stays up.
+    const failing = await checks().define(
+      { applicationId: app.id, name: 'failing', url: `${base}/retiring` },
+      { actor },
+    );
+    const passing = await checks().define(
+      { applicationId: app.id, name: 'passing', url: `${base}/retiring`, expectedStatus: 503 },
+      { actor },
+    );
+    clock.advance(600_000);
+    await run();
+    expect((await checks().list(app.id)).map((c) => [c.name, c.state, c.enabled])).toEqual([
+      ['failing', 'down', true],
+      ['passing', 'up', true],
+    ]);
+    const alerts = async () =>
+      (await og.events.alerts({ ciId: app.id })).edges.map((e) => [e.node.dedupKey, e.node.status]);
+    expect(await alerts()).toEqual([[checkDedupKey(failing.id), 'open']]);
+
+    // The handler runs after the retirement commits: wait for the two updates it emits.
+    const updates: AnyDomainEvent[] = [];
+    const handled = new Promise<void>((resolve) => {
+      const off = og.on('applications.health_check_updated', (event) => {
+        if ((event as AnyDomainEvent).subject?.id !== app.id) return;
+        updates.push(event as AnyDomainEvent);
+        if (updates.length === 2) {
+          off();
+          resolve();
+        }
+      });
+    });
+    const ci = (await og.cmdb.get(app.id))!;
+    await og.cmdb.retire(app.id, ci.version, { actor });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      handled,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error('the ci.retired handler disabled no checks in 5 s')),
+          5_000,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    expect(
+      updates.map((e) => ({
+        actor: { kind: e.actor.kind, id: e.actor.id },
+        check: (e.payload as { check: { name: string } }).check.name,
+        fields: (e.payload as { fields: string[] }).fields,
+      })),
+    ).toEqual([
+      { actor: { kind: 'plugin', id: 'applications' }, check: 'failing', fields: ['enabled'] },
+      { actor: { kind: 'plugin', id: 'applications' }, check: 'passing', fields: ['enabled'] },
+    ]);
+    expect(
+      (await checks().list(app.id)).map((c) => [
+        c.name,
+        c.state,
+        c.enabled,
+        c.consecutiveFailures,
+        c.version,
+      ]),
+    ).toEqual([
+      ['failing', 'unknown', false, 0, 2],
+      ['passing', 'unknown', false, 0, 2],
+    ]);
+    // Only the failing check had an alert; it is cleared through event management.
+    expect(await alerts()).toEqual([[checkDedupKey(failing.id), 'closed']]);
+
+    // Disabled: the next rounds leave them alone.
+    const results = (await checks().results(passing.id)).length;
+    clock.advance(600_000);
+    await run();
+    expect((await checks().results(passing.id)).length).toBe(results);
+    expect((await checks().results(failing.id)).length).toBe(1);
   });
 });

@@ -10,7 +10,7 @@ import {
   type WriteScope,
 } from '@opsgraph/core';
 import { sql } from 'kysely';
-import { stale } from './applications.js';
+import { distinct, readableIds, stale } from './applications.js';
 import {
   type ApplicationChangeOptions,
   type CheckResult,
@@ -138,14 +138,68 @@ export class HealthChecksService {
         .where('id', '=', found.id)
         .returningAll()
         .executeTakeFirstOrThrow();
-      if (change.enabled === false && found.state === 'down')
-        await clearAlert(scope, found, 'health check disabled');
+      if (change.enabled === false && found.state === 'down') {
+        const ci = await store.ciOfClass(scope.db, found.applicationId, 'application');
+        await clearAlert(scope, found, 'health check disabled', scope.now, !ci?.retired);
+      }
       scope.emit(
         'applications.health_check_updated',
         { type: 'ci', id: found.applicationId },
         { check, fields },
       );
       return check;
+    });
+  }
+
+  /**
+   * Disables every enabled check of the application in one transaction, as `update(…, { enabled: false })`
+   * would (a failing one's alert is cleared): run by the plugin's `ci.retired` handler, since nobody
+   * watches a retired application. Returns the checks it disabled.
+   */
+  async disableForApplication(
+    applicationId: string,
+    { actor: who, reason = 'application retired' }: WriteOptions & { reason?: string },
+  ): Promise<HealthCheck[]> {
+    if (!uuidLike.test(applicationId))
+      throw ValidationError.field('applicationId', 'must be an application id');
+    const appId = applicationId.toLowerCase();
+    CiReach.of(who, perms.write).assert(appId, 'applicationId');
+    return this.kernel.write(who, async (scope) => {
+      const db = store.view(scope.db);
+      const ci = await store.ciOfClass(scope.db, appId, 'application');
+      const found = await db
+        .selectFrom('applicationsHealthChecks')
+        .selectAll()
+        .where('applicationId', '=', appId)
+        .where('enabled', '=', true)
+        .orderBy('name')
+        .orderBy('id')
+        .forUpdate()
+        .execute();
+      const disabled: HealthCheck[] = [];
+      for (const check of found) {
+        const updated = await db
+          .updateTable('applicationsHealthChecks')
+          .set({
+            enabled: false,
+            state: 'unknown',
+            consecutiveFailures: 0,
+            version: check.version + 1,
+            updatedAt: scope.now,
+          })
+          .where('id', '=', check.id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        if (check.state === 'down')
+          await clearAlert(scope, check, `health check disabled: ${reason}`, scope.now, !ci?.retired);
+        scope.emit(
+          'applications.health_check_updated',
+          { type: 'ci', id: appId },
+          { check: updated, fields: ['enabled'] },
+        );
+        disabled.push(updated);
+      }
+      return disabled;
     });
   }
 
@@ -172,6 +226,27 @@ export class HealthChecksService {
       .where('applicationId', '=', applicationId.toLowerCase())
       .orderBy('name')
       .execute();
+  }
+
+  /** The checks of several applications (a DataLoader batch: one query), in the order asked; [] where out of reach. */
+  async listByApplicationIds(
+    applicationIds: readonly string[],
+    { actor: who }: ReadOptions = {},
+  ): Promise<HealthCheck[][]> {
+    const ids = readableIds(who, applicationIds);
+    const wanted = distinct(ids);
+    const rows =
+      wanted.length === 0
+        ? []
+        : await store
+            .view(this.kernel.db)
+            .selectFrom('applicationsHealthChecks')
+            .selectAll()
+            .where('applicationId', 'in', wanted)
+            .orderBy('name')
+            .orderBy('id')
+            .execute();
+    return store.groupBy(ids, rows, (c) => c.applicationId);
   }
 
   /** A check's latest results, newest first (default 20, at most 500). */
@@ -305,11 +380,16 @@ async function record(
   return 'recovered';
 }
 
+/**
+ * Clears the check's alert (event management closes it by its dedup key). A retired CI takes no new
+ * events, so the clear of a retired application's alert names no CI (`live: false`).
+ */
 async function clearAlert(
   scope: WriteScope,
   check: HealthCheck,
   message: string,
   at = scope.now,
+  live = true,
 ): Promise<void> {
   const app = await store.findApplication(scope.db, check.applicationId);
   await scope.kernel.services.events.ingest(
@@ -323,7 +403,7 @@ async function clearAlert(
       dedupKey: checkDedupKey(check.id),
       labels: { check: check.name, url: check.url },
       occurredAt: at,
-      ciId: check.applicationId,
+      ...(live ? { ciId: check.applicationId } : {}),
     },
     // As the plugin: the alert is the plugin's, whoever disabled the check.
     { actor },

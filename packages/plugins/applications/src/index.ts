@@ -1,7 +1,7 @@
 // @opsgraph/plugin-applications: applications and their components, environments, deployments, HTTP
 // health checks run by the scheduler, SLOs on their business services, and dependency maps.
 import '@opsgraph/server'; // brings the `graphql` slot onto PluginDefinition
-import { definePlugin } from '@opsgraph/core';
+import { definePlugin, pluginActor } from '@opsgraph/core';
 import { ApplicationsService } from './applications.js';
 import { DeploymentsService } from './deployments.js';
 import { applicationsGraphql } from './graphql.js';
@@ -72,5 +72,13 @@ export const applicationsPlugin = (options: ApplicationsPluginOptions = {}) =>
         }),
       },
     ],
+    on: {
+      // A retired application is watched no more: its checks stop probing and their open alerts clear.
+      'ci.retired': async (event, kernel) => {
+        await kernel.plugins.applications.healthChecks.disableForApplication(event.payload.ci.id, {
+          actor: pluginActor('applications'),
+        });
+      },
+    },
     graphql: applicationsGraphql,
   });

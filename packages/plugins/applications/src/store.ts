@@ -96,7 +96,20 @@ export async function edgesAmong(db: Db, ids: readonly string[]): Promise<RelRow
 }
 
 export async function componentsOf(db: Db, applicationId: string, id?: string): Promise<Component[]> {
-  let query = view(db)
+  return id ? componentsWhere(db, 'm.id', [id]) : componentsWhere(db, 'm.applicationId', [applicationId]);
+}
+
+/** The components of several applications in one query, by name within each. */
+export const componentsOfMany = (db: Db, applicationIds: readonly string[]) =>
+  componentsWhere(db, 'm.applicationId', applicationIds);
+
+async function componentsWhere(
+  db: Db,
+  column: 'm.id' | 'm.applicationId',
+  values: readonly string[],
+): Promise<Component[]> {
+  if (values.length === 0) return [];
+  return view(db)
     .selectFrom('applicationsComponents as m')
     .innerJoin('cis as c', 'c.id', 'm.ciId')
     .select([
@@ -108,12 +121,30 @@ export async function componentsOf(db: Db, applicationId: string, id?: string): 
       'm.role',
       'm.relationshipId',
       'm.createdAt',
-    ]);
-  query = id ? query.where('m.id', '=', id) : query.where('m.applicationId', '=', applicationId);
-  return query.orderBy('c.name').orderBy('m.id').execute();
+    ])
+    .where(column, 'in', values)
+    .orderBy('c.name')
+    .orderBy('m.id')
+    .execute();
 }
 
-type DeploymentRow = Omit<Deployment, 'targetCiIds'>;
+/** `rows` grouped by `key`, one list per id of `ids` (in its order; empty where none). */
+export function groupBy<T>(
+  ids: readonly (string | null)[],
+  rows: readonly T[],
+  key: (row: T) => string,
+): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const row of rows) {
+    const k = key(row);
+    const group = groups.get(k);
+    if (group) group.push(row);
+    else groups.set(k, [row]);
+  }
+  return ids.map((id) => (id === null ? [] : [...(groups.get(id) ?? [])]));
+}
+
+export type DeploymentRow = Omit<Deployment, 'targetCiIds'>;
 
 /** Deployments with their targets (one query for the targets of all). */
 export async function withTargets(db: Db, rows: readonly DeploymentRow[]): Promise<Deployment[]> {
