@@ -1,5 +1,4 @@
-import { ValidationError } from '@opsgraph/core';
-import { mutationErrors, type OpsGraphBuilder } from '@opsgraph/server';
+import { forwardPage, mutationErrors, type OpsGraphBuilder } from '@opsgraph/server';
 import {
   type Certificate,
   certificatePermissions,
@@ -7,20 +6,6 @@ import {
   expiryLevels,
   type ImportResult,
 } from './model.js';
-
-/** Relay arguments as the service pages: forward only. */
-function forwardPage(args: {
-  first?: number | null;
-  after?: string | null;
-  last?: number | null;
-  before?: string | null;
-}) {
-  if (args.last != null)
-    throw ValidationError.field('last', 'is not supported: page forward with first/after');
-  if (args.before != null)
-    throw ValidationError.field('before', 'is not supported: page forward with first/after');
-  return { ...(args.first != null ? { first: args.first } : {}), after: args.after ?? null };
-}
 
 // Types and root fields carry the plugin's prefix (`Certificates…`, `certificates…`): no collisions.
 export function certificatesGraphql(builder: OpsGraphBuilder): void {

@@ -33,6 +33,7 @@ export {
 } from './rate-limit.js';
 export { mutationErrors } from './schema/errors.js';
 export { buildSchema } from './schema/index.js';
+export { connectionOf, forwardPage } from './schema/pages.js';
 export {
   createOpsGraphServer,
   type OpsGraphServer,

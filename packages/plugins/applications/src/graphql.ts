@@ -1,5 +1,7 @@
 import type { Page, Slo } from '@opsgraph/core';
 import {
+  connectionOf,
+  forwardPage,
   type GraphQLContext,
   mutationErrors,
   type OpsGraphBuilder,
@@ -51,21 +53,6 @@ const errors = (name: string) => ({
   union: { name: `Applications${name}Result` },
   result: { name: `Applications${name}Success` },
 });
-function connectionOf<T>(page: Page<T>, after: string | null | undefined) {
-  return {
-    edges: page.edges,
-    pageInfo: {
-      hasNextPage: page.hasNextPage,
-      hasPreviousPage: Boolean(after),
-      startCursor: page.edges[0]?.cursor ?? null,
-      endCursor: page.endCursor,
-    },
-  };
-}
-const forward = (args: { first?: number | null; after?: string | null }) => ({
-  ...(args.first != null ? { first: args.first } : {}),
-  ...(args.after != null ? { after: args.after } : {}),
-});
 
 // Per request (Pothos's context cache): what a page of applications shows of each is read in one query
 // per field for the whole page, not one per application.
@@ -91,11 +78,17 @@ function loadDeployments(
   context: GraphQLContext,
   applicationId: string,
   filter: DeploymentFilter,
-  page: { first?: number; after?: string },
+  page: { first?: number; after: string | null },
 ): Promise<Page<Deployment>> {
   const { og, actor } = context;
   const { deployments } = og.plugins.applications;
-  if (page.after) return deployments.list(applicationId, filter, page, { actor });
+  if (page.after)
+    return deployments.list(
+      applicationId,
+      filter,
+      { ...(page.first != null ? { first: page.first } : {}), after: page.after },
+      { actor },
+    );
   const byArgs = loaders(context).deployments;
   const key = JSON.stringify([filter.environment ?? null, filter.status ?? null, page.first ?? null]);
   let loader = byArgs.get(key);
@@ -287,7 +280,7 @@ export function applicationsGraphql(builder: OpsGraphBuilder): void {
           args: { environment: t.arg.string(), status: t.arg({ type: Status }) },
           resolve: async (a, { environment, status, ...args }, context) =>
             connectionOf(
-              await loadDeployments(context, a.id, defined({ environment, status }), forward(args)),
+              await loadDeployments(context, a.id, defined({ environment, status }), forwardPage(args)),
               args.after,
             ),
         },
@@ -315,7 +308,7 @@ export function applicationsGraphql(builder: OpsGraphBuilder): void {
           connectionOf(
             await og.plugins.applications.applications.list(
               serviceId != null ? { serviceId: String(serviceId) } : {},
-              forward(args),
+              forwardPage(args),
               { actor },
             ),
             args.after,

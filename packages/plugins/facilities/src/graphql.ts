@@ -1,6 +1,5 @@
-import { ValidationError } from '@opsgraph/core';
-import { mutationErrors, type OpsGraphBuilder } from '@opsgraph/server';
-import { facilitiesPermissions, type Page, type PageRequest } from './common.js';
+import { connectionOf, forwardPage, mutationErrors, type OpsGraphBuilder } from '@opsgraph/server';
+import { facilitiesPermissions } from './common.js';
 import { renderElevationSvg } from './elevation.js';
 import {
   type ElevationOccupant,
@@ -40,31 +39,6 @@ const loaded = async <T>(batch: Promise<(T | null)[]>): Promise<(T | Error)[]> =
 
 const read = { permission: facilitiesPermissions.read } as const;
 const write = { permission: facilitiesPermissions.write } as const;
-
-/** Relay arguments of a forward-only keyset page, as the SDK takes them. */
-function forwardPage(args: {
-  first?: number | null;
-  after?: string | null;
-  last?: number | null;
-  before?: string | null;
-}): PageRequest {
-  if (args.last != null)
-    throw ValidationError.field('last', 'is not supported: page forward with first/after');
-  if (args.before != null)
-    throw ValidationError.field('before', 'is not supported: page forward with first/after');
-  return { ...(args.first != null ? { first: args.first } : {}), after: args.after ?? null };
-}
-
-/** An SDK page as a Relay connection. */
-const connectionOf = <T>(page: Page<T>, after: string | null | undefined) => ({
-  edges: page.edges,
-  pageInfo: {
-    hasNextPage: page.hasNextPage,
-    hasPreviousPage: Boolean(after),
-    startCursor: page.edges[0]?.cursor ?? null,
-    endCursor: page.endCursor,
-  },
-});
 
 /** A connection's own types, named after its node and guarded like it. */
 const pageTypes = (node: string) =>

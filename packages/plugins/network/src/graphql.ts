@@ -1,5 +1,4 @@
-import { type Page, ValidationError } from '@opsgraph/core';
-import { mutationErrors, type OpsGraphBuilder, onCis } from '@opsgraph/server';
+import { connectionOf, forwardPage, mutationErrors, type OpsGraphBuilder, onCis } from '@opsgraph/server';
 import { defined, networkPermissions, PrefixFullError } from './common.js';
 import {
   addressStatuses,
@@ -32,32 +31,6 @@ const upper = <T extends string>(values: readonly T[]) =>
 
 const read = { permissionSomewhere: networkPermissions.read };
 
-/** Relay arguments to a forward page: `last`/`before` are refused naming the argument. */
-function forwardPage(args: {
-  first?: number | null;
-  after?: string | null;
-  last?: number | null;
-  before?: string | null;
-}) {
-  if (args.last != null)
-    throw ValidationError.field('last', 'is not supported: page forward with first/after');
-  if (args.before != null)
-    throw ValidationError.field('before', 'is not supported: page forward with first/after');
-  return { ...(args.first != null ? { first: args.first } : {}), after: args.after ?? null };
-}
-
-/** A service page as a Relay connection. */
-function connectionOf<T>(page: Page<T>, after: string | null | undefined) {
-  return {
-    edges: page.edges,
-    pageInfo: {
-      hasNextPage: page.hasNextPage,
-      hasPreviousPage: Boolean(after),
-      startCursor: page.edges[0]?.cursor ?? null,
-      endCursor: page.endCursor,
-    },
-  };
-}
 const write = { permissionSomewhere: networkPermissions.write };
 
 // Types and root fields carry the plugin's prefix (`Network…`, `network…`), so plugins never collide.

@@ -14,6 +14,7 @@ export function forwardPage(args: {
   return { ...(args.first != null ? { first: args.first } : {}), after: args.after ?? null };
 }
 
+/** An SDK page as a Relay connection (`edges`, `pageInfo`). */
 export function connectionOf<T>(
   page: { edges: { cursor: string; node: T }[]; hasNextPage: boolean; endCursor: string | null },
   after: string | null | undefined,
