@@ -120,6 +120,25 @@ export class ServiceLevelsService {
     return new Map(rows.map((s) => [s.id, s]));
   }
 
+  /**
+   * The live SLOs of each of `serviceIds`, by name, in the order asked (a DataLoader batch: one query
+   * however many services; operations:read). An id that is no UUID, or no service with SLOs, gets [].
+   */
+  async slosOfServices(serviceIds: readonly string[], { actor }: ReadOptions = {}): Promise<Slo[][]> {
+    readGate(actor);
+    const keys = serviceIds.map((i) => (isUuid(i) ? i.toLowerCase() : null));
+    const rows = await store.liveSlosOfServices(this.kernel.db, [
+      ...new Set(keys.filter((k): k is string => k !== null)),
+    ]);
+    const byService = new Map<string, Slo[]>();
+    for (const slo of rows) {
+      const group = byService.get(slo.serviceId);
+      if (group) group.push(slo);
+      else byService.set(slo.serviceId, [slo]);
+    }
+    return keys.map((k) => (k ? [...(byService.get(k) ?? [])] : []));
+  }
+
   /** A keyset page of SLOs by name (operations:read); live ones unless `includeRetired`. */
   async slos(
     filter: SloFilter = {},

@@ -446,12 +446,11 @@ export class ApplicationsService {
     const appId = this.#readable(actor, applicationId, 'applicationId');
     const app = appId ? await store.findApplication(this.kernel.db, appId) : undefined;
     if (!app?.serviceId) return [];
-    const page = await this.kernel.services.serviceLevels.slos(
-      { serviceId: app.serviceId },
-      { first: 500 },
+    const [slos] = await this.kernel.services.serviceLevels.slosOfServices(
+      [app.serviceId],
       actor ? { actor } : {},
     );
-    return page.edges.map((e) => e.node);
+    return slos!;
   }
 
   /** Availability of the application's business service over a window (`og.serviceLevels.availability`). */

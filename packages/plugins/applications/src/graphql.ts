@@ -68,10 +68,33 @@ const loaders = createContextCache(({ og, actor }: GraphQLContext) => {
     healthChecks: new DataLoader((ids: readonly string[]) =>
       healthChecks.listByApplicationIds(ids, { actor }),
     ),
+    /** Live SLOs by business service id: a page of applications' SLOs in one query (core's batch read). */
+    slos: new DataLoader((serviceIds: readonly string[]) =>
+      og.serviceLevels.slosOfServices(serviceIds, { actor }),
+    ),
     /** One loader per filter and page size asked: the first pages of every application in one query. */
     deployments: new Map<string, DataLoader<string, Page<Deployment>>>(),
+    /** One loader per `limit` asked: the latest results of every check shown in one query. */
+    results: new Map<number | null, DataLoader<string, CheckResult[]>>(),
   };
 });
+
+/** A check's latest `limit` results, batched with the other checks asked for the same limit. */
+function loadResults(context: GraphQLContext, checkId: string, limit: number | null): Promise<CheckResult[]> {
+  const { og, actor } = context;
+  const byLimit = loaders(context).results;
+  let loader = byLimit.get(limit);
+  if (!loader) {
+    loader = new DataLoader((ids: readonly string[]) =>
+      og.plugins.applications.healthChecks.resultsByCheckIds(ids, {
+        actor,
+        ...(limit != null ? { limit } : {}),
+      }),
+    );
+    byLimit.set(limit, loader);
+  }
+  return loader.load(checkId);
+}
 
 /** An application's deployments: its first page batched with the other applications'; after a cursor, on its own. */
 function loadDeployments(
@@ -216,10 +239,9 @@ export function applicationsGraphql(builder: OpsGraphBuilder): void {
       nextDueAt: t.field({ type: 'DateTime', resolve: (c) => c.nextDueAt }),
       results: t.field({
         type: [ResultRef],
-        description: 'Latest first.',
+        description: 'Latest first (default 20, at most 500; batched across the checks shown).',
         args: { limit: t.arg.int() },
-        resolve: (c, { limit }, { og, actor }) =>
-          og.plugins.applications.healthChecks.results(c.id, { actor, ...(limit != null ? { limit } : {}) }),
+        resolve: (c, { limit }, context) => loadResults(context, c.id, limit ?? null),
       }),
       version: t.exposeInt('version'),
     }),
@@ -269,9 +291,9 @@ export function applicationsGraphql(builder: OpsGraphBuilder): void {
       }),
       slos: t.field({
         type: [SloRef],
-        description: 'SLOs of its business service (operations:read).',
+        description: 'Live SLOs of its business service, by name (operations:read; batched across a page).',
         authScopes: { permission: 'operations:read' },
-        resolve: (a, _args, { og, actor }) => og.plugins.applications.applications.slos(a.id, { actor }),
+        resolve: (a, _args, context) => (a.serviceId ? loaders(context).slos.load(a.serviceId) : []),
       }),
       deployments: t.connection(
         {

@@ -104,6 +104,18 @@ describe.each(testBackends())('health checks on %s', (backend) => {
       [true, 200, '2026-03-02T00:00:00.000Z'],
     ]);
     expect(results[1]?.error).toBe('expected HTTP 200, got 503');
+    // The batch read (GraphQL's loader): the same latest results, per check asked, in one query.
+    const batch = await og.queries.measure(() =>
+      checks().resultsByCheckIds([check.id.toUpperCase(), 'not-a-check', crypto.randomUUID(), check.id], {
+        limit: 2,
+      }),
+    );
+    expect(batch.result).toEqual([results.slice(0, 2), [], [], results.slice(0, 2)]);
+    expect(batch.queries).toHaveLength(1);
+    expect((await checks().resultsByCheckIds([check.id]))[0]).toEqual(results);
+    await expect(checks().resultsByCheckIds([check.id], { limit: 0 })).rejects.toMatchObject({
+      field: 'limit',
+    });
 
     // The alert on the application counts against its service's SLO: down from 00:01 to 00:03.
     const availability = await og.serviceLevels.availability(

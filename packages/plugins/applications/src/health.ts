@@ -271,6 +271,42 @@ export class HealthChecksService {
   }
 
   /**
+   * The latest `limit` results of each of several checks (a DataLoader batch: one query, a lateral read
+   * of each check's newest results along its index), newest first, in the order asked; [] where the id is
+   * no check or its application is out of the actor's reach.
+   */
+  async resultsByCheckIds(
+    checkIds: readonly string[],
+    { actor: who, limit = 20 }: ReadOptions & { limit?: number } = {},
+  ): Promise<CheckResult[][]> {
+    const reach = CiReach.of(who, perms.read);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+      throw ValidationError.field('limit', 'must be an integer from 1 to 500');
+    const ids = checkIds.map((i) => (uuidLike.test(i) ? i.toLowerCase() : null));
+    const wanted = distinct(ids);
+    if (wanted.length === 0) return ids.map(() => []);
+    const { rows } = await sql<CheckResult & { applicationId: string }>`
+      select r.*, c.application_id
+      from applications_health_checks c
+      cross join lateral (
+        select * from applications_check_results r
+        where r.check_id = c.id
+        order by r.checked_at desc, r.id desc
+        limit ${limit}
+      ) r
+      where c.id = any(${wanted}::uuid[])
+      order by r.check_id, r.checked_at desc, r.id desc`.execute(this.kernel.db);
+    const byCheck = new Map<string, CheckResult[]>();
+    for (const { applicationId, ...result } of rows) {
+      if (!reach.has(applicationId)) continue;
+      const group = byCheck.get(result.checkId);
+      if (group) group.push(result);
+      else byCheck.set(result.checkId, [result]);
+    }
+    return ids.map((i) => (i ? [...(byCheck.get(i) ?? [])] : []));
+  }
+
+  /**
    * Runs the checks due at `now` (default the clock's): claims them (their next due time moves on by
    * their interval, in one statement, so two replicas never probe the same check in a round), probes
    * them with no transaction open, then writes each result in its own transaction with its alert.
