@@ -164,14 +164,14 @@ describe('network GraphQL over HTTP', () => {
     const linkId = link.data.networkConnect.data.id;
     const seen = await gql(
       `query ($a: ID!, $b: ID!) {
-        networkInterfaces(deviceId: $a) { name link { id } }
+        networkInterfaces(deviceId: $a) { edges { node { name link { id } } } pageInfo { hasNextPage } }
         networkPath(fromDeviceId: $a, toDeviceId: $b) { reachable hops { deviceId linkId } }
       }`,
       { a: a!.id, b: b!.id },
       tokens.viewer,
     );
     expect(seen.data).toEqual({
-      networkInterfaces: [{ name: 'xe-0', link: { id: linkId } }],
+      networkInterfaces: { edges: [{ node: { name: 'xe-0', link: { id: linkId } } }], pageInfo: { hasNextPage: false } },
       networkPath: {
         reachable: true,
         hops: [
@@ -186,7 +186,7 @@ describe('network GraphQL over HTTP', () => {
     const refused = await gql(`{ networkPrefixes { edges { node { id } } } }`, {}, tokens.outsider);
     expect(refused.data).toBeNull();
     expect(refused.errors?.[0]?.message).toContain('network:read');
-    const anonymous = await gql(`{ networkVlans { id } }`, {});
+    const anonymous = await gql(`{ networkVlans { edges { node { id } } } }`, {});
     expect(anonymous.errors?.[0]?.message).toContain('network:read');
     const write = await gql(
       `mutation { networkCreateVlanGroup(input: { name: "x" }) { __typename } }`,
