@@ -73,13 +73,9 @@ describe('network GraphQL over HTTP', () => {
       .map((type) => type.name);
     // The prefix-full error is the result of one's own call, like core's errors.
     expect(unguarded).toEqual(['NetworkPrefixFullError']);
-    for (const name of [
-      'NetworkPrefixConnection',
-      'NetworkPrefixEdge',
-      'NetworkAddressConnection',
-      'NetworkAddressEdge',
-    ])
-      expect(server.schema.getType(name), name).toBeDefined();
+    for (const node of ['Prefix', 'Address', 'Vrf', 'VlanGroup', 'Vlan', 'Interface', 'Zone', 'FirewallRule'])
+      for (const name of [`Network${node}Connection`, `Network${node}Edge`])
+        expect(server.schema.getType(name), name).toBeDefined();
   });
 
   it('allocates addresses, reports utilisation, and answers a full prefix with NetworkPrefixFullError', async () => {
@@ -171,7 +167,10 @@ describe('network GraphQL over HTTP', () => {
       tokens.viewer,
     );
     expect(seen.data).toEqual({
-      networkInterfaces: { edges: [{ node: { name: 'xe-0', link: { id: linkId } } }], pageInfo: { hasNextPage: false } },
+      networkInterfaces: {
+        edges: [{ node: { name: 'xe-0', link: { id: linkId } } }],
+        pageInfo: { hasNextPage: false },
+      },
       networkPath: {
         reachable: true,
         hops: [

@@ -29,7 +29,7 @@ describe.each(testBackends())('network keyset pages on %s', (backend) => {
 
   it('pages VLANs in the order of the list: by group, the groupless last, then VID; the filter kept', async () => {
     const vlans = net().vlans;
-    const groups = [];
+    const groups: { id: string; name: string }[] = [];
     for (const name of ['dc-a', 'dc-b']) groups.push(await vlans.createGroup({ name }, { actor }));
     for (const vid of [30, 10, 20]) {
       await vlans.createVlan({ vid, name: `free-${vid}` }, { actor });
