@@ -20,6 +20,19 @@ const ADDRESSES = `query Addresses($first: Int, $after: String, $prefixId: ID) {
   }
 }`;
 
+const VLANS = `query Vlans($first: Int, $after: String, $groupId: ID) {
+  networkVlans(first: $first, after: $after, groupId: $groupId) {
+    edges { cursor node { vid name group { name } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+const RULES = `query Rules($firewallId: ID!, $first: Int, $after: String) {
+  networkFirewallRules(firewallId: $firewallId, first: $first, after: $after) {
+    edges { node { position action } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
 describe('network lists as Relay connections over HTTP', () => {
   let og: TestOpsGraph;
   let server: OpsGraphServer;
@@ -27,6 +40,8 @@ describe('network lists as Relay connections over HTTP', () => {
   let token: string;
   let vrfId: string;
   let lanId: string;
+  let groupId: string;
+  let firewallId: string;
   const reports: OperationQueries[] = [];
 
   const gql = async (query: string, variables: Record<string, unknown>) => {
@@ -64,6 +79,18 @@ describe('network lists as Relay connections over HTTP', () => {
       );
       await ipam.allocateAddress({ prefixId: lanId, interfaceId: iface.id }, { actor });
     }
+    // N VLANs in group core (each with its group to resolve), and 2 of no group.
+    const vlans = og.plugins.network.vlans;
+    groupId = (await vlans.createGroup({ name: 'core' }, { actor })).id;
+    for (let i = N; i >= 1; i--) await vlans.createVlan({ vid: 100 + i, name: `v${i}`, groupId }, { actor });
+    for (const vid of [2, 1]) await vlans.createVlan({ vid, name: `free${vid}` }, { actor });
+    firewallId = (await og.cmdb.create({ class: 'firewall', name: 'conn-fw' }, { actor })).id;
+    for (const [position, action] of [
+      [30, 'deny'],
+      [10, 'allow'],
+      [20, 'deny'],
+    ] as const)
+      await og.plugins.network.firewall.createRule({ firewallId, position, action }, { actor });
   });
   afterAll(async () => {
     await server?.close();
@@ -155,5 +182,77 @@ describe('network lists as Relay connections over HTTP', () => {
         prefix: { prefix: '10.50.0.0/24' },
         interface: { name: `eth${i}` },
       });
+  });
+
+  it('VLANs: a page of 1 and a page of N cost the same SQL statements, group resolved', async () => {
+    const page = async (first: number) => {
+      const body = await gql(VLANS, { first, groupId });
+      expect(body.errors).toBeUndefined();
+      expect(reports).toHaveLength(1);
+      return { edges: body.data.networkVlans.edges, queries: reports[0]!.queries.length };
+    };
+    const one = await page(1);
+    const many = await page(N);
+    expect(one.edges).toHaveLength(1);
+    expect(many.edges).toHaveLength(N);
+    expect(many.queries).toBe(one.queries);
+    expect(many.queries).toBe(2); // the page, then every group at once
+    expect(many.edges.map((e: any) => e.node)).toEqual(
+      Array.from({ length: N }, (_, i) => ({ vid: 101 + i, name: `v${i + 1}`, group: { name: 'core' } })),
+    );
+  });
+
+  it('pages VLANs across groups by cursor (the groupless last) and rules in evaluation order', async () => {
+    const seen: string[] = [];
+    let after: string | null = null;
+    do {
+      const body = await gql(VLANS, { first: 7, after });
+      expect(body.errors).toBeUndefined();
+      seen.push(
+        ...body.data.networkVlans.edges.map((e: any) => `${e.node.group?.name ?? '-'} ${e.node.vid}`),
+      );
+      const info = body.data.networkVlans.pageInfo;
+      after = info.hasNextPage ? info.endCursor : null;
+    } while (after);
+    expect(seen).toEqual([...Array.from({ length: N }, (_, i) => `core ${101 + i}`), '- 1', '- 2']);
+
+    const first = await gql(RULES, { firewallId, first: 2 });
+    expect(first.data.networkFirewallRules.edges.map((e: any) => e.node)).toEqual([
+      { position: 10, action: 'ALLOW' },
+      { position: 20, action: 'DENY' },
+    ]);
+    const rest = await gql(RULES, {
+      firewallId,
+      first: 2,
+      after: first.data.networkFirewallRules.pageInfo.endCursor,
+    });
+    expect(rest.data.networkFirewallRules).toMatchObject({
+      edges: [{ node: { position: 30, action: 'DENY' } }],
+      pageInfo: { hasNextPage: false },
+    });
+  });
+
+  it('has no plain list among its root fields: every list is a scoped Network…Connection', () => {
+    const fields = Object.values(server.schema.getQueryType()!.getFields()).filter((f) =>
+      f.name.startsWith('network'),
+    );
+    const lists = fields.filter((f) => String(f.type).replace(/!$/, '').startsWith('['));
+    expect(lists.map((f) => f.name)).toEqual([]);
+    const connections = fields
+      .filter((f) => String(f.type).endsWith('Connection!'))
+      .map((f) => [f.name, String(f.type)])
+      .sort();
+    expect(connections).toEqual(
+      [
+        ['networkVrfs', 'NetworkVrfConnection!'],
+        ['networkPrefixes', 'NetworkPrefixConnection!'],
+        ['networkAddresses', 'NetworkAddressConnection!'],
+        ['networkVlanGroups', 'NetworkVlanGroupConnection!'],
+        ['networkVlans', 'NetworkVlanConnection!'],
+        ['networkInterfaces', 'NetworkInterfaceConnection!'],
+        ['networkZones', 'NetworkZoneConnection!'],
+        ['networkFirewallRules', 'NetworkFirewallRuleConnection!'],
+      ].sort(),
+    );
   });
 });

@@ -2,8 +2,13 @@ import {
   assertCan,
   CiReach,
   type Kernel,
+  type KeysetOrder,
+  keysetPage,
   NotFoundError,
+  type Page,
+  type PageRequest,
   parseInput,
+  parseKeysetCursor,
   type ReadOptions,
   ValidationError,
   type WriteOptions,
@@ -21,8 +26,17 @@ import {
   type NetworkFirewallRule,
   type NetworkZone,
 } from './model.js';
+import { byName, emptyPage, intKey, nameOrder, pageOf, pageSize } from './page.js';
 
 const isId = (id: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
+
+// A firewall's rules in evaluation order: position (unique per firewall), then the id.
+const byPosition = { field: 'position', direction: 'asc' } as const;
+const ruleOrder: KeysetOrder<NetworkFirewallRule> = {
+  exprs: [sql.ref('position')],
+  keys: (r) => [r.position],
+  params: [intKey],
+};
 
 /**
  * Security zones (named sets of CIs) and the ordered rules of each firewall: evaluated by position,
@@ -69,6 +83,18 @@ export class FirewallService {
   async zones(options: ReadOptions = {}): Promise<NetworkZone[]> {
     if (options.actor) assertCan(options.actor, networkPermissions.read);
     return tables(this.kernel.db).selectFrom('networkZones').selectAll().orderBy('name').execute();
+  }
+
+  /** A keyset page of zones by name. `after` is the `endCursor` of the page before. */
+  async zonePage(page: PageRequest = {}, options: ReadOptions = {}): Promise<Page<NetworkZone>> {
+    if (options.actor) assertCan(options.actor, networkPermissions.read);
+    const first = pageSize(page.first);
+    const after = page.after ? parseKeysetCursor(page.after, byName, nameOrder, 'a zone') : undefined;
+    const query = tables(this.kernel.db).selectFrom('networkZones').selectAll();
+    const rows = await keysetPage(query, nameOrder.exprs, 'asc', after)
+      .limit(first + 1)
+      .execute();
+    return pageOf(rows, first, byName, nameOrder);
   }
 
   async zoneMembers(zoneIds: readonly string[]): Promise<string[][]> {
@@ -188,6 +214,28 @@ export class FirewallService {
       .where('firewallId', '=', firewallId)
       .orderBy('position')
       .execute();
+  }
+
+  /** A keyset page of a firewall's rules in evaluation order. With an actor: network:read on it. */
+  async rulePage(
+    firewallId: string,
+    page: PageRequest = {},
+    options: ReadOptions = {},
+  ): Promise<Page<NetworkFirewallRule>> {
+    CiReach.of(options.actor, networkPermissions.read).assert(firewallId, 'firewallId');
+    const first = pageSize(page.first);
+    const after = page.after
+      ? parseKeysetCursor(page.after, byPosition, ruleOrder, 'a firewall rule')
+      : undefined;
+    if (!isId(firewallId)) return emptyPage();
+    const query = tables(this.kernel.db)
+      .selectFrom('networkFirewallRules')
+      .selectAll()
+      .where('firewallId', '=', firewallId);
+    const rows = await keysetPage(query, ruleOrder.exprs, 'asc', after)
+      .limit(first + 1)
+      .execute();
+    return pageOf(rows, first, byPosition, ruleOrder);
   }
 
   /** What the firewall does with traffic from one CI to another: the first matching rule decides. */

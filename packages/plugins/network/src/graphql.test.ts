@@ -73,13 +73,9 @@ describe('network GraphQL over HTTP', () => {
       .map((type) => type.name);
     // The prefix-full error is the result of one's own call, like core's errors.
     expect(unguarded).toEqual(['NetworkPrefixFullError']);
-    for (const name of [
-      'NetworkPrefixConnection',
-      'NetworkPrefixEdge',
-      'NetworkAddressConnection',
-      'NetworkAddressEdge',
-    ])
-      expect(server.schema.getType(name), name).toBeDefined();
+    for (const node of ['Prefix', 'Address', 'Vrf', 'VlanGroup', 'Vlan', 'Interface', 'Zone', 'FirewallRule'])
+      for (const name of [`Network${node}Connection`, `Network${node}Edge`])
+        expect(server.schema.getType(name), name).toBeDefined();
   });
 
   it('allocates addresses, reports utilisation, and answers a full prefix with NetworkPrefixFullError', async () => {
@@ -164,14 +160,17 @@ describe('network GraphQL over HTTP', () => {
     const linkId = link.data.networkConnect.data.id;
     const seen = await gql(
       `query ($a: ID!, $b: ID!) {
-        networkInterfaces(deviceId: $a) { name link { id } }
+        networkInterfaces(deviceId: $a) { edges { node { name link { id } } } pageInfo { hasNextPage } }
         networkPath(fromDeviceId: $a, toDeviceId: $b) { reachable hops { deviceId linkId } }
       }`,
       { a: a!.id, b: b!.id },
       tokens.viewer,
     );
     expect(seen.data).toEqual({
-      networkInterfaces: [{ name: 'xe-0', link: { id: linkId } }],
+      networkInterfaces: {
+        edges: [{ node: { name: 'xe-0', link: { id: linkId } } }],
+        pageInfo: { hasNextPage: false },
+      },
       networkPath: {
         reachable: true,
         hops: [
@@ -186,7 +185,7 @@ describe('network GraphQL over HTTP', () => {
     const refused = await gql(`{ networkPrefixes { edges { node { id } } } }`, {}, tokens.outsider);
     expect(refused.data).toBeNull();
     expect(refused.errors?.[0]?.message).toContain('network:read');
-    const anonymous = await gql(`{ networkVlans { id } }`, {});
+    const anonymous = await gql(`{ networkVlans { edges { node { id } } } }`, {});
     expect(anonymous.errors?.[0]?.message).toContain('network:read');
     const write = await gql(
       `mutation { networkCreateVlanGroup(input: { name: "x" }) { __typename } }`,

@@ -290,11 +290,17 @@ export function networkGraphql(builder: OpsGraphBuilder): void {
   // --- queries ---
 
   builder.queryFields((t) => ({
-    networkVrfs: t.field({
-      type: [Vrf],
-      authScopes: read,
-      resolve: (_r, _a, { og, actor }) => og.plugins.network.ipam.vrfs({ actor }),
-    }),
+    networkVrfs: t.connection(
+      {
+        type: Vrf,
+        description: 'VRFs, a page at a time, by name.',
+        authScopes: read,
+        resolve: async (_r, args, { og, actor }) =>
+          connectionOf(await og.plugins.network.ipam.vrfPage(forwardPage(args), { actor }), args.after),
+      },
+      { name: 'NetworkVrfConnection', authScopes: read },
+      { name: 'NetworkVrfEdge', authScopes: read },
+    ),
     networkPrefixes: t.connection(
       {
         type: Prefix,
@@ -356,26 +362,53 @@ export function networkGraphql(builder: OpsGraphBuilder): void {
       { name: 'NetworkAddressConnection', authScopes: read },
       { name: 'NetworkAddressEdge', authScopes: read },
     ),
-    networkVlanGroups: t.field({
-      type: [Group],
-      authScopes: read,
-      resolve: (_r, _a, { og, actor }) => og.plugins.network.vlans.groups({ actor }),
-    }),
-    networkVlans: t.field({
-      type: [Vlan],
-      authScopes: read,
-      args: { groupId: t.arg.id() },
-      resolve: (_r, args, { og, actor }) =>
-        og.plugins.network.vlans.vlans(args.groupId ? { groupId: String(args.groupId) } : {}, { actor }),
-    }),
-    networkInterfaces: t.field({
-      type: [Interface],
-      description: "A device's interfaces by name.",
-      authScopes: read,
-      args: { deviceId: t.arg.id({ required: true }) },
-      resolve: (_r, { deviceId }, { og, actor }) =>
-        og.plugins.network.interfaces.interfacesOf(String(deviceId), { actor }),
-    }),
+    networkVlanGroups: t.connection(
+      {
+        type: Group,
+        description: 'VLAN groups, a page at a time, by name.',
+        authScopes: read,
+        resolve: async (_r, args, { og, actor }) =>
+          connectionOf(await og.plugins.network.vlans.groupPage(forwardPage(args), { actor }), args.after),
+      },
+      { name: 'NetworkVlanGroupConnection', authScopes: read },
+      { name: 'NetworkVlanGroupEdge', authScopes: read },
+    ),
+    networkVlans: t.connection(
+      {
+        type: Vlan,
+        description: 'VLANs, a page at a time, by group (those of no group last), then VID.',
+        authScopes: read,
+        args: { groupId: t.arg.id({ description: 'Only this group.' }) },
+        resolve: async (_r, args, { og, actor }) =>
+          connectionOf(
+            await og.plugins.network.vlans.vlanPage(
+              args.groupId ? { groupId: String(args.groupId) } : {},
+              forwardPage(args),
+              { actor },
+            ),
+            args.after,
+          ),
+      },
+      { name: 'NetworkVlanConnection', authScopes: read },
+      { name: 'NetworkVlanEdge', authScopes: read },
+    ),
+    networkInterfaces: t.connection(
+      {
+        type: Interface,
+        description: "A device's interfaces, a page at a time, by name.",
+        authScopes: read,
+        args: { deviceId: t.arg.id({ required: true }) },
+        resolve: async (_r, args, { og, actor }) =>
+          connectionOf(
+            await og.plugins.network.interfaces.interfacePage(String(args.deviceId), forwardPage(args), {
+              actor,
+            }),
+            args.after,
+          ),
+      },
+      { name: 'NetworkInterfaceConnection', authScopes: read },
+      { name: 'NetworkInterfaceEdge', authScopes: read },
+    ),
     networkPath: t.field({
       type: Path,
       description: 'The shortest path between two devices over links.',
@@ -391,18 +424,34 @@ export function networkGraphql(builder: OpsGraphBuilder): void {
           ...defined({ maxHops: args.maxHops }),
         }),
     }),
-    networkZones: t.field({
-      type: [Zone],
-      authScopes: read,
-      resolve: (_r, _a, { og, actor }) => og.plugins.network.firewall.zones({ actor }),
-    }),
-    networkFirewallRules: t.field({
-      type: [Rule],
-      authScopes: read,
-      args: { firewallId: t.arg.id({ required: true }) },
-      resolve: (_r, { firewallId }, { og, actor }) =>
-        og.plugins.network.firewall.rules(String(firewallId), { actor }),
-    }),
+    networkZones: t.connection(
+      {
+        type: Zone,
+        description: 'Security zones, a page at a time, by name.',
+        authScopes: read,
+        resolve: async (_r, args, { og, actor }) =>
+          connectionOf(await og.plugins.network.firewall.zonePage(forwardPage(args), { actor }), args.after),
+      },
+      { name: 'NetworkZoneConnection', authScopes: read },
+      { name: 'NetworkZoneEdge', authScopes: read },
+    ),
+    networkFirewallRules: t.connection(
+      {
+        type: Rule,
+        description: "A firewall's rules, a page at a time, in evaluation order (by position).",
+        authScopes: read,
+        args: { firewallId: t.arg.id({ required: true }) },
+        resolve: async (_r, args, { og, actor }) =>
+          connectionOf(
+            await og.plugins.network.firewall.rulePage(String(args.firewallId), forwardPage(args), {
+              actor,
+            }),
+            args.after,
+          ),
+      },
+      { name: 'NetworkFirewallRuleConnection', authScopes: read },
+      { name: 'NetworkFirewallRuleEdge', authScopes: read },
+    ),
     networkFirewallEvaluate: t.field({
       type: Decision,
       description: 'What a firewall does with traffic from one CI to another: its first matching rule.',

@@ -2,8 +2,12 @@ import {
   type Ci,
   CiReach,
   type Kernel,
+  keysetPage,
   NotFoundError,
+  type Page,
+  type PageRequest,
   parseInput,
+  parseKeysetCursor,
   pluginActor,
   type ReadOptions,
   ValidationError,
@@ -23,6 +27,7 @@ import {
   type UpdateInterfaceInput,
   updateInterfaceInput,
 } from './model.js';
+import { byName, emptyPage, nameOrder, pageOf, pageSize } from './page.js';
 
 type Db = Kernel['db'];
 
@@ -154,6 +159,26 @@ export class InterfacesService {
       .where('deviceId', '=', deviceId)
       .orderBy('name')
       .execute();
+  }
+
+  /** A keyset page of a device's interfaces by name. `after` is the `endCursor` of the page before. */
+  async interfacePage(
+    deviceId: string,
+    page: PageRequest = {},
+    options: ReadOptions = {},
+  ): Promise<Page<NetworkInterface>> {
+    CiReach.of(options.actor, networkPermissions.read).assert(deviceId, 'deviceId');
+    const first = pageSize(page.first);
+    const after = page.after ? parseKeysetCursor(page.after, byName, nameOrder, 'an interface') : undefined;
+    if (!isId(deviceId)) return emptyPage();
+    const query = tables(this.kernel.db)
+      .selectFrom('networkInterfaces')
+      .selectAll()
+      .where('deviceId', '=', deviceId);
+    const rows = await keysetPage(query, nameOrder.exprs, 'asc', after)
+      .limit(first + 1)
+      .execute();
+    return pageOf(rows, first, byName, nameOrder);
   }
 
   async interfacesById(ids: readonly string[]): Promise<(NetworkInterface | null)[]> {

@@ -1,11 +1,8 @@
 import {
   assertCan,
-  DEFAULT_PAGE_SIZE,
   type Kernel,
   type KeysetOrder,
-  keysetCursor,
   keysetPage,
-  MAX_PAGE_SIZE,
   NotFoundError,
   type OrderChoice,
   type Page,
@@ -56,6 +53,7 @@ import {
   type UpdateAddressInput,
   updateAddressInput,
 } from './model.js';
+import { byName, nameOrder, pageOf, pageSize } from './page.js';
 
 type Db = Kernel['db'];
 type PrefixRow = NetworkTables['networkPrefixes'] & { version: number };
@@ -136,24 +134,6 @@ const addressOrder: KeysetOrder<NetworkAddress> = {
   params: [vrfKey, checked((v) => parseAddress(v, 'after'), 'inet')],
 };
 
-/** `first` checked: 0 to MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE when omitted. */
-function pageSize(first: number | undefined): number {
-  if (first === undefined) return DEFAULT_PAGE_SIZE;
-  if (!Number.isInteger(first) || first < 0 || first > MAX_PAGE_SIZE)
-    throw ValidationError.field('first', `must be an integer from 0 to ${MAX_PAGE_SIZE}`);
-  return first;
-}
-
-/** A page from `first + 1` rows: edges with cursors, and whether more follow. */
-function pageOf<T extends { readonly id: string }>(
-  rows: readonly T[],
-  first: number,
-  spec: KeysetOrder<T>,
-): Page<T> {
-  const edges = rows.slice(0, first).map((node) => ({ cursor: keysetCursor(byPosition, spec, node), node }));
-  return { edges, hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null };
-}
-
 async function prefixesIn(db: Db, ids: readonly string[]): Promise<(NetworkPrefix | null)[]> {
   const valid = ids.filter(isId);
   if (valid.length === 0) return ids.map(() => null);
@@ -214,6 +194,18 @@ export class IpamService {
   async vrfs(options: ReadOptions = {}): Promise<NetworkVrf[]> {
     if (options.actor) assertCan(options.actor, networkPermissions.read);
     return tables(this.kernel.db).selectFrom('networkVrfs').selectAll().orderBy('name').execute();
+  }
+
+  /** A keyset page of VRFs by name. `after` is the `endCursor` of the page before. */
+  async vrfPage(page: PageRequest = {}, options: ReadOptions = {}): Promise<Page<NetworkVrf>> {
+    if (options.actor) assertCan(options.actor, networkPermissions.read);
+    const first = pageSize(page.first);
+    const after = page.after ? parseKeysetCursor(page.after, byName, nameOrder, 'a VRF') : undefined;
+    const query = tables(this.kernel.db).selectFrom('networkVrfs').selectAll();
+    const rows = await keysetPage(query, nameOrder.exprs, 'asc', after)
+      .limit(first + 1)
+      .execute();
+    return pageOf(rows, first, byName, nameOrder);
   }
 
   async vrfsById(ids: readonly string[]): Promise<(NetworkVrf | null)[]> {
@@ -407,7 +399,7 @@ export class IpamService {
     const rows = await keysetPage(query, prefixOrder.exprs, 'asc', after)
       .limit(first + 1)
       .execute();
-    return pageOf(rows.map(toPrefix), first, prefixOrder);
+    return pageOf(rows.map(toPrefix), first, byPosition, prefixOrder);
   }
 
   /** How full each prefix is: its addresses over its usable addresses (see `usableRange`). */
@@ -671,7 +663,7 @@ export class IpamService {
     const rows = await keysetPage(query, addressOrder.exprs, 'asc', after)
       .limit(first + 1)
       .execute();
-    return pageOf(rows.map(toAddress), first, addressOrder);
+    return pageOf(rows.map(toAddress), first, byPosition, addressOrder);
   }
 
   // --- helpers ---

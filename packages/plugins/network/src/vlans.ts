@@ -1,12 +1,18 @@
 import {
   assertCan,
   type Kernel,
+  type KeysetOrder,
+  keysetPage,
   NotFoundError,
+  type Page,
+  type PageRequest,
   parseInput,
+  parseKeysetCursor,
   type ReadOptions,
   ValidationError,
   type WriteOptions,
 } from '@opsgraph/core';
+import { sql } from 'kysely';
 import { assertVersion, isUniqueViolation, networkPermissions, tables } from './common.js';
 import {
   type CreateVlanGroupInput,
@@ -16,8 +22,19 @@ import {
   type NetworkVlan,
   type NetworkVlanGroup,
 } from './model.js';
+import { boolKey, byName, emptyPage, intKey, nameOrder, pageOf, pageSize, uuidKey } from './page.js';
 
 const isId = (id: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
+
+// VLANs by group (as `order by group_id`: the groupless last), then VID. The null group gets a key of
+// its own (a flag, then the nil UUID) so the row comparison of a keyset page never meets a null.
+const NIL = '00000000-0000-0000-0000-000000000000';
+const byGroupVid = { field: 'vid', direction: 'asc' } as const;
+const vlanOrder: KeysetOrder<NetworkVlan> = {
+  exprs: [sql`(group_id is null)`, sql`coalesce(group_id, ${NIL}::uuid)`, sql.ref('vid')],
+  keys: (v) => [v.groupId === null, v.groupId ?? NIL, v.vid],
+  params: [boolKey, uuidKey, intKey],
+};
 
 /** VLANs (VID 1-4094), unique per VLAN group (and among the VLANs of no group). */
 export class VlansService {
@@ -50,6 +67,18 @@ export class VlansService {
   async groups(options: ReadOptions = {}): Promise<NetworkVlanGroup[]> {
     if (options.actor) assertCan(options.actor, networkPermissions.read);
     return tables(this.kernel.db).selectFrom('networkVlanGroups').selectAll().orderBy('name').execute();
+  }
+
+  /** A keyset page of VLAN groups by name. `after` is the `endCursor` of the page before. */
+  async groupPage(page: PageRequest = {}, options: ReadOptions = {}): Promise<Page<NetworkVlanGroup>> {
+    if (options.actor) assertCan(options.actor, networkPermissions.read);
+    const first = pageSize(page.first);
+    const after = page.after ? parseKeysetCursor(page.after, byName, nameOrder, 'a VLAN group') : undefined;
+    const query = tables(this.kernel.db).selectFrom('networkVlanGroups').selectAll();
+    const rows = await keysetPage(query, nameOrder.exprs, 'asc', after)
+      .limit(first + 1)
+      .execute();
+    return pageOf(rows, first, byName, nameOrder);
   }
 
   async groupsById(ids: readonly string[]): Promise<(NetworkVlanGroup | null)[]> {
@@ -142,5 +171,26 @@ export class VlansService {
       query = query.where('groupId', '=', filter.groupId);
     }
     return query.orderBy('groupId', 'asc').orderBy('vid').execute();
+  }
+
+  /** A keyset page of VLANs, with the filter and order of `vlans`. `after`: the page before's `endCursor`. */
+  async vlanPage(
+    filter: { groupId?: string | null } = {},
+    page: PageRequest = {},
+    options: ReadOptions = {},
+  ): Promise<Page<NetworkVlan>> {
+    if (options.actor) assertCan(options.actor, networkPermissions.read);
+    const first = pageSize(page.first);
+    const after = page.after ? parseKeysetCursor(page.after, byGroupVid, vlanOrder, 'a VLAN') : undefined;
+    let query = tables(this.kernel.db).selectFrom('networkVlans').selectAll();
+    if (filter.groupId === null) query = query.where('groupId', 'is', null);
+    else if (filter.groupId !== undefined) {
+      if (!isId(filter.groupId)) return emptyPage();
+      query = query.where('groupId', '=', filter.groupId);
+    }
+    const rows = await keysetPage(query, vlanOrder.exprs, 'asc', after)
+      .limit(first + 1)
+      .execute();
+    return pageOf(rows, first, byGroupVid, vlanOrder);
   }
 }
