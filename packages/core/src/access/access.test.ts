@@ -96,6 +96,21 @@ describe.each(testBackends())('API tokens on %s', (backend) => {
     expect(events.map((e) => e.type)).toEqual(['token.created', 'token.revoked']);
   });
 
+  it('looks a secret up about once a second: a repeat costs no query, a revocation ends it at once', async () => {
+    const { secret, token } = await og.access.createToken(
+      { name: 'busy', permissions: ['cmdb:read'] },
+      { actor: admin },
+    );
+    const first = await og.queries.measure(() => og.access.authenticate(secret));
+    expect(first.result?.id).toBe(token.id);
+    expect(first.queries.length).toBeGreaterThan(0);
+    const again = await og.queries.measure(() => og.access.authenticate(secret));
+    expect(again.result).toEqual(first.result);
+    expect(again.queries).toHaveLength(0);
+    await og.access.revokeToken(token.id, { actor: admin });
+    expect(await og.access.authenticate(secret)).toBeNull();
+  });
+
   it('refuses an expired token once the clock passes expiresAt', async () => {
     const expiresAt = new Date(clock.now().getTime() + HOUR);
     const { secret, token } = await og.access.createToken(

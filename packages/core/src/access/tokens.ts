@@ -13,6 +13,7 @@ import type { Kernel } from '../kernel/kernel.js';
 import { parseInput } from '../kernel/validation.js';
 import { actorKey, canAdmin, forbidden, isUuid } from './common.js';
 import { activeUserOf, resolveToken } from './effective.js';
+import { actorCacheOf } from './freshness.js';
 import { checkedScope } from './grants.js';
 import { type ApiToken, type CreatedApiToken, type CreateTokenInput, createTokenInput } from './model.js';
 import { assertHoldsRole } from './roles.js';
@@ -83,15 +84,24 @@ export async function createToken(
 /** The actor a secret stands for now, or null when it is unknown, revoked, expired, or its owner inactive. */
 export async function authenticate(kernel: Kernel, secret: string): Promise<Actor | null> {
   if (typeof secret !== 'string' || !secret.startsWith(SECRET_PREFIX) || secret.length > 200) return null;
-  const token = await store.findByHash(kernel.db, hashSecret(secret));
-  if (!token) return null;
-  const resolved = await resolveToken(kernel, token);
-  if (!resolved) return null;
-  const now = kernel.clock.now();
-  if (!token.lastUsedAt || now.getTime() - token.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
-    await store.touchToken(kernel.db, token.id, now);
-  }
-  return resolved.actor;
+  const hash = hashSecret(secret);
+  // The same cache as `currentActor`: a token used by request after request is looked up about once a
+  // second, and any access change (a revocation included, from any replica) drops it at once.
+  const cache = actorCacheOf(kernel.bus);
+  const key = `secret:${hash}`;
+  const cached = cache.get(key, kernel.clock.now());
+  if (cached !== undefined) return cached;
+  return cache.resolve(key, async () => {
+    const token = await store.findByHash(kernel.db, hash);
+    if (!token) return null;
+    const resolved = await resolveToken(kernel, token);
+    if (!resolved) return null;
+    const now = kernel.clock.now();
+    if (!token.lastUsedAt || now.getTime() - token.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+      await store.touchToken(kernel.db, token.id, now);
+    }
+    return resolved;
+  });
 }
 
 /** Whether the token is the actor's own: owned by its user, or created by it. */
