@@ -16,8 +16,9 @@ export interface SuppressionJudged {
 /**
  * Judges the suppression of live alerts again at `now`, so it follows the windows' times rather than
  * only the events' arrival: an alert open when a window starts is suppressed from then on, and one
- * still open when its window ends is no longer suppressed and goes through the incident rules as a
- * newly opened one would (a fault that outlives the maintenance is news). Idempotent.
+ * still open when its window ends is no longer suppressed and, unless an incident already holds it,
+ * goes through the incident rules as a newly opened one would (a fault that outlives the maintenance is
+ * news). Idempotent.
  */
 export async function judgeSuppression(scope: WriteScope, now: Date): Promise<SuppressionJudged> {
   const { db } = scope;
@@ -66,6 +67,26 @@ export async function judgeSuppression(scope: WriteScope, now: Date): Promise<Su
   for (const alert of suppressed) scope.emit('alert.suppressed', { type: 'alert', id: alert.id }, { alert });
   for (const alert of unsuppressed)
     scope.emit('alert.unsuppressed', { type: 'alert', id: alert.id }, { alert });
-  const linked = await incidentsForAlerts(scope, unsuppressed);
+  // Only alerts no incident holds yet: one opened before the window already has its incident (an
+  // alert belongs to one incident), open or not.
+  const held = new Set(
+    unsuppressed.length === 0
+      ? []
+      : (
+          await db
+            .selectFrom('incidentAlerts')
+            .select('alertId')
+            .where(
+              'alertId',
+              'in',
+              unsuppressed.map((a) => a.id),
+            )
+            .execute()
+        ).map((r) => r.alertId),
+  );
+  const linked = await incidentsForAlerts(
+    scope,
+    unsuppressed.filter((a) => !held.has(a.id)),
+  );
   return { suppressed, unsuppressed, linkedToIncidents: linked.size };
 }

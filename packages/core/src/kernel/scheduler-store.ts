@@ -24,13 +24,15 @@ export async function trySweepLock(db: Db, name: string): Promise<boolean> {
   return lock.rows[0]?.ok === true;
 }
 
-export async function lastRunAt(db: Db, name: string): Promise<Date | null> {
+/** When the sweep last ran or last failed (a failing sweep waits its cadence too), by any replica. */
+export async function lastAttemptAt(db: Db, name: string): Promise<Date | null> {
   const row = await db
     .selectFrom('schedulerSweeps')
-    .select('lastRunAt')
+    .select(['lastRunAt', 'lastErrorAt'])
     .where('name', '=', name)
     .executeTakeFirst();
-  return row?.lastRunAt ? new Date(row.lastRunAt) : null;
+  const times = [row?.lastRunAt, row?.lastErrorAt].flatMap((t) => (t ? [new Date(t).getTime()] : []));
+  return times.length > 0 ? new Date(Math.max(...times)) : null;
 }
 
 export async function recordSuccess(

@@ -110,7 +110,9 @@ describe.each(testBackends())('scheduler on %s', (backend) => {
       lastError: 'probe target unreachable',
       lastErrorAt: clock.now(),
     });
-    // Not marked as run: the next round tries again, and a success clears the failure count.
+    // A failure waits the cadence like a run (no retry storm), then a success clears the count.
+    expect((await og.scheduler.runDue({ only: ['probes.ping'] }))[0]!.outcome).toBe('not-due');
+    clock.advance(10 * MINUTE);
     const [again] = await og.scheduler.runDue({ only: ['probes.ping'] });
     expect(again!.outcome).toBe('ran');
     expect((await og.scheduler.status()).find((s) => s.name === 'probes.ping')).toMatchObject({
@@ -135,12 +137,17 @@ describe.each(testBackends())('scheduler on %s', (backend) => {
       },
       { actor: admin },
     );
-    // Raised before the window: not suppressed, and the rule opened an incident.
-    const [before] = await og.events.ingest(
-      { source: 'nagios', node: 'db-07', type: 'disk_full', severity: 'major', message: 'disk 97%' },
+    // Raised before the window: not suppressed; the critical one opened its incident then.
+    const [before, early] = await og.events.ingest(
+      [
+        { source: 'nagios', node: 'db-07', type: 'disk_full', severity: 'major', message: 'disk 97%' },
+        { source: 'nagios', node: 'db-07', type: 'replication', severity: 'critical', message: 'lagging' },
+      ],
       { actor: admin },
     );
     expect((await og.events.alert(before!.alertId!))?.suppressed).toBe(false);
+    const earlyIncident = (await og.incidents.incidentOfAlert(early!.alertId!))!;
+    expect(earlyIncident).not.toBeNull();
     const maintenance = () => og.scheduler.run({ only: ['maintenance'] }).then((r) => r[0]!.summary);
     const changes = async (type: string) =>
       (await og.activity.list({ types: [type as never], limit: 100 })).filter(
@@ -148,7 +155,7 @@ describe.each(testBackends())('scheduler on %s', (backend) => {
       ).length;
 
     clock.set(new Date(startsAt.getTime() + MINUTE));
-    expect(await maintenance()).toMatchObject({ started: 1, ended: 0, suppressed: 1, unsuppressed: 0 });
+    expect(await maintenance()).toMatchObject({ started: 1, ended: 0, suppressed: 2, unsuppressed: 0 });
     expect(await maintenance()).toMatchObject({ started: 0, suppressed: 0 });
     expect(await og.events.alert(before!.alertId!)).toMatchObject({
       suppressed: true,
@@ -167,13 +174,15 @@ describe.each(testBackends())('scheduler on %s', (backend) => {
     expect(await maintenance()).toMatchObject({
       started: 0,
       ended: 1,
-      unsuppressed: 2,
+      unsuppressed: 3,
       linkedToIncidents: 1,
     });
     expect(await maintenance()).toMatchObject({ ended: 0, unsuppressed: 0, linkedToIncidents: 0 });
     expect((await og.events.alert(inside!.alertId!))?.suppressed).toBe(false);
     expect((await og.incidents.incidentOfAlert(inside!.alertId!))?.state).toBe('new');
     expect(await og.incidents.incidentOfAlert(before!.alertId!)).toBeNull();
+    // `early` keeps the incident it had: no second one for it.
+    expect((await og.incidents.incidentOfAlert(early!.alertId!))?.id).toBe(earlyIncident.id);
     expect(await changes('maintenance.started')).toBe(1);
     expect(await changes('maintenance.ended')).toBe(1);
     // `before` was suppressed by the sweep, then lifted: one of each (`inside` was suppressed at ingest).

@@ -32,6 +32,7 @@ export interface Sweep {
    * Default true: runs in one transaction holding the advisory lock `opsgraph.sweep.<name>`; a replica
    * that cannot take it skips the round, and a round another replica ran within `everyMs` is not due.
    * False for a sweep that takes its own locks, e.g. one that sends after commit (notifications).
+   * A failed round counts as a round for the cadence: a failing sweep is retried every `everyMs`.
    */
   readonly guarded?: boolean;
   run(context: SweepContext): Promise<SweepSummary | undefined>;
@@ -115,7 +116,7 @@ export class Scheduler {
     return this.#round(options, false);
   }
 
-  /** Runs the sweeps whose last run, by any replica, is at least their `everyMs` ago. */
+  /** Runs the sweeps whose last run or failure, by any replica, is at least their `everyMs` ago. */
   runDue(options: SchedulerRunOptions = {}): Promise<SweepReport[]> {
     return this.#round(options, true);
   }
@@ -231,7 +232,7 @@ export class Scheduler {
       const result = await this.kernel.transaction(async (kernel) => {
         if (!(await store.trySweepLock(kernel.db, sweep.name))) return 'locked' as const;
         if (dueEvery !== false) {
-          const last = await store.lastRunAt(kernel.db, sweep.name);
+          const last = await store.lastAttemptAt(kernel.db, sweep.name);
           // A clock moved back (tests) makes the last run look future: run rather than wait for it.
           const since = last ? at.getTime() - last.getTime() : Number.POSITIVE_INFINITY;
           if (since >= 0 && since < dueEvery) return 'not-due' as const;
