@@ -173,19 +173,14 @@ export async function liveCis(db: Db, ciIds: readonly string[]): Promise<Set<str
 }
 
 /**
- * For each of `ciIds` under maintenance at `at`: the active window covering it, directly or through a
- * CI that contains it (`contains`, transitively, from the window's CIs down). One query; cheap when no
- * window is active, since the walk starts only from active windows' CIs. Where several windows cover a
- * CI, the one ending last wins (the suppression lasts as long as any does).
+ * The common table expressions of maintenance coverage at `at`, for a `with recursive` query:
+ * `active(id, ends_at)`, the windows in force; `covered(window_id, ends_at, id)`, each CI they cover,
+ * directly or through a CI that contains it (`contains`, transitively, from the windows' CIs down); and
+ * `covering(ci_id, window_id)`, one window per covered CI: the one ending last (the suppression lasts as
+ * long as any does). Cheap when no window is active, since the walk starts only from active windows.
  */
-export async function coveringWindows(
-  db: Db,
-  ciIds: readonly string[],
-  at: Date,
-): Promise<Map<string, string>> {
-  if (ciIds.length === 0) return new Map();
-  const { rows } = await sql<{ ciId: string; windowId: string }>`
-    with recursive active as (
+export const maintenanceCoverage = (at: Date) => sql`
+    active as (
       select w.id, w.ends_at from maintenance_windows w
        where w.cancelled_at is null and w.starts_at <= ${at} and w.ends_at > ${at}
     ),
@@ -194,10 +189,21 @@ export async function coveringWindows(
       union
       select c.window_id, c.ends_at, r.target_id
         from covered c join relationships r on r.source_id = c.id and r.type = 'contains'
-    )
-    select distinct on (id) id as ci_id, window_id from covered
-     where id = any(${uuids(ciIds)})
-     order by id, ends_at desc, window_id`.execute(db);
+    ),
+    covering as (
+      select distinct on (id) id as ci_id, window_id from covered order by id, ends_at desc, window_id
+    )`;
+
+/** For each of `ciIds` under maintenance at `at`: the active window covering it (see `maintenanceCoverage`). */
+export async function coveringWindows(
+  db: Db,
+  ciIds: readonly string[],
+  at: Date,
+): Promise<Map<string, string>> {
+  if (ciIds.length === 0) return new Map();
+  const { rows } = await sql<{ ciId: string; windowId: string }>`
+    with recursive ${maintenanceCoverage(at)}
+    select ci_id, window_id from covering where ci_id = any(${uuids(ciIds)})`.execute(db);
   return new Map(rows.map((r) => [r.ciId, r.windowId]));
 }
 

@@ -1,4 +1,6 @@
 import { sql } from 'kysely';
+import { maintenanceCoverage } from '../changes/store.js';
+import { incidentIdsOfAlerts } from '../incidents/store.js';
 import type { WriteScope } from '../kernel/kernel.js';
 import { incidentsForAlerts } from './incident-rules-service.js';
 import type { Alert } from './model.js';
@@ -24,21 +26,9 @@ export async function judgeSuppression(scope: WriteScope, now: Date): Promise<Su
   const { db } = scope;
   // Alerts under a window that ended or was cancelled, or under none while one covers their CI.
   const { rows } = await sql<{ id: string; windowId: string | null }>`
-    with recursive active as (
-      select w.id, w.ends_at from maintenance_windows w
-       where w.cancelled_at is null and w.starts_at <= ${now} and w.ends_at > ${now}
-    ),
-    covered(window_id, ends_at, id) as (
-      select a.id, a.ends_at, m.ci_id from active a join maintenance_window_cis m on m.window_id = a.id
-      union
-      select c.window_id, c.ends_at, r.target_id
-        from covered c join relationships r on r.source_id = c.id and r.type = 'contains'
-    ),
-    best as (
-      select distinct on (id) id as ci_id, window_id from covered order by id, ends_at desc, window_id
-    )
+    with recursive ${maintenanceCoverage(now)}
     select a.id, b.window_id
-      from alerts a left join best b on b.ci_id = a.ci_id
+      from alerts a left join covering b on b.ci_id = a.ci_id
      where a.status in ('open', 'acknowledged')
        and (a.maintenance_window_id is null and b.window_id is not null
             or a.maintenance_window_id is not null
@@ -69,20 +59,9 @@ export async function judgeSuppression(scope: WriteScope, now: Date): Promise<Su
     scope.emit('alert.unsuppressed', { type: 'alert', id: alert.id }, { alert });
   // Only alerts no incident holds yet: one opened before the window already has its incident (an
   // alert belongs to one incident), open or not.
-  const held = new Set(
-    unsuppressed.length === 0
-      ? []
-      : (
-          await db
-            .selectFrom('incidentAlerts')
-            .select('alertId')
-            .where(
-              'alertId',
-              'in',
-              unsuppressed.map((a) => a.id),
-            )
-            .execute()
-        ).map((r) => r.alertId),
+  const held = await incidentIdsOfAlerts(
+    db,
+    unsuppressed.map((a) => a.id),
   );
   const linked = await incidentsForAlerts(
     scope,
