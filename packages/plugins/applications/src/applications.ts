@@ -8,6 +8,7 @@ import {
   NotFoundError,
   type Page,
   type PageRequest,
+  pageSize,
   parseInput,
   type ReadOptions,
   type Slo,
@@ -150,7 +151,7 @@ export class ApplicationsService {
     { actor }: ReadOptions = {},
   ): Promise<Page<Application>> {
     const reach = CiReach.of(actor, perms.read);
-    const first = pageSizeOf(page.first);
+    const first = pageSize(page.first);
     let query = store
       .view(this.kernel.db)
       .selectFrom('applicationsApplications as a')
@@ -526,15 +527,6 @@ export class ApplicationsService {
 
 export const stale = (entity: string, name: string, sent: number, current = sent + 1) =>
   ConflictError.staleVersion(entity, name, sent, current);
-
-function pageSizeOf(first: number | undefined): number {
-  if (first === undefined) return 50;
-  if (!Number.isInteger(first) || first < 0 || first > 500)
-    throw ValidationError.field('first', 'must be an integer from 0 to 500');
-  return first;
-}
-
-export { pageSizeOf };
 
 /** Each id normalised, or null where it is no id or out of the actor's `applications:read` reach. */
 export function readableIds(actor: Actor | undefined, applicationIds: readonly string[]): (string | null)[] {

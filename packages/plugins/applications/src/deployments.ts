@@ -5,6 +5,7 @@ import {
   NotFoundError,
   type Page,
   type PageRequest,
+  pageSize,
   parseInput,
   type ReadOptions,
   TransitionError,
@@ -12,7 +13,7 @@ import {
   type WriteOptions,
   type WriteScope,
 } from '@opsgraph/core';
-import { distinct, pageSizeOf, readableIds, stale } from './applications.js';
+import { distinct, readableIds, stale } from './applications.js';
 import {
   type ApplicationChangeOptions,
   type Deployment,
@@ -168,7 +169,7 @@ export class DeploymentsService {
       throw ValidationError.field('applicationId', 'must be an application id');
     const appId = applicationId.toLowerCase();
     reach.assert(appId, 'applicationId');
-    const first = pageSizeOf(page.first);
+    const first = pageSize(page.first);
     let query = store
       .view(this.kernel.db)
       .selectFrom('applicationsDeployments as d')
@@ -211,7 +212,7 @@ export class DeploymentsService {
     { actor }: ReadOptions = {},
   ): Promise<Page<Deployment>[]> {
     const f = parseInput(deploymentFilterInput, filter, 'filter');
-    const first = pageSizeOf(page.first);
+    const first = pageSize(page.first);
     const ids = readableIds(actor, applicationIds);
     const wanted = distinct(ids);
     let rows: store.DeploymentRow[] = [];

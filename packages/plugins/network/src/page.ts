@@ -1,21 +1,8 @@
-import {
-  DEFAULT_PAGE_SIZE,
-  type KeysetOrder,
-  keysetCursor,
-  MAX_PAGE_SIZE,
-  type OrderChoice,
-  type Page,
-  ValidationError,
-} from '@opsgraph/core';
+import { type KeysetOrder, keysetCursor, type OrderChoice, type Page } from '@opsgraph/core';
 import { sql } from 'kysely';
 
-/** `first` checked: 0 to MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE when omitted. */
-export function pageSize(first: number | undefined): number {
-  if (first === undefined) return DEFAULT_PAGE_SIZE;
-  if (!Number.isInteger(first) || first < 0 || first > MAX_PAGE_SIZE)
-    throw ValidationError.field('first', `must be an integer from 0 to ${MAX_PAGE_SIZE}`);
-  return first;
-}
+/** `first` checked: 0 to MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE when omitted (core's check). */
+export { pageSize } from '@opsgraph/core';
 
 /** A page from `first + 1` rows: edges with cursors, and whether more follow. */
 export function pageOf<T extends { readonly id: string }>(
