@@ -13,6 +13,9 @@ export interface FollowOptions extends ActivityQuery, ReadOptions {
   readonly filter?: (event: AnyDomainEvent) => boolean | Promise<boolean>;
 }
 
+/** Events a follower behind the shared tail reads from the table at a time. */
+const BACKLOG_BATCH = 500;
+
 /** The activity stream: every committed domain event, in commit order, resumable by seq. */
 export class ActivityService {
   constructor(private readonly kernel: Kernel) {}
@@ -62,15 +65,42 @@ export class ActivityService {
     options: FollowOptions & { signal: AbortSignal },
   ): AsyncGenerator<AnyDomainEvent, void, undefined> {
     const { signal } = options;
-    await this.kernel.bus.listenRemote();
+    const { bus, tail } = this.kernel;
+    await bus.listenRemote();
     let after = options.after ?? 0;
-    const batch = 500;
+    const types = options.types?.length ? new Set<string>(options.types) : undefined;
+    const { subject } = options;
+    let stale = false; // the last wait timed out: a NOTIFY may have been lost, so read regardless
     while (!signal.aborted) {
-      const seen = this.kernel.bus.generation;
-      const events = await listActivity(this.kernel.db, { ...options, after, limit: batch });
+      const seen = bus.generation;
+      let events = tail.eventsAfter(after);
+      if (events === undefined && !tail.started) {
+        await tail.catchUp(seen, false, after);
+        continue;
+      }
+      let readUpTo = 0;
+      if (events === undefined) {
+        // Behind the process's shared tail: this follower's backlog, narrowed by the table's indexes.
+        // Every seq up to the head read first had committed, so a short page has seen all of them.
+        const head = await latestSeq(this.kernel.db);
+        events = await listActivity(this.kernel.db, { ...options, after, limit: BACKLOG_BATCH });
+        if (events.length < BACKLOG_BATCH) {
+          readUpTo = head;
+          await tail.catchUp(seen);
+        }
+      } else if (events.length === 0) {
+        if (tail.covers(seen) && !stale) stale = !(await bus.waitForChange(seen, signal));
+        else {
+          await tail.catchUp(seen, stale);
+          stale = false;
+        }
+        continue;
+      }
       for (const event of events) {
         after = event.seq;
         if (signal.aborted) return;
+        if (types && !types.has(event.type)) continue;
+        if (subject && (event.subject?.type !== subject.type || event.subject.id !== subject.id)) continue;
         // The subscriber as it is now, not as it was when it subscribed: a revoked or expired grant
         // hides the very next event, a revoked token or deactivated user ends the stream.
         const actor = options.actor && (await currentActorOf(this.kernel, options.actor));
@@ -79,7 +109,7 @@ export class ActivityService {
         if (options.filter && !(await options.filter(event))) continue;
         yield event;
       }
-      if (events.length < batch) await this.kernel.bus.waitForChange(seen, signal);
+      after = Math.max(after, readUpTo);
     }
   }
 }

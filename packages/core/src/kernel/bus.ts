@@ -72,9 +72,12 @@ export class EventBus {
     return this.#generation;
   }
 
-  /** Resolves once the generation differs from `seen` (at once if it already does), or on abort. */
-  async waitForChange(seen: number, signal?: AbortSignal, timeoutMs = 30_000): Promise<void> {
-    if (this.#generation !== seen || signal?.aborted) return;
+  /**
+   * Resolves once the generation differs from `seen` (at once if it already does), or on abort: true;
+   * false after `timeoutMs` without a change.
+   */
+  async waitForChange(seen: number, signal?: AbortSignal, timeoutMs = 30_000): Promise<boolean> {
+    if (this.#generation !== seen || signal?.aborted) return true;
     await new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -87,6 +90,7 @@ export class EventBus {
       signal?.addEventListener('abort', done, { once: true });
       this.#waiters.add(done);
     });
+    return this.#generation !== seen || signal?.aborted === true;
   }
 
   #handlerFailed(event: AnyDomainEvent, error: unknown): void {

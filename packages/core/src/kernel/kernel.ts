@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Dialect } from '../db/connect.js';
 import type { Database } from '../db/database.js';
 import { appendEvents } from './activity-store.js';
+import type { ActivityTail } from './activity-tail.js';
 import { type Actor, actorRef } from './actor.js';
 import type { EventBus } from './bus.js';
 import type { Clock } from './clock.js';
@@ -41,6 +42,8 @@ export interface Kernel {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly bus: EventBus;
+  /** The newest committed events, read once per process for every live follower. */
+  readonly tail: ActivityTail;
   readonly services: CoreServices;
   readonly plugins: OpsGraphPlugins;
   readonly inTransaction: boolean;
@@ -56,6 +59,7 @@ export interface KernelShared {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly bus: EventBus;
+  readonly tail: ActivityTail;
   readonly buildCore: (kernel: Kernel) => CoreServices;
   readonly buildPlugins: (kernel: Kernel) => OpsGraphPlugins;
 }
@@ -86,6 +90,9 @@ export class KernelImpl implements Kernel {
   }
   get bus() {
     return this.shared.bus;
+  }
+  get tail() {
+    return this.shared.tail;
   }
   get inTransaction() {
     return this.tx !== null;

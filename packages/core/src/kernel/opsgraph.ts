@@ -55,6 +55,7 @@ import { topologyMigrations } from '../topology/migrations.js';
 import { TopologyService } from '../topology/service.js';
 import { ActivityService } from './activity.js';
 import { ACTIVITY_CHANNEL } from './activity-store.js';
+import { ActivityTail } from './activity-tail.js';
 import { permissions, pluginActor } from './actor.js';
 import { EventBus } from './bus.js';
 import { type Clock, systemClock } from './clock.js';
@@ -236,6 +237,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     clock: options.clock ?? systemClock,
     logger,
     bus,
+    tail: new ActivityTail(handle.db, bus),
     buildCore,
     buildPlugins,
   };

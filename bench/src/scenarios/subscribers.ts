@@ -1,0 +1,232 @@
+// Live fan-out over WebSocket: 1,000 graphql-ws subscribers on loopback, each following alert changes,
+// while events are published at a steady pace and then in one burst. The subject is the OpsGraph server
+// (events ingested through /webhooks/events, delivered by `alertChanged` with per-event authorization);
+// the baseline is bare graphql-ws with an in-process pub/sub publishing the same messages. Both run in
+// their own process; the subscribers are clients in this one, the same code for both sides.
+import { type Client, createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import type { MeasuredScenario, MeasureOptions } from '../harness.js';
+import { startTarget } from '../harness.js';
+
+const SUBSCRIPTION = 'subscription { alertChanged { seq kind alert { id dedupKey severity message } } }';
+/** The issue's goal: p99 delivery latency under this, in milliseconds. */
+const GOAL_P99_MS = 200;
+
+interface Plan {
+  readonly subscribers: number;
+  /** Events published one by one, `paceMs` apart: each one's latency to every subscriber is a sample. */
+  readonly paced: number;
+  readonly paceMs: number;
+  /** Events published in one request: delivered messages per second while they drain. */
+  readonly burst: number;
+}
+
+const plans: Record<'full' | 'quick', Plan> = {
+  full: { subscribers: 1_000, paced: 100, paceMs: 100, burst: 100 },
+  quick: { subscribers: 20, paced: 5, paceMs: 50, burst: 10 },
+};
+
+export interface SideResult {
+  readonly label: string;
+  readonly subscribers: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly samples: number;
+  /** Messages delivered per second over the paced phase (subscribers × events ÷ its duration). */
+  readonly pacedPerSecond: number;
+  /** Messages delivered per second draining the burst. */
+  readonly burstPerSecond: number;
+}
+
+interface Side {
+  readonly label: string;
+  readonly target: string;
+  /** Publishes events (each `{ dedupKey, severity, message }`) in one request. */
+  publish(url: string, token: string | undefined, events: readonly BenchEvent[]): Promise<void>;
+}
+
+interface BenchEvent {
+  readonly dedupKey: string;
+  readonly severity: string;
+  readonly message: string;
+}
+
+const sides: readonly Side[] = [
+  {
+    label: 'bare graphql-ws',
+    target: 'ws-bare',
+    publish: (url, _token, events) => post(new URL('/publish', url), undefined, events),
+  },
+  {
+    label: 'OpsGraph alertChanged',
+    target: 'opsgraph',
+    publish: (url, token, events) =>
+      post(
+        new URL('/webhooks/events', url),
+        token,
+        events.map((e) => ({ source: 'bench', node: 'bench-node', type: e.dedupKey, ...e })),
+      ),
+  },
+];
+
+async function post(url: URL, token: string | undefined, body: unknown): Promise<void> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  if (response.status >= 300)
+    throw new Error(`POST ${url.pathname}: HTTP ${response.status} ${await response.text()}`);
+}
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function measureSide(side: Side, plan: Plan, log: (line: string) => void): Promise<SideResult> {
+  const target = await startTarget(side.target);
+  const { url, token } = target.info;
+  const clients: Client[] = [];
+  try {
+    // When each message was published, by its message text; and per subscriber, what it received.
+    const sentAt = new Map<string, number>();
+    const latencies: number[] = [];
+    const received = new Array<number>(plan.subscribers).fill(0);
+    const measured = new Array<number>(plan.subscribers).fill(0);
+    let deliveries = 0;
+    let lastDelivery = 0;
+    const wsUrl = url.replace(/^http/, 'ws');
+    for (let i = 0; i < plan.subscribers; i++) {
+      const client = createClient({
+        url: wsUrl,
+        webSocketImpl: WebSocket,
+        lazy: false,
+        retryAttempts: 0,
+        connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+      });
+      clients.push(client);
+      client.subscribe<{ alertChanged: { alert: { message: string } } }>(
+        { query: SUBSCRIPTION },
+        {
+          next: (result) => {
+            const now = performance.now();
+            const message = result.data?.alertChanged.alert.message;
+            if (!message) throw new Error(`${side.label}: a message without data: ${JSON.stringify(result)}`);
+            received[i]!++;
+            if (message.startsWith('probe')) return;
+            measured[i]!++;
+            deliveries++;
+            lastDelivery = now;
+            const at = sentAt.get(message);
+            if (at !== undefined) latencies.push(now - at);
+          },
+          error: (error) => log(`  ${side.label}: subscriber ${i} failed: ${JSON.stringify(error)}`),
+          complete: () => {},
+        },
+      );
+    }
+    // Probes until every subscriber hears one: the subscriptions are live from then on.
+    let probes = 0;
+    const ready = performance.now();
+    while (received.some((n) => n === 0)) {
+      if (performance.now() - ready > 120_000)
+        throw new Error(`${side.label}: subscribers not all live after 120 s`);
+      await side.publish(url, token, [
+        { dedupKey: `probe-${probes}`, severity: 'info', message: `probe ${probes}` },
+      ]);
+      probes++;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const deliveredBefore = deliveries;
+
+    // Paced: one event every paceMs; every delivery is a latency sample.
+    const pacedStart = performance.now();
+    for (let k = 0; k < plan.paced; k++) {
+      const message = `paced ${k}`;
+      sentAt.set(message, performance.now());
+      await side.publish(url, token, [{ dedupKey: `paced-${k}`, severity: 'critical', message }]);
+      const next = pacedStart + (k + 1) * plan.paceMs;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())));
+    }
+    await waitFor(() => deliveries - deliveredBefore >= plan.subscribers * plan.paced, 60_000);
+    const pacedSeconds = (lastDelivery - pacedStart) / 1000;
+
+    // Burst: every event in one request, drained by every subscriber.
+    const burstBase = deliveries;
+    const burstStart = performance.now();
+    await side.publish(
+      url,
+      token,
+      Array.from({ length: plan.burst }, (_, k) => ({
+        dedupKey: `burst-${k}`,
+        severity: 'major',
+        message: `burst ${k}`,
+      })),
+    );
+    await waitFor(() => deliveries - burstBase >= plan.subscribers * plan.burst, 120_000);
+    const burstSeconds = (lastDelivery - burstStart) / 1000;
+
+    await new Promise((resolve) => setTimeout(resolve, 100)); // anything extra would arrive now
+    const wrong = measured.findIndex((n) => n !== plan.paced + plan.burst);
+    if (wrong >= 0)
+      throw new Error(
+        `${side.label}: subscriber ${wrong} got ${measured[wrong]} messages, expected ${plan.paced + plan.burst}`,
+      );
+    const sorted = latencies.sort((a, b) => a - b);
+    return {
+      label: side.label,
+      subscribers: plan.subscribers,
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      max: sorted[sorted.length - 1] ?? Number.NaN,
+      samples: sorted.length,
+      pacedPerSecond: (plan.subscribers * plan.paced) / pacedSeconds,
+      burstPerSecond: (plan.subscribers * plan.burst) / burstSeconds,
+    };
+  } finally {
+    await Promise.all(clients.map((c) => Promise.resolve(c.dispose()).catch(() => undefined)));
+    await target.stop();
+  }
+}
+
+async function waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
+  const start = performance.now();
+  while (!done()) {
+    if (performance.now() - start > timeoutMs)
+      throw new Error(`not all messages delivered after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const fixed = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+export default {
+  name: 'subscribers',
+  description:
+    'WebSocket fan-out: alert changes delivered to 1,000 graphql-ws subscribers (latency p50/p99, messages/s) vs bare graphql-ws',
+  async measure({ quick, log }: MeasureOptions) {
+    const plan = plans[quick ? 'quick' : 'full'];
+    const results: SideResult[] = [];
+    for (const side of sides) {
+      log(
+        `  ${side.label}: ${plan.subscribers} subscribers, ${plan.paced} paced events, a burst of ${plan.burst}`,
+      );
+      results.push(await measureSide(side, plan, log));
+    }
+    const [baseline, subject] = results as [SideResult, SideResult];
+    const lines = [
+      `| side | subscribers | latency p50 / p99 / max ms | paced msgs/s | burst msgs/s |`,
+      `| --- | ---: | ---: | ---: | ---: |`,
+      ...results.map(
+        (r) =>
+          `| ${r.label} | ${r.subscribers} | ${fixed(r.p50)} / ${fixed(r.p99)} / ${fixed(r.max)} | ${fixed(r.pacedPerSecond, 0)} | ${fixed(r.burstPerSecond, 0)} |`,
+      ),
+      `ratio subject/baseline: p99 latency ${fixed(subject.p99 / baseline.p99, 2)} (lower is better), burst msgs/s ${fixed(subject.burstPerSecond / baseline.burstPerSecond, 2)}`,
+      `goal p99 < ${GOAL_P99_MS} ms: ${subject.p99 < GOAL_P99_MS ? 'met' : 'not met'}${quick ? ' (--quick measures nothing)' : ''}`,
+    ];
+    return { lines, data: { baseline, subject, goalP99Ms: GOAL_P99_MS } };
+  },
+} satisfies MeasuredScenario;
