@@ -74,7 +74,7 @@ async function pullUntil<T>(
 }
 
 /** Lets the event loop see closed keep-alive sockets (PGlite work never yields to I/O). */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 50));
 
 describe('client.subscribe resumes any stream that declares $after', () => {
   let og: TestOpsGraph;
