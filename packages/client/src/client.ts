@@ -354,6 +354,24 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
     return body.data as TResult;
   }
 
+  /**
+   * The stream head, asked again (with the sockets' backoff) while no server can be reached, as a lost
+   * socket is reconnected: a subscription started during a restart waits instead of failing.
+   */
+  async function streamHead(signal: AbortSignal | undefined, gone: () => boolean): Promise<number> {
+    for (let retries = 0; ; retries++) {
+      try {
+        return (await request(StreamHeadDocument, {}, signalOption(signal))).streamHead;
+      } catch (error) {
+        const unreachable =
+          error instanceof OpsGraphClientError && error.status === undefined && error.errors.length === 0;
+        if (!unreachable || retries >= retryAttempts || gone()) throw error;
+        await retryWait(retries);
+        if (gone()) throw error;
+      }
+    }
+  }
+
   function subscribe<TResult, TVars>(
     document: TypedDocumentNode<TResult, TVars>,
     variables?: TVars,
@@ -377,9 +395,9 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
     // Without `after`, fix the start at the head as it is now (see the doc comment).
     const start =
       resumable && vars.after == null
-        ? request(StreamHeadDocument, {}, signalOption(subscribeOptions.signal)).then(({ streamHead }) => {
-            last = streamHead;
-            vars.after = streamHead;
+        ? streamHead(subscribeOptions.signal, () => channel.closed).then((head) => {
+            last = head;
+            vars.after = head;
           })
         : Promise.resolve();
     start

@@ -131,6 +131,24 @@ describe('client.subscribe resumes any stream that declares $after', () => {
     expect(items.map((i) => i.alertChanged.seq)).toEqual(expected);
   });
 
+  it('started while the server is down, waits for it (asking the head again) instead of failing', async () => {
+    const client = createOpsGraphClient({ url, token, retryWait: settle, webSocketImpl: RecordingWebSocket });
+    const opened = socketUrls.length;
+    await server.close();
+    await settle();
+    const stream = client.subscribe(AlertChangedDocument, { filter: { source: 'late' } });
+    const items = pullUntil(stream, [], (i) => i.length >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // a few refused head requests
+    server = createOpsGraphServer({ opsgraph: og });
+    await server.listen(port, '127.0.0.1');
+    // The socket opens once the head was read (the server is back): an alert after it arrives.
+    await waitFor(() => socketUrls.length > opened);
+    await og.events.ingest({ source: 'late', node: 'db-02', type: 'disk', severity: 'critical' }, { actor });
+    const [first] = await items;
+    await client.close();
+    expect(first?.alertChanged).toMatchObject({ kind: 'OPENED', alert: { dedupKey: expect.any(String) } });
+  });
+
   it('passes a payload without `after` through as it is, and keeps a given `after`', async () => {
     const client = createOpsGraphClient({ url, token });
     const start = await og.activity.latestSeq();
