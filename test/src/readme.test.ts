@@ -64,7 +64,9 @@ async function runSnippet(
 describe('README snippets run as written', () => {
   let og: TestOpsGraph;
   let server: OpsGraphServer;
+  let second: OpsGraphServer;
   let url: string;
+  let secondUrl: string;
   let token: string;
 
   beforeAll(async () => {
@@ -76,8 +78,12 @@ describe('README snippets run as written', () => {
     ));
     server = createOpsGraphServer({ opsgraph: og });
     ({ url } = await server.listen(0, '127.0.0.1'));
+    // A second replica of the same OpsGraph, for the client's `endpoints` snippet.
+    second = createOpsGraphServer({ opsgraph: og });
+    ({ url: secondUrl } = await second.listen(0, '127.0.0.1'));
   });
   afterAll(async () => {
+    await second?.close();
     await server?.close();
     await og?.close();
     await rm(scratch, { recursive: true, force: true });
@@ -109,6 +115,17 @@ describe('README snippets run as written', () => {
     const run = await runSnippet('packages/client/README.md', { OPSGRAPH_URL: url, OPSGRAPH_TOKEN: token });
     expect(run, run.output).toMatchObject({ code: 0 });
     expect(run.output).toMatch(/\d+ ci\.created [0-9a-f-]{36}/);
+  });
+
+  it('packages/client: a load-balanced client over two replicas', async () => {
+    const run = await runSnippet(
+      'packages/client/README.md',
+      { OPSGRAPH_URLS: `${url},${secondUrl}`, OPSGRAPH_TOKEN: token },
+      undefined,
+      1,
+    );
+    expect(run, run.output).toMatchObject({ code: 0 });
+    expect(run.output).toMatch(/^\d+ OPENED web-1\n\d+ OPENED web-2\n$/);
   });
 
   it('examples/plugin-custom: certificates', async () => {

@@ -219,19 +219,22 @@ describe('@opsgraph/client against a real server', () => {
   it('ends a subscription with an error (no endless retry) when the socket refuses the token', async () => {
     const bad = createOpsGraphClient({ url, token: 'og_not-a-real-token', webSocketImpl: CountingWebSocket });
     const started = Date.now();
+    // With `after` given no head is asked over HTTP first: this is the socket's own refusal.
     const error = await bad
-      .subscribe(ActivityStreamDocument, {})
+      .subscribe(ActivityStreamDocument, { after: 0 })
       .next()
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpsGraphUnauthorizedError);
     expect((error as OpsGraphUnauthorizedError).closeCode).toBe(4403);
     expect(Date.now() - started).toBeLessThan(5_000);
 
+    // Without `after` the head request over HTTP is refused first (401).
     const followError = await bad
       .followActivity()
       .next()
       .catch((e: unknown) => e);
     expect(followError).toBeInstanceOf(OpsGraphUnauthorizedError);
+    expect((followError as OpsGraphUnauthorizedError).status).toBe(401);
     await bad.close();
   });
 

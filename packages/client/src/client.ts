@@ -7,19 +7,17 @@ import {
   FATAL_CLOSE_CODES,
   type GraphQLErrorDetail,
   isCloseEvent,
-  isRetryable,
   OpsGraphClientError,
   OpsGraphUnauthorizedError,
   toClientError,
 } from './errors.js';
 import {
-  ActivityHeadDocument,
   ActivityStreamDocument,
   type ActivityStreamSubscription,
   CiChangedDocument,
   type CiChangedFilter,
-  CiChangedHeadDocument,
   type CiChangedSubscription,
+  StreamHeadDocument,
 } from './generated/graphql.js';
 
 /** An event of the activity stream, as `followActivity` yields it. */
@@ -28,11 +26,26 @@ export type ActivityStreamEvent = NonNullable<ActivityStreamSubscription['activi
 /** A change of a CI, as `followCiChanges` yields it. */
 export type CiChangeEvent = CiChangedSubscription['ciChanged'];
 
-export interface OpsGraphClientOptions {
-  /** The HTTP URL of the API, e.g. `http://localhost:4000/graphql`. */
+/** One server replica of a load-balanced client. */
+export interface OpsGraphEndpoint {
+  /** Its HTTP URL, e.g. `http://10.0.0.1:4000/graphql`. */
   readonly url: string;
+  /** Its WebSocket URL; default: `url` with `http` turned into `ws` (`https` into `wss`). */
+  readonly wsUrl?: string;
+}
+
+export interface OpsGraphClientOptions {
+  /** The HTTP URL of the API, e.g. `http://localhost:4000/graphql`. Give this or `endpoints`. */
+  readonly url?: string;
   /** The WebSocket URL; default: `url` with `http` turned into `ws` (`https` into `wss`). */
   readonly wsUrl?: string;
+  /**
+   * Several replicas instead of one `url`: HTTP requests take them in turn and move on to the next
+   * when one cannot be reached (a query on any connection error, a mutation only when the connection
+   * could not be made, so it never runs twice); each new WebSocket goes to the next one, so the
+   * subscriptions of a replica that dies reconnect to another and resume there.
+   */
+  readonly endpoints?: readonly OpsGraphEndpoint[];
   /** An API token, or a function returning one (called for each request and each new socket). */
   readonly token?: string | (() => string | undefined | Promise<string | undefined>);
   /** Extra HTTP headers for every request. */
@@ -87,8 +100,14 @@ export interface OpsGraphClient {
   ): Promise<TResult>;
   /**
    * Runs a subscription over the shared WebSocket. A lost socket is reconnected and the operation sent
-   * again with the same variables; credentials refused (4401/4403) and other fatal closes end the
-   * iterator with an `OpsGraphClientError`. Leaving the loop unsubscribes.
+   * again; credentials refused (4401/4403) and other fatal closes end the iterator with an
+   * `OpsGraphClientError`. Leaving the loop unsubscribes.
+   *
+   * Resumable streams: when the operation declares `$after` and its root field carries `seq` (every
+   * OpsGraph subscription does), it is sent again with `after` = the last seq delivered, and a payload
+   * at or below it is dropped: every event once, in order, none missed. Without `after` it first asks
+   * for the stream head (`streamHead`) and starts there, so a reconnect before the first event misses
+   * nothing either.
    */
   subscribe<TResult, TVars>(
     document: TypedDocumentNode<TResult, TVars>,
@@ -139,14 +158,92 @@ function prepare(document: DocumentNode): PreparedOperation {
   return operation;
 }
 
+/** Whether a subscription declares `$after`: then the client resumes it by seq. */
+function declaresAfter(document: DocumentNode): boolean {
+  return document.definitions.some(
+    (d) =>
+      d.kind === 'OperationDefinition' &&
+      d.variableDefinitions?.some((v) => v.variable.name.value === 'after'),
+  );
+}
+
+/** The operation's kind: mutations are never sent twice (see `endpoints`). */
+function isMutation(document: DocumentNode): boolean {
+  return document.definitions.some((d) => d.kind === 'OperationDefinition' && d.operation === 'mutation');
+}
+
+/** The seq of a subscription payload's root field, if it has one. */
+function seqOf(data: unknown): number | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const root = Object.values(data)[0] as { seq?: unknown } | null | undefined;
+  return typeof root?.seq === 'number' ? root.seq : undefined;
+}
+
+/**
+ * Errors of a connection that was never made: nothing reached the server, so even a mutation may
+ * go to the next endpoint. (A connection that broke later may have carried it already.)
+ */
+const NOT_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+function neverConnected(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: string; errors?: { code?: string }[] } }).cause;
+  return (
+    NOT_CONNECTED.has(cause?.code ?? '') || (cause?.errors ?? []).some((e) => NOT_CONNECTED.has(e.code ?? ''))
+  );
+}
+
+/** Yields `map` of each value of `source`; leaving the loop returns `source`. */
+function mapIterator<T, U>(source: AsyncIterableIterator<T>, map: (value: T) => U): AsyncIterableIterator<U> {
+  return {
+    async next() {
+      const item = await source.next();
+      return item.done ? { done: true, value: undefined } : { done: false, value: map(item.value) };
+    },
+    async return() {
+      await source.return?.();
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
 /** Closes a graphql-ws client; its dispose rejects when a connection attempt is failing, which is fine. */
 function disposeQuietly(client: WsClient): Promise<void> {
   return Promise.resolve(client.dispose()).catch(() => undefined);
 }
 
+function resolveEndpoints(options: OpsGraphClientOptions): Required<OpsGraphEndpoint>[] {
+  const given: readonly OpsGraphEndpoint[] | undefined =
+    options.endpoints ??
+    (options.url ? [{ url: options.url, ...(options.wsUrl ? { wsUrl: options.wsUrl } : {}) }] : undefined);
+  if (options.endpoints && (options.url || options.wsUrl))
+    throw new TypeError('createOpsGraphClient: give `url` (and `wsUrl`) or `endpoints`, not both');
+  if (!given || given.length === 0)
+    throw new TypeError('createOpsGraphClient: give `url`, or `endpoints` with at least one `{ url }`');
+  return given.map((e, i) => {
+    if (typeof e.url !== 'string' || !/^https?:\/\//i.test(e.url))
+      throw new TypeError(
+        `createOpsGraphClient: endpoints[${i}].url must be an http(s) URL, got ${String(e.url)}`,
+      );
+    return { url: e.url, wsUrl: e.wsUrl ?? e.url.replace(/^http/i, 'ws') };
+  });
+}
+
 export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphClient {
-  const url = options.url;
-  const wsUrl = options.wsUrl ?? url.replace(/^http/i, 'ws');
+  const endpoints = resolveEndpoints(options);
+  // Round robin: each request starts at the next endpoint, each new socket goes to the next one.
+  let nextHttp = 0;
+  let nextWs = 0;
+  const wsUrl = () => endpoints[nextWs++ % endpoints.length]!.wsUrl;
   const retryAttempts = options.retryAttempts ?? Number.POSITIVE_INFINITY;
   const retryWait = options.retryWait ?? defaultRetryWait;
   const open = new Set<Channel<unknown>>();
@@ -164,7 +261,7 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
 
   async function createWsClient(overrides: Partial<WsClientOptions>): Promise<WsClient> {
     const client = createClient({
-      url: wsUrl,
+      url: wsUrl, // called for each connection, so a reconnect goes to the next endpoint
       webSocketImpl: await webSocketImpl(),
       lazy: true,
       connectionParams: async () => {
@@ -180,6 +277,8 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
     sockets.add(client);
     return client;
   }
+
+  const signalOption = (signal: AbortSignal | undefined) => (signal ? { signal } : {});
 
   function track<T>(channel: Channel<T>, signal: AbortSignal | undefined): Channel<T> {
     if (closed) channel.fail(new OpsGraphClientError('The OpsGraph client is closed'));
@@ -198,28 +297,36 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
   ): Promise<TResult> {
     const { query, operationName } = prepare(document);
     const secret = await token();
-    let response: Response;
-    try {
-      response = await (options.fetch ?? fetch)(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/graphql-response+json, application/json;q=0.9',
-          ...options.headers,
-          ...requestOptions.headers,
-          ...(secret ? { authorization: `Bearer ${secret}` } : {}),
-        },
-        body: JSON.stringify({ query, operationName, variables: variables ?? {} }),
-        ...(requestOptions.signal ? { signal: requestOptions.signal } : {}),
-      });
-    } catch (error) {
-      if (requestOptions.signal?.aborted) throw error;
-      const cause = (error as { cause?: { message?: string } }).cause?.message;
-      throw new OpsGraphClientError(
-        `Could not reach OpsGraph at ${url}: ${(error as Error).message}${cause ? ` (${cause})` : ''}`,
-        { cause: error },
-      );
+    const init: RequestInit = {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json, application/json;q=0.9',
+        ...options.headers,
+        ...requestOptions.headers,
+        ...(secret ? { authorization: `Bearer ${secret}` } : {}),
+      },
+      body: JSON.stringify({ query, operationName, variables: variables ?? {} }),
+      ...(requestOptions.signal ? { signal: requestOptions.signal } : {}),
+    };
+    const mutation = isMutation(document);
+    const first = nextHttp++;
+    let response: Response | undefined;
+    const failures: string[] = [];
+    for (let i = 0; i < endpoints.length && !response; i++) {
+      const { url } = endpoints[(first + i) % endpoints.length]!;
+      try {
+        response = await (options.fetch ?? fetch)(url, init);
+      } catch (error) {
+        if (requestOptions.signal?.aborted) throw error;
+        const cause = (error as { cause?: { message?: string } }).cause?.message;
+        failures.push(`${url}: ${(error as Error).message}${cause ? ` (${cause})` : ''}`);
+        // A connection error moves on to the next endpoint; a mutation only if it never left.
+        if (i + 1 < endpoints.length && (!mutation || neverConnected(error))) continue;
+        throw new OpsGraphClientError(`Could not reach OpsGraph at ${failures.join('; ')}`, { cause: error });
+      }
     }
+    if (!response) throw new OpsGraphClientError('Could not reach OpsGraph'); // not reached
     const text = await response.text();
     let body: { data?: unknown; errors?: GraphQLErrorDetail[] } | undefined;
     try {
@@ -247,12 +354,35 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
     return body.data as TResult;
   }
 
+  /**
+   * The stream head, asked again (with the sockets' backoff) while no server can be reached, as a lost
+   * socket is reconnected: a subscription started during a restart waits instead of failing.
+   */
+  async function streamHead(signal: AbortSignal | undefined, gone: () => boolean): Promise<number> {
+    for (let retries = 0; ; retries++) {
+      try {
+        return (await request(StreamHeadDocument, {}, signalOption(signal))).streamHead;
+      } catch (error) {
+        const unreachable =
+          error instanceof OpsGraphClientError && error.status === undefined && error.errors.length === 0;
+        if (!unreachable || retries >= retryAttempts || gone()) throw error;
+        await retryWait(retries);
+        if (gone()) throw error;
+      }
+    }
+  }
+
   function subscribe<TResult, TVars>(
     document: TypedDocumentNode<TResult, TVars>,
     variables?: TVars,
     subscribeOptions: SubscribeOptions = {},
   ): AsyncIterableIterator<TResult> {
     const { query, operationName } = prepare(document);
+    const resumable = declaresAfter(document);
+    // graphql-ws sends this same object again on each reconnect (serialised then), so keeping
+    // `after` current here is what resumes the stream from the last payload delivered.
+    const vars: Record<string, unknown> = { ...(variables as Record<string, unknown> | undefined) };
+    let last = typeof vars.after === 'number' ? vars.after : undefined;
     let dispose: (() => void) | undefined;
     const channel: Channel<TResult> = track(
       new Channel<TResult>(() => {
@@ -262,150 +392,64 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
       subscribeOptions.signal,
     );
     if (channel.closed) return channel;
-    shared ??= createWsClient({});
-    shared.then(
-      (ws) => {
-        if (channel.closed) return;
-        dispose = ws.subscribe(
-          { query, ...(operationName ? { operationName } : {}), variables: (variables ?? {}) as never },
-          {
-            next: (result) => {
-              if (result.errors?.length) channel.fail(toClientError(result.errors));
-              else channel.push(result.data as TResult);
-            },
-            error: (reason) => channel.fail(toClientError(reason)),
-            complete: () => channel.end(),
-          },
-        );
-      },
-      (error) => channel.fail(toClientError(error)),
-    );
-    return channel;
-  }
-
-  /** What a resumable stream is made of: its subscription, its variables, its event, its head query. */
-  interface Resumable<TEvent extends { seq: number }> {
-    readonly document: DocumentNode;
-    readonly variables: Record<string, unknown>;
-    readonly event: (data: unknown) => TEvent | null | undefined;
-    readonly head: (signal: AbortSignal | undefined) => Promise<number>;
-  }
-
-  function followResumable<TEvent extends { seq: number }>(
-    stream: Resumable<TEvent>,
-    follow: { readonly after?: number | undefined; readonly signal?: AbortSignal | undefined },
-  ): AsyncIterableIterator<TEvent> {
-    const { query, operationName } = prepare(stream.document);
-    let lastSeq = follow.after;
-    let failures = 0;
-    let ws: WsClient | undefined;
-    let dispose: (() => void) | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const channel: Channel<TEvent> = track(
-      new Channel<TEvent>(() => {
-        open.delete(channel as Channel<unknown>);
-        clearTimeout(timer);
-        dispose?.();
-        if (ws) {
-          sockets.delete(ws);
-          disposeQuietly(ws);
-        }
-      }),
-      follow.signal,
-    );
-    if (channel.closed) return channel;
-
-    // One subscription per connection: graphql-ws's own retry would re-send the first `after`, so this
-    // socket never retries by itself (retryAttempts: 0); each attempt below subscribes with the last
-    // sequence number seen. The variables object is also kept current, in case graphql-ws re-sends it.
-    const attempt = () => {
-      if (channel.closed || !ws) return;
-      const variables: Record<string, unknown> = {
-        ...stream.variables,
-        ...(lastSeq !== undefined ? { after: lastSeq } : {}),
-      };
-      let ended = false;
-      dispose = ws.subscribe(
-        { query, ...(operationName ? { operationName } : {}), variables },
-        {
-          next: (result) => {
-            if (result.errors?.length) return channel.fail(toClientError(result.errors));
-            const event = stream.event(result.data);
-            if (!event || typeof event.seq !== 'number') return;
-            if (lastSeq !== undefined && event.seq <= lastSeq) return; // seen before a reconnect
-            lastSeq = event.seq;
-            variables.after = event.seq;
-            channel.push(event);
-          },
-          error: (reason) => {
-            if (ended || channel.closed) return;
-            ended = true;
-            if (!isRetryable(reason) || failures >= retryAttempts) return channel.fail(toClientError(reason));
-            const retries = failures++;
-            // The default wait is a timer that leaving the loop cancels, so nothing lingers.
-            if (options.retryWait) void options.retryWait(retries).then(attempt);
-            else timer = setTimeout(attempt, retryDelay(retries));
-          },
-          complete: () => {
-            if (ended) return;
-            ended = true;
-            channel.end(); // the server ended the stream
-          },
-        },
-      );
-    };
-
-    // Without `after`, start from the head as it is now: a reconnect before the first event then
-    // resumes from there instead of from "now" again, so nothing in between is missed.
-    const head =
-      lastSeq === undefined
-        ? stream.head(follow.signal).then((seq) => {
-            lastSeq = seq;
+    // Without `after`, fix the start at the head as it is now (see the doc comment).
+    const start =
+      resumable && vars.after == null
+        ? streamHead(subscribeOptions.signal, () => channel.closed).then((head) => {
+            last = head;
+            vars.after = head;
           })
         : Promise.resolve();
-    head
-      .then(() => createWsClient({ retryAttempts: 0, on: { connected: () => (failures = 0) } }))
+    start
+      .then(() => (shared ??= createWsClient({})))
       .then(
-        (client) => {
-          ws = client;
-          if (channel.closed) {
-            sockets.delete(client);
-            disposeQuietly(client);
-            return;
-          }
-          attempt();
+        (ws) => {
+          if (channel.closed) return;
+          dispose = ws.subscribe(
+            { query, ...(operationName ? { operationName } : {}), variables: vars },
+            {
+              next: (result) => {
+                if (result.errors?.length) return channel.fail(toClientError(result.errors));
+                const seq = resumable ? seqOf(result.data) : undefined;
+                if (seq !== undefined) {
+                  if (last !== undefined && seq <= last) return; // delivered before a reconnect
+                  last = seq;
+                  vars.after = seq;
+                }
+                channel.push(result.data as TResult);
+              },
+              error: (reason) => channel.fail(toClientError(reason)),
+              complete: () => channel.end(),
+            },
+          );
         },
         (error) => channel.fail(toClientError(error)),
       );
     return channel;
   }
 
-  const signalOption = (signal: AbortSignal | undefined) => (signal ? { signal } : {});
-
   function followActivity(follow: FollowActivityOptions = {}): AsyncIterableIterator<ActivityStreamEvent> {
-    return followResumable<ActivityStreamEvent>(
+    const stream = subscribe(
+      ActivityStreamDocument,
       {
-        document: ActivityStreamDocument,
-        variables: follow.types ? { types: [...follow.types] } : {},
-        event: (data) =>
-          (data as ActivityStreamSubscription | null | undefined)?.activity as ActivityStreamEvent,
-        head: (signal) => request(ActivityHeadDocument, {}, signalOption(signal)).then((r) => r.activityHead),
+        ...(follow.after !== undefined ? { after: follow.after } : {}),
+        ...(follow.types ? { types: [...follow.types] } : {}),
       },
-      follow,
+      signalOption(follow.signal),
     );
+    return mapIterator(stream, (data) => data.activity as ActivityStreamEvent);
   }
 
   function followCiChanges(follow: FollowCiChangesOptions = {}): AsyncIterableIterator<CiChangeEvent> {
-    return followResumable<CiChangeEvent>(
+    const stream = subscribe(
+      CiChangedDocument,
       {
-        document: CiChangedDocument,
-        variables: follow.filter ? { filter: follow.filter } : {},
-        event: (data) => (data as CiChangedSubscription | null | undefined)?.ciChanged,
-        head: (signal) =>
-          request(CiChangedHeadDocument, {}, signalOption(signal)).then((r) => r.ciChangedHead),
+        ...(follow.after !== undefined ? { after: follow.after } : {}),
+        ...(follow.filter ? { filter: follow.filter } : {}),
       },
-      follow,
+      signalOption(follow.signal),
     );
+    return mapIterator(stream, (data) => data.ciChanged);
   }
 
   return {

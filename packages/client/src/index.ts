@@ -7,6 +7,7 @@ export {
   type FollowCiChangesOptions,
   type OpsGraphClient,
   type OpsGraphClientOptions,
+  type OpsGraphEndpoint,
   type RequestOptions,
   retryDelay,
   type SubscribeOptions,

@@ -58,6 +58,17 @@ export function addActivity(builder: OpsGraphBuilder) {
     }),
   );
 
+  builder.queryField('streamHead', (t) =>
+    t.field({
+      type: 'Seq',
+      description:
+        'The seq of the newest committed event of any kind (0 when none), for any signed-in caller: subscribe to any stream with `after` it to miss nothing from here on, even across a reconnect before its first event.',
+      // Only a position, never an event: every authenticated caller may know it.
+      authScopes: { authenticated: true },
+      resolve: (_root, _args, { og }) => og.activity.latestSeq(),
+    }),
+  );
+
   builder.subscriptionField('activity', (t) =>
     t.field({
       type: ActivityEvent,
