@@ -60,7 +60,7 @@ const sides: readonly Side[] = [
   },
   {
     label: 'OpsGraph alertChanged',
-    target: 'opsgraph',
+    target: 'opsgraph-subscribers',
     publish: (url, token, events) =>
       post(
         new URL('/webhooks/events', url),
@@ -88,7 +88,7 @@ function percentile(sorted: readonly number[], p: number): number {
 
 async function measureSide(side: Side, plan: Plan, log: (line: string) => void): Promise<SideResult> {
   const target = await startTarget(side.target);
-  const { url, token } = target.info;
+  const { url, token, subscriberTokens } = target.info;
   const clients: Client[] = [];
   try {
     // When each message was published, by its message text; and per subscriber, what it received.
@@ -105,7 +105,9 @@ async function measureSide(side: Side, plan: Plan, log: (line: string) => void):
         webSocketImpl: WebSocket,
         lazy: false,
         retryAttempts: 0,
-        connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+        connectionParams: subscriberTokens?.length
+          ? { authorization: `Bearer ${subscriberTokens[i % subscriberTokens.length]}` }
+          : {},
       });
       clients.push(client);
       client.subscribe<{ alertChanged: { alert: { message: string } } }>(

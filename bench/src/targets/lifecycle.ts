@@ -8,6 +8,8 @@ export interface TargetInfo {
   readonly url: string;
   /** An API token, when the target has one (OpsGraph's demo token). */
   readonly token?: string;
+  /** Tokens for many clients, when the target has them (a server limits sockets per caller). */
+  readonly subscriberTokens?: readonly string[];
 }
 
 export function announceReady(info: TargetInfo, close: () => Promise<void>): void {
