@@ -71,6 +71,11 @@ describe.each(testBackends())('service health on %s', (backend) => {
     };
   };
   const healthOf = async (name: string) => (await og.serviceHealth.list({ serviceIds: [g[name]!.id] }))[0]!;
+  const statesOf = async (name: string) =>
+    (await eventsOf(name)).map((e) => {
+      const p = e.payload as { previousState: string; state: string };
+      return [p.previousState, p.state];
+    });
   const eventsOf = async (name: string) =>
     (await og.activity.list({ types: ['service.health_changed'], limit: 1000 })).filter(
       (e) => e.subject?.id === g[name]!.id,
@@ -126,7 +131,7 @@ describe.each(testBackends())('service health on %s', (backend) => {
       causes: [],
     });
     // Exactly one event per change, in order, none for the unchanged rounds; none for `other`.
-    expect((await eventsOf('shop')).map((e) => [e.payload.previousState, e.payload.state])).toEqual([
+    expect(await statesOf('shop')).toEqual([
       ['up', 'degraded'],
       ['degraded', 'down'],
       ['down', 'degraded'],
@@ -251,7 +256,10 @@ describe.each(testBackends())('service health on %s', (backend) => {
     } finally {
       await runner.stop();
     }
-    expect((await eventsOf('shop')).slice(-2).map((e) => e.payload.state)).toEqual(['down', 'up']);
+    expect((await statesOf('shop')).slice(-2)).toEqual([
+      ['up', 'down'],
+      ['down', 'up'],
+    ]);
   });
 
   it('retiring the failing CI lets the service recover; retiring the service forgets its health', async () => {
