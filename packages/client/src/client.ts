@@ -21,6 +21,7 @@ import {
   CiChangedHeadDocument,
   type CiChangedSubscription,
 } from './generated/graphql.js';
+import { defaultWebSocket } from './websocket.js';
 
 /** An event of the activity stream, as `followActivity` yields it. */
 export type ActivityStreamEvent = NonNullable<ActivityStreamSubscription['activity']> & { seq: number };
@@ -157,10 +158,7 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
   const token = async (): Promise<string | undefined> =>
     typeof options.token === 'function' ? await options.token() : options.token;
 
-  const webSocketImpl = async (): Promise<unknown> =>
-    options.webSocketImpl ??
-    (globalThis as { WebSocket?: unknown }).WebSocket ??
-    (await import('ws')).WebSocket;
+  const webSocketImpl = async (): Promise<unknown> => options.webSocketImpl ?? (await defaultWebSocket());
 
   async function createWsClient(overrides: Partial<WsClientOptions>): Promise<WsClient> {
     const client = createClient({
