@@ -573,6 +573,25 @@ export {
 } from './requests/model.js';
 export { REQUEST_SUBJECT, RequestsService } from './requests/service.js';
 export {
+  type FollowServiceHealthOptions,
+  type LiveServiceHealthOptions,
+  MAX_CAUSES as SERVICE_HEALTH_MAX_CAUSES,
+  SERVICE_HEALTH_CHANGED,
+  type ServiceHealth,
+  type ServiceHealthCause,
+  type ServiceHealthChange,
+  type ServiceHealthFilter,
+  type ServiceHealthRefresh,
+  type ServiceHealthRunner,
+  type ServiceHealthState,
+  serviceHealthStates,
+} from './service-health/model.js';
+export {
+  ServiceHealthService,
+  serviceHealthActor,
+  serviceHealthEventTypes,
+} from './service-health/service.js';
+export {
   CapacityService,
   capacityAlertActor,
   capacityDedupKey,

@@ -42,7 +42,14 @@ describe('the scheduler over GraphQL', () => {
     const byName = Object.fromEntries(
       status.data?.scheduledSweeps.map((s: { name: string }) => [s.name, s]) ?? [],
     );
-    expect(Object.keys(byName)).toEqual(['access', 'slas', 'maintenance', 'operations', 'notifications']);
+    expect(Object.keys(byName)).toEqual([
+      'access',
+      'slas',
+      'maintenance',
+      'operations',
+      'serviceHealth',
+      'notifications',
+    ]);
     expect(byName.slas).toMatchObject({ everyMs: 30_000, guarded: true, runs: 1, failures: 0 });
     expect(byName.slas.lastSummary).toEqual([
       { name: 'warned', count: 0 },

@@ -3,9 +3,11 @@ import type { AddressInfo } from 'node:net';
 import {
   type Actor,
   can,
+  type LiveServiceHealthOptions,
   type OpsGraph,
   permissions,
   type SchedulerRunner,
+  type ServiceHealthRunner,
   type StartSchedulerOptions,
 } from '@opsgraph/core';
 import type { GraphQLSchema } from 'graphql';
@@ -82,6 +84,12 @@ export interface OpsGraphServerOptions {
    * ms (defaults 30,000) or `false` to leave it to the app (`og.scheduler.run()`). `false`: no runner.
    */
   readonly scheduler?: StartSchedulerOptions | false;
+  /**
+   * The listening server refreshes business-service health on this process's commits
+   * (`og.serviceHealth.start()`), so `serviceHealthChanged` follows an ingested alert at once; the
+   * scheduler's `serviceHealth` sweep catches other replicas' commits. `false`: sweep only.
+   */
+  readonly serviceHealth?: LiveServiceHealthOptions | false;
   /**
    * `GET /metrics` in Prometheus' format (operation durations, open subscriptions and sockets, events
    * ingested, the database pool, sweeps, the process). It needs a caller with `operations:read` (give
@@ -293,6 +301,7 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
   });
 
   let runner: SchedulerRunner | undefined;
+  let health: ServiceHealthRunner | undefined;
   const schedulerOptions = options.scheduler ?? {};
   // Checked now, so a bad cadence stops start-up rather than the first listen.
   if (schedulerOptions) og.scheduler.checkStartOptions(schedulerOptions);
@@ -309,6 +318,8 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
         httpServer.listen(port, host, () => {
           httpServer.off('error', reject);
           if (schedulerOptions !== false && !runner) runner = og.scheduler.start(schedulerOptions);
+          if (options.serviceHealth !== false && !health)
+            health = og.serviceHealth.start(options.serviceHealth);
           const address = httpServer.address() as AddressInfo;
           const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           resolve({ url: `http://${shown}:${address.port}${path}`, port: address.port });
@@ -317,6 +328,8 @@ export function createOpsGraphServer(options: OpsGraphServerOptions): OpsGraphSe
     close: async () => {
       await runner?.stop();
       runner = undefined;
+      await health?.stop();
+      health = undefined;
       await ws.dispose();
       metrics?.close();
       await new Promise<void>((resolve) => {

@@ -50,6 +50,7 @@ import type {
   ProblemTable,
 } from '../problems/model.js';
 import type { CatalogItemTable, RequestTable, RequestTaskTable } from '../requests/model.js';
+import type { ServiceHealthCursorTable, ServiceHealthTable } from '../service-health/model.js';
 import type { CapacityMetricTable, CapacitySampleTable } from '../service-levels/capacity-model.js';
 import type { SloTable } from '../service-levels/model.js';
 import type { BusinessCalendarTable, SlaDefinitionTable, SlaTimerTable } from '../slas/model.js';
@@ -112,4 +113,6 @@ export interface Database {
   jobTargets: JobTargetTable;
   jobRuns: JobRunTable;
   backupComplianceStates: BackupComplianceStateTable;
+  serviceHealth: ServiceHealthTable;
+  serviceHealthCursor: ServiceHealthCursorTable;
 }

@@ -87,7 +87,7 @@ const operationsAreas = new Set(['job', 'job_run', 'backup', 'dr_plan', 'dr_test
 
 /**
  * The permission needed to see an event of `type`: `ci.*` needs `cmdb:read`, `token.*` needs
- * `access:tokens`, `alert.*`, `event_rule.*` and `incident_rule.*` need `event:read`, `maintenance.*` needs `change:read`, `sla.*`, `business_calendar.*` and `service_subscription.*` need `incident:read`, `approval.*` needs `activity:read`, `known_error.*` needs `problem:read`, `request.*` and `request_task.*` need `request:fulfil`, `catalog_item.*` needs `request:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`, `job.*`, `job_run.*`, `backup.*`, `dr_plan.*`, `dr_test.*`, `slo.*` and `capacity_metric.*` need `operations:read`,
+ * `access:tokens`, `alert.*`, `event_rule.*`, `incident_rule.*` and `service.*` (health) need `event:read`, `maintenance.*` needs `change:read`, `sla.*`, `business_calendar.*` and `service_subscription.*` need `incident:read`, `approval.*` needs `activity:read`, `known_error.*` needs `problem:read`, `request.*` and `request_task.*` need `request:fulfil`, `catalog_item.*` needs `request:read`, `user.*`, `group.*`, `role.*`, `grant.*` and `access_request.*` need `access:read`, `job.*`, `job_run.*`, `backup.*`, `dr_plan.*`, `dr_test.*`, `slo.*` and `capacity_metric.*` need `operations:read`,
  * a plugin's `<plugin>.*` needs `<plugin>:read`.
  */
 export function readPermissionOf(eventType: string): string {
@@ -95,6 +95,8 @@ export function readPermissionOf(eventType: string): string {
   if (area === 'ci') return permissions.cmdbRead;
   if (area === 'token') return permissions.tokensManage;
   if (area === 'alert' || area === 'event_rule' || area === 'incident_rule') return permissions.eventRead;
+  // A business service's health is derived from alerts: event:read on the service.
+  if (area === 'service') return permissions.eventRead;
   if (area === 'maintenance') return permissions.changeRead;
   // SLA definitions, their calendars and timers are part of incident management.
   if (area === 'sla' || area === 'business_calendar') return permissions.incidentRead;

@@ -40,6 +40,15 @@ export const coreSweeps: readonly Sweep[] = [
     run: async ({ kernel, now }) => ({ ...(await kernel.services.operations.sweep({ now })) }),
   },
   {
+    // Backstop of the live refresh (`og.serviceHealth.start()`): other replicas' commits, lost rounds.
+    name: 'serviceHealth',
+    everyMs: 10_000,
+    run: async ({ kernel }) => {
+      const { changes, recomputed, events } = await kernel.services.serviceHealth.refresh();
+      return { changed: changes.length, recomputed: recomputed.length, events };
+    },
+  },
+  {
     // Sends after commit, so it claims under its own lock and cannot run inside the scheduler's.
     name: 'notifications',
     guarded: false,

@@ -45,6 +45,8 @@ import { problemsMigrations } from '../problems/migrations.js';
 import { ProblemsService } from '../problems/service.js';
 import { requestsMigrations } from '../requests/migrations.js';
 import { RequestsService } from '../requests/service.js';
+import { serviceHealthMigrations } from '../service-health/migrations.js';
+import { ServiceHealthService } from '../service-health/service.js';
 import { CapacityService } from '../service-levels/capacity.js';
 import { capacityMigrations } from '../service-levels/capacity-migrations.js';
 import { serviceLevelsMigrations } from '../service-levels/migrations.js';
@@ -151,6 +153,7 @@ export const coreMigrations: MigrationSet = {
     ...capacityMigrations,
     ...recoveryMigrations,
     ...operationsMigrations,
+    ...serviceHealthMigrations,
   },
 };
 
@@ -186,6 +189,7 @@ const coreBuilder = (options: OpsGraphOptions, notifications: NotificationRuntim
     capacity: new CapacityService(kernel),
     recovery: new RecoveryService(kernel),
     operations: new OperationsService(kernel),
+    serviceHealth: new ServiceHealthService(kernel),
   });
 };
 
@@ -298,6 +302,7 @@ export async function createOpsGraph(options: OpsGraphOptions = {}): Promise<Ops
     capacity: core.capacity,
     recovery: core.recovery,
     operations: core.operations,
+    serviceHealth: core.serviceHealth,
     plugins: kernel.plugins,
     kernel,
     db: handle.db,

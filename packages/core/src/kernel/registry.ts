@@ -9,6 +9,7 @@ import type { RecoveryService } from '../operations/recovery.js';
 import type { OperationsService } from '../operations/service.js';
 import type { ProblemsService } from '../problems/service.js';
 import type { RequestsService } from '../requests/service.js';
+import type { ServiceHealthService } from '../service-health/service.js';
 import type { CapacityService } from '../service-levels/capacity.js';
 import type { ServiceLevelsService } from '../service-levels/service.js';
 import type { SlasService } from '../slas/service.js';
@@ -45,6 +46,8 @@ export interface CoreServices {
   readonly recovery: RecoveryService;
   /** IT operations control: scheduled jobs and their runs, the missed/overrun sweep, backup compliance. */
   readonly operations: OperationsService;
+  /** Business-service health (up, degraded, down, maintenance) from alerts and impact, kept incrementally. */
+  readonly serviceHealth: ServiceHealthService;
 }
 
 /**

@@ -47,6 +47,7 @@ describe.each(testBackends())('scheduler on %s', (backend) => {
       'slas',
       'maintenance',
       'operations',
+      'serviceHealth',
       'notifications',
       'probes.ping',
     ]);
@@ -56,6 +57,7 @@ describe.each(testBackends())('scheduler on %s', (backend) => {
       ['slas', 'ran'],
       ['maintenance', 'ran'],
       ['operations', 'ran'],
+      ['serviceHealth', 'ran'],
       ['notifications', 'ran'],
       ['probes.ping', 'ran'],
     ]);

@@ -29,6 +29,7 @@ import { addRelationships } from './relationships.js';
 import { addRequests } from './requests.js';
 import { addScalars } from './scalars.js';
 import { addScheduler } from './scheduler.js';
+import { addServiceHealth } from './service-health.js';
 import { addServiceLevels } from './service-levels.js';
 import { addSlas } from './slas.js';
 import { addTopology } from './topology.js';
@@ -57,6 +58,7 @@ export function buildSchema(plugins: readonly OpsGraphPlugin[] = []): GraphQLSch
   addCiChanged(builder, { CI, Relationship, ActorRef });
   const alerts = addAlerts(builder, { CI, OrderDirection });
   addAlertChanged(builder, alerts);
+  addServiceHealth(builder, { CI, Alert: alerts.Alert });
   addEventRules(builder, alerts);
   const incidents = addIncidents(builder, {
     CI,
