@@ -38,21 +38,33 @@ const actor = systemActor('dashboard-test');
 let distDir: string;
 let dashboard: Dashboard;
 let browser: Browser | undefined;
-let page: Page;
+let opened: Page | undefined;
 let viewer: OpsGraphClient;
 const pageErrors: string[] = [];
 
 const ciId = async (name: string) => {
-  const found = (await dashboard.opsgraph.cmdb.list({ search: name }, { first: 10, actor })).edges.find(
+  const found = (await dashboard.opsgraph.cmdb.list({ search: name }, { first: 10 }, { actor })).edges.find(
     (e) => e.node.name === name,
   );
   if (!found) throw new Error(`No CI named ${name}`);
   return found.node.id;
 };
 
+// Without the browser every test that needs the page fails with this (never a skip): CI must run them.
+const missing = existsSync(CHROMIUM)
+  ? undefined
+  : `${CHROMIUM} is missing: the live dashboard's browser test needs Debian's chromium (apt-get install -y chromium; .ci/run installs it).`;
+
+/** The page in Chromium; throws the reason when there is no browser. */
+function pageOf(): Page {
+  if (missing) throw new Error(missing);
+  if (!opened) throw new Error('The page did not open (see the error of beforeAll)');
+  return opened;
+}
+
 /** The tiles as the page shows them: name, state, and background colour. */
 const tiles = () =>
-  page.$$eval('[data-service-id]', (elements) =>
+  pageOf().$$eval('[data-service-id]', (elements) =>
     elements.map((e) => ({
       id: (e as HTMLElement).dataset.serviceId,
       name: e.querySelector('.name')?.textContent,
@@ -62,18 +74,14 @@ const tiles = () =>
   );
 
 beforeAll(async () => {
-  // A missing browser fails the suite (never skips it): CI must run this test.
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} is missing: the live dashboard's browser test needs Debian's chromium (apt-get install -y chromium; .ci/run installs it).`,
-    );
-  }
   distDir = mkdtempSync(join(tmpdir(), 'opsgraph-dashboard-'));
   await build({ configFile: viteConfig, build: { outDir: distDir, emptyOutDir: true }, logLevel: 'warn' });
   dashboard = await startDashboard({ distDir, port: 0, host: '127.0.0.1' });
   viewer = createOpsGraphClient({ url: dashboard.graphqlUrl, token: dashboard.viewerToken });
+  if (missing) return;
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
-  page = await browser.newPage();
+  const page = await browser.newPage();
+  opened = page;
   page.on('pageerror', (error) => pageErrors.push(error.message));
   page.on('console', (message) => {
     if (message.type() === 'error') pageErrors.push(message.text());
@@ -114,6 +122,7 @@ describe('live dashboard in headless Chromium', () => {
   });
 
   it('lists the open alerts and incidents the API has', async () => {
+    const page = pageOf();
     const { alerts } = await viewer.request(AlertsDocument, {
       first: 100,
       filter: { status: ['OPEN', 'ACKNOWLEDGED'] },
@@ -133,6 +142,7 @@ describe('live dashboard in headless Chromium', () => {
   });
 
   it('turns a tile red within a second of a critical event on a CI its service depends on', async () => {
+    const page = pageOf();
     const portalId = await ciId('Customer Portal');
     const serverId = await ciId('portal-01');
     // Records in the page when the tile turns DOWN, on the same clock as this process.
@@ -199,6 +209,7 @@ describe('live dashboard in headless Chromium', () => {
   });
 
   it('draws the service map of a tile clicked', async () => {
+    const page = pageOf();
     const portalId = await ciId('Customer Portal');
     await page.click(`[data-service-id="${portalId}"]`);
     await page.waitForSelector(`#map svg[data-root-id="${portalId}"]`, { timeout: 5000 });
@@ -236,6 +247,7 @@ describe('live dashboard in headless Chromium', () => {
   });
 
   it('logged no error in the page', () => {
+    pageOf();
     expect(pageErrors).toEqual([]);
   });
 });
