@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +107,14 @@ describe('live dashboard in headless Chromium', () => {
     expect(code).toContain('serviceHealthChanged'); // the client's documents are in
     expect(code).not.toContain('ws does not work in the browser'); // ws's browser stub
     expect(code).not.toMatch(/from\s*["']node:|require\(["'](ws|node:)/);
+  });
+
+  it('type-checks the page (Vite only strips its types)', () => {
+    const tsc = fileURLToPath(new URL('../../../node_modules/.bin/tsc', import.meta.url));
+    const project = fileURLToPath(new URL('../tsconfig.page.json', import.meta.url));
+    const result = spawnSync(tsc, ['-p', project], { encoding: 'utf8' });
+    expect(`${result.stdout}${result.stderr}`).toBe('');
+    expect(result.status).toBe(0);
   });
 
   it('shows a tile per business service in the colour of its health', async () => {
