@@ -1,7 +1,9 @@
+import { readFile } from 'node:fs/promises';
 import { type Actor, type Ci, systemActor } from '@opsgraph/core';
 import { createTestOpsGraph, scopedTestActor, type TestOpsGraph, testBackends } from '@opsgraph/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearerTokenAuth } from './auth.js';
+import type { OperationQueries } from './query-count.js';
 import { collect, startTestServer, type TestServer } from './test-support.js';
 
 const admin = systemActor('test');
@@ -43,6 +45,7 @@ describe.each(testBackends())('service health over GraphQL on %s', (backend) => 
   let t: TestServer;
   const actors = new Map<string, Actor>();
   const g: Record<string, Ci> = {};
+  const reports: OperationQueries[] = [];
 
   beforeAll(async () => {
     og = await createTestOpsGraph({ backend });
@@ -52,6 +55,7 @@ describe.each(testBackends())('service health over GraphQL on %s', (backend) => 
         const name = /^Bearer (\S+)$/.exec(request.headers.get('authorization') ?? '')?.[1];
         return (name && actors.get(name)) || bearerTokenAuth(request, og);
       },
+      onOperationQueries: (report) => reports.push(report),
     });
     for (const [name, cls] of [
       ['sh-shop', 'business_service'],
@@ -181,5 +185,59 @@ describe.each(testBackends())('service health over GraphQL on %s', (backend) => 
   it('refuses the subscription to a caller without event:read anywhere', async () => {
     const refused = await collect(t.wsClient({ token: t.tokens.reader }), { query: CHANGED }).done;
     expect(refused.results[0]?.errors?.[0]).toMatchObject({ extensions: { code: 'FORBIDDEN' } });
+  });
+
+  /** Services depending on a new failing server; resolves once the live refresh has them down. */
+  const failingServices = async (prefix: string, count: number) => {
+    const server = await og.cmdb.create({ class: 'server', name: `${prefix}-srv` }, { actor: admin });
+    g[server.name] = server;
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const s = await og.cmdb.create(
+        { class: 'business_service', name: `${prefix}-svc-${i}` },
+        { actor: admin },
+      );
+      await og.cmdb.relate({ type: 'depends_on', sourceId: s.id, targetId: server.id }, { actor: admin });
+      ids.push(s.id);
+    }
+    await ingest(server.name, `${prefix}-down`, 'CRITICAL');
+    for (let tries = 0; tries < 100; tries++) {
+      const list = await og.serviceHealth.list({ serviceIds: ids });
+      if (list.every((h) => h.state === 'down')) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`${prefix}: the services did not go down`);
+  };
+  const queriesOf = async () => {
+    reports.length = 0;
+    const { body } = await t.gql(QUERY, {}, t.tokens.admin);
+    expect(body.errors).toBeUndefined();
+    return { count: reports.at(-1)!.queries.length, rows: body.data!.serviceHealth.length };
+  };
+
+  it('costs the same number of SQL queries however many services, causes, CIs and alerts it shows', async () => {
+    await failingServices('nq-a', 2);
+    const before = await queriesOf();
+    await failingServices('nq-b', 5);
+    const after = await queriesOf();
+    expect(after.rows).toBe(before.rows + 5);
+    expect(after.count).toBe(before.count);
+  });
+
+  it("runs the server README's operations as written", async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Business-service health over GraphQL'));
+    const block = /```graphql\n([\s\S]*?)```/.exec(section)![1]!;
+    const [query, subscription] = block.split(/\n(?=subscription )/);
+    const { body } = await t.gql(query!, undefined, t.tokens.admin);
+    expect(body.errors).toBeUndefined();
+    expect(body.data!.serviceHealth.map((h: any) => h.service.name)).toContain('sh-shop');
+    const first = await collect(
+      t.wsClient({ token: t.tokens.admin }),
+      { query: subscription!, variables: { after: 0 } },
+      () => true,
+    ).done;
+    expect(first.results[0]!.errors).toBeUndefined();
+    expect(brief(first.results[0]!)).toBe('sh-other UP->DOWN');
   });
 });

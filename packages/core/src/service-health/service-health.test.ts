@@ -4,7 +4,15 @@ import type { EventInput } from '../events/model.js';
 import { systemActor } from '../kernel/actor.js';
 import { ManualClock } from '../kernel/clock.js';
 import { ForbiddenError } from '../kernel/errors.js';
-import { createTestOpsGraph, scopedTestActor, type TestOpsGraph, testBackends } from '../testing/index.js';
+import { createLogger } from '../kernel/logger.js';
+import { createOpsGraph, type OpsGraph } from '../kernel/opsgraph.js';
+import {
+  createTestDatabase,
+  createTestOpsGraph,
+  scopedTestActor,
+  type TestOpsGraph,
+  testBackends,
+} from '../testing/index.js';
 import type { ServiceHealthChange } from './model.js';
 
 const actor = systemActor('test');
@@ -282,3 +290,70 @@ describe.each(testBackends())('service health on %s', (backend) => {
     expect(await og.serviceHealth.list({ serviceIds: [s2.id] })).toEqual([]);
   });
 });
+
+describe.runIf(testBackends().includes('postgres'))(
+  'service health with two replicas on one PostgreSQL',
+  () => {
+    let a: OpsGraph;
+    let b: OpsGraph;
+    const logger = createLogger({ level: 'silent' });
+
+    beforeAll(async () => {
+      const url = await createTestDatabase();
+      a = await createOpsGraph({ database: url, logger, migrate: true });
+      b = await createOpsGraph({ database: url, logger });
+    });
+    afterAll(async () => {
+      await a?.close();
+      await b?.close();
+    });
+
+    it('two concurrent refreshes publish each change once', async () => {
+      const services: Ci[] = [];
+      const servers: Ci[] = [];
+      for (let i = 0; i < 6; i++) {
+        // Writes on both replicas: each refresh sees the other's commits in the shared activity stream.
+        const og = i % 2 === 0 ? a : b;
+        services.push(await og.cmdb.create({ class: 'business_service', name: `svc-${i}` }, { actor }));
+        servers.push(await og.cmdb.create({ class: 'server', name: `srv-${i}` }, { actor }));
+        await og.cmdb.relate(
+          { type: 'depends_on', sourceId: services[i]!.id, targetId: servers[i]!.id },
+          { actor },
+        );
+      }
+      await Promise.all([a.serviceHealth.refresh(), b.serviceHealth.refresh()]);
+      const published = async (severity: 'critical' | 'clear') => {
+        await Promise.all(
+          servers.map((s, i) =>
+            (i % 2 === 0 ? a : b).events.ingest(
+              [{ source: 'rep', node: s.name, type: 'down', severity, dedupKey: `rep-${i}`, ciId: s.id }],
+              { actor },
+            ),
+          ),
+        );
+        const rounds = await Promise.all([
+          a.serviceHealth.refresh(),
+          b.serviceHealth.refresh(),
+          a.serviceHealth.refresh(),
+          b.serviceHealth.refresh(),
+        ]);
+        // Whatever a round found the lock taken, the winner published; a last one finds nothing left.
+        rounds.push(await a.serviceHealth.refresh());
+        return rounds.flatMap((r) => r.changes.map((c) => [c.health.serviceId, c.health.state, c.seq]));
+      };
+      const down = await published('critical');
+      expect(down.map(([id, state]) => [id, state]).sort()).toEqual(
+        services.map((s) => [s.id, 'down']).sort(),
+      );
+      const up = await published('clear');
+      expect(up.map(([id, state]) => [id, state]).sort()).toEqual(services.map((s) => [s.id, 'up']).sort());
+      // The stream holds each change once, with the seqs the refreshes reported.
+      const events = await a.activity.list({ types: ['service.health_changed'], limit: 1000 });
+      expect(events.map((e) => e.seq).sort()).toEqual([...down, ...up].map(([, , seq]) => seq).sort());
+      expect(events).toHaveLength(12);
+      expect(
+        new Set(events.map((e) => `${e.subject!.id} ${(e.payload as { state: string }).state}`)).size,
+      ).toBe(12);
+    });
+  },
+);
