@@ -27,9 +27,14 @@ export class HealthTiles {
     private readonly onSelect: (serviceId: string, name: string) => void,
   ) {}
 
-  /** The list and its head come in one answer, so following after the head misses nothing. */
+  /**
+   * The head is taken in a request before the one whose list is shown: the two fields of one request
+   * resolve side by side, so a change committed between them could otherwise be in neither. Changes
+   * replayed from the earlier head end at the latest state.
+   */
   async start(client: OpsGraphClient): Promise<void> {
-    const { serviceHealth, serviceHealthHead } = await client.request(ServiceHealthDocument);
+    const { serviceHealthHead } = await client.request(ServiceHealthDocument);
+    const { serviceHealth } = await client.request(ServiceHealthDocument);
     for (const health of serviceHealth) this.#health.set(health.service.id, health);
     this.#render();
     void follow(
