@@ -19,6 +19,7 @@ import {
   type CiChangedSubscription,
   StreamHeadDocument,
 } from './generated/graphql.js';
+import { defaultWebSocket } from './websocket.js';
 
 /** An event of the activity stream, as `followActivity` yields it. */
 export type ActivityStreamEvent = NonNullable<ActivityStreamSubscription['activity']> & { seq: number };
@@ -254,10 +255,7 @@ export function createOpsGraphClient(options: OpsGraphClientOptions): OpsGraphCl
   const token = async (): Promise<string | undefined> =>
     typeof options.token === 'function' ? await options.token() : options.token;
 
-  const webSocketImpl = async (): Promise<unknown> =>
-    options.webSocketImpl ??
-    (globalThis as { WebSocket?: unknown }).WebSocket ??
-    (await import('ws')).WebSocket;
+  const webSocketImpl = async (): Promise<unknown> => options.webSocketImpl ?? (await defaultWebSocket());
 
   async function createWsClient(overrides: Partial<WsClientOptions>): Promise<WsClient> {
     const client = createClient({
