@@ -58,7 +58,10 @@ export function createActivityEventTarget(og: OpsGraph): ActivityEventTarget {
         }
       } catch (error) {
         if (controller.signal.aborted) return;
-        og.logger.warn({ err: error, after }, `the activity event target lost its stream; following again in ${RETRY_MS} ms`);
+        og.logger.warn(
+          { err: error, after },
+          `the activity event target lost its stream; following again in ${RETRY_MS} ms`,
+        );
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
       }
     }
