@@ -118,12 +118,21 @@ export interface TargetProcess {
  */
 export function startTarget(name: string, { timeoutMs = 60_000 } = {}): Promise<TargetProcess> {
   const file = fileURLToPath(new URL(`./targets/${name}.ts`, import.meta.url));
-  const child = spawn(process.execPath, ['--conditions=@opsgraph/source', '--import', 'tsx', file], {
-    cwd: repoRoot,
-    // Same mode for every target: production, so neither side pays for development conveniences.
-    env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'silent' },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  // BENCH_PROFILE_DIR=<dir>: each target writes a V8 CPU profile there when it exits (open it in
+  // Chrome's DevTools), to see where a scenario's time goes.
+  const profile = process.env.BENCH_PROFILE_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+    : [];
+  const child = spawn(
+    process.execPath,
+    [...profile, '--conditions=@opsgraph/source', '--import', 'tsx', file],
+    {
+      cwd: repoRoot,
+      // Same mode for every target: production, so neither side pays for development conveniences.
+      env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'silent' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => {

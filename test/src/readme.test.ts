@@ -111,6 +111,12 @@ describe('README snippets run as written', () => {
     expect(run, run.output).toMatchObject({ code: 0 });
   });
 
+  it("packages/server: Yoga's pub/sub over the activity stream", async () => {
+    const run = await runSnippet('packages/server/README.md', {}, undefined, 1);
+    expect(run, run.output).toMatchObject({ code: 0 });
+    expect(run.output).toContain('ci.created true');
+  });
+
   it('packages/client: creates a CI and sees its event', async () => {
     const run = await runSnippet('packages/client/README.md', { OPSGRAPH_URL: url, OPSGRAPH_TOKEN: token });
     expect(run, run.output).toMatchObject({ code: 0 });

@@ -9,6 +9,8 @@ import type { MeasuredScenario, MeasureOptions } from '../harness.js';
 import { startTarget } from '../harness.js';
 
 const SUBSCRIPTION = 'subscription { alertChanged { seq kind alert { id dedupKey severity message } } }';
+/** Subscribers that connect at once. */
+const CONNECT_WAVE = 50;
 /** The issue's goal: p99 delivery latency under this, in milliseconds. */
 const GOAL_P99_MS = 200;
 
@@ -86,7 +88,7 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-async function measureSide(side: Side, plan: Plan, log: (line: string) => void): Promise<SideResult> {
+async function measureSide(side: Side, plan: Plan): Promise<SideResult> {
   const target = await startTarget(side.target);
   const { url, token, subscriberTokens } = target.info;
   const clients: Client[] = [];
@@ -99,12 +101,27 @@ async function measureSide(side: Side, plan: Plan, log: (line: string) => void):
     let deliveries = 0;
     let lastDelivery = 0;
     const wsUrl = url.replace(/^http/, 'ws');
+    const failures: string[] = [];
+    // Connected in waves, as dashboards open over time: a thousand handshakes in the same instant
+    // would measure the connection storm (and the init timeout), not the fan-out.
+    let connecting: Promise<void>[] = [];
     for (let i = 0; i < plan.subscribers; i++) {
+      if (connecting.length === CONNECT_WAVE) {
+        await Promise.all(connecting);
+        connecting = [];
+      }
+      let connected!: () => void;
+      connecting.push(
+        new Promise<void>((resolve) => {
+          connected = resolve;
+        }),
+      );
       const client = createClient({
         url: wsUrl,
         webSocketImpl: WebSocket,
         lazy: false,
         retryAttempts: 0,
+        on: { connected: () => connected() },
         connectionParams: subscriberTokens?.length
           ? { authorization: `Bearer ${subscriberTokens[i % subscriberTokens.length]}` }
           : {},
@@ -125,15 +142,22 @@ async function measureSide(side: Side, plan: Plan, log: (line: string) => void):
             const at = sentAt.get(message);
             if (at !== undefined) latencies.push(now - at);
           },
-          error: (error) => log(`  ${side.label}: subscriber ${i} failed: ${JSON.stringify(error)}`),
+          error: (error) => {
+            const closed = error as { code?: number; reason?: string };
+            failures.push(`subscriber ${i}: ${closed.code ?? ''} ${closed.reason ?? String(error)}`);
+            connected();
+          },
           complete: () => {},
         },
       );
     }
+    await Promise.all(connecting);
     // Probes until every subscriber hears one: the subscriptions are live from then on.
     let probes = 0;
     const ready = performance.now();
     while (received.some((n) => n === 0)) {
+      if (failures.length > 0)
+        throw new Error(`${side.label}: ${failures.length} subscriber(s) failed, first ${failures[0]}`);
       if (performance.now() - ready > 120_000)
         throw new Error(`${side.label}: subscribers not all live after 120 s`);
       await side.publish(url, token, [
@@ -216,7 +240,7 @@ export default {
       log(
         `  ${side.label}: ${plan.subscribers} subscribers, ${plan.paced} paced events, a burst of ${plan.burst}`,
       );
-      results.push(await measureSide(side, plan, log));
+      results.push(await measureSide(side, plan));
     }
     const [baseline, subject] = results as [SideResult, SideResult];
     const lines = [

@@ -11,6 +11,8 @@ export interface ActivityEventDetail {
 type Listener = ((event: CustomEvent<ActivityEventDetail>) => void) | { handleEvent(event: Event): void };
 
 export interface ActivityEventTarget extends EventTarget {
+  /** Resolves once it follows: every commit from then on reaches the listeners of its topic. */
+  readonly ready: Promise<void>;
   /** Stops following; listeners hear nothing more. */
   close(): void;
 }
@@ -22,7 +24,7 @@ const RETRY_MS = 1_000;
  * A Yoga pub/sub event target (`createPubSub({ eventTarget })`) over OpsGraph's committed domain events:
  * topics are event types (`'alert.opened'`) or a type and a subject id (`pubsub.subscribe('ci.updated',
  * ciId)`), and a commit on any replica reaches every replica's listeners, through the activity table and
- * PostgreSQL LISTEN/NOTIFY (in-process on PGlite). The detail is the seq, type and subject only, so no
+ * PostgreSQL LISTEN/NOTIFY (in-process on PGlite); it follows from its creation until `close()`. The detail is the seq, type and subject only, so no
  * payload nears NOTIFY's 8 kB: a subscriber loads what it needs, with its reader's permissions. One
  * follower of the stream serves every topic. It carries committed events only: publish by writing
  * through a service (`scope.emit`), not `pubsub.publish`, which it refuses.
@@ -30,7 +32,10 @@ const RETRY_MS = 1_000;
 export function createActivityEventTarget(og: OpsGraph): ActivityEventTarget {
   const listeners = new Map<string, Set<Listener>>();
   const controller = new AbortController();
-  let following = false;
+  let started!: () => void;
+  const ready = new Promise<void>((resolve) => {
+    started = resolve;
+  });
 
   const deliver = (event: AnyDomainEvent) => {
     const detail: ActivityEventDetail = { seq: event.seq, type: event.type, subject: event.subject ?? null };
@@ -50,6 +55,7 @@ export function createActivityEventTarget(og: OpsGraph): ActivityEventTarget {
 
   const follow = async () => {
     let after = await og.activity.latestSeq();
+    started();
     while (!controller.signal.aborted) {
       try {
         for await (const event of og.activity.follow({ after, signal: controller.signal })) {
@@ -67,17 +73,15 @@ export function createActivityEventTarget(og: OpsGraph): ActivityEventTarget {
     }
   };
 
+  follow().catch((error) => og.logger.error({ err: error }, 'the activity event target stopped'));
   const target = new EventTarget() as ActivityEventTarget;
   return Object.assign(target, {
+    ready,
     addEventListener(type: string, listener: Listener | null) {
       if (!listener) return;
       const set = listeners.get(type) ?? new Set<Listener>();
       set.add(listener);
       listeners.set(type, set);
-      if (!following) {
-        following = true;
-        follow().catch((error) => og.logger.error({ err: error }, 'the activity event target stopped'));
-      }
     },
     removeEventListener(type: string, listener: Listener | null) {
       if (listener) listeners.get(type)?.delete(listener);

@@ -17,6 +17,11 @@ export {
 } from './builder.js';
 export type { GraphQLContext } from './context.js';
 export { createDemoToken, seedDemo } from './demo.js';
+export {
+  type ActivityEventDetail,
+  type ActivityEventTarget,
+  createActivityEventTarget,
+} from './event-target.js';
 export { CSRF_HEADER, CSRF_PREVENTED, MAX_REQUEST_BODY_SIZE } from './http-protections.js';
 export { type JwtAuthOptions, jwtAuth } from './jwt.js';
 export { DEFAULT_LIMITS, LIMIT_EXCEEDED, type OperationLimits } from './limits.js';
