@@ -3,7 +3,7 @@ import { abortableIterator } from '../kernel/abortable.js';
 import { currentActorOf } from '../kernel/activity.js';
 import { type Actor, type ActorRef, canSomewhere, permissions, type ReadOptions } from '../kernel/actor.js';
 import { ForbiddenError } from '../kernel/errors.js';
-import type { AnyDomainEvent, DomainEventType, Jsonified } from '../kernel/events.js';
+import { type AnyDomainEvent, type DomainEventType, type Jsonified, oncePerEvent } from '../kernel/events.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { canSeeEvent } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
@@ -119,7 +119,7 @@ function statusBefore(kind: AlertChangeKind, alert: Alert): AlertStatus | null {
   return null;
 }
 
-function toChange(event: AnyDomainEvent): AlertChange | null {
+const toChange = oncePerEvent((event: AnyDomainEvent): AlertChange | null => {
   const kind = event.type.slice('alert.'.length) as AlertChangeKind;
   if (!alertChangeKinds.includes(kind)) return null;
   // Events come back from the activity table as JSON: dates are strings there.
@@ -137,7 +137,7 @@ function toChange(event: AnyDomainEvent): AlertChange | null {
     actor: event.actor,
     occurredAt: event.occurredAt,
   };
-}
+});
 
 const date = (value: string | null) => (value === null ? null : new Date(value));
 

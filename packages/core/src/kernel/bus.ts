@@ -11,7 +11,7 @@ type Handler = (event: AnyDomainEvent) => void | Promise<void>;
 export class EventBus {
   #handlers = new Map<string, Set<Handler>>();
   #generation = 0;
-  #waiters = new Set<() => void>();
+  #change: { promise: Promise<void>; resolve: () => void; timer: ReturnType<typeof setTimeout> } | undefined;
 
   #remote: (() => Promise<void>) | undefined;
   #remoteStarted: Promise<void> | undefined;
@@ -63,9 +63,12 @@ export class EventBus {
   /** The stream grew (here, or on another replica through NOTIFY). */
   wake(): void {
     this.#generation++;
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const waiter of waiters) waiter();
+    const change = this.#change;
+    this.#change = undefined;
+    if (change) {
+      clearTimeout(change.timer);
+      change.resolve();
+    }
   }
 
   get generation(): number {
@@ -74,23 +77,42 @@ export class EventBus {
 
   /**
    * Resolves once the generation differs from `seen` (at once if it already does), or on abort: true;
-   * false after `timeoutMs` without a change.
+   * false after about `timeoutMs` without a change.
    */
   async waitForChange(seen: number, signal?: AbortSignal, timeoutMs = 30_000): Promise<boolean> {
     if (this.#generation !== seen || signal?.aborted) return true;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        this.#waiters.delete(done);
-        resolve();
-      };
-      // A periodic re-read bounds the damage of a lost NOTIFY (e.g. while the LISTEN connection reconnects).
-      const timer = setTimeout(done, timeoutMs);
-      signal?.addEventListener('abort', done, { once: true });
-      this.#waiters.add(done);
-    });
+    const change = this.#nextChange(timeoutMs);
+    if (!signal) await change;
+    else
+      await new Promise<void>((resolve) => {
+        const aborted = () => resolve();
+        signal.addEventListener('abort', aborted, { once: true });
+        void change.then(() => {
+          signal.removeEventListener('abort', aborted);
+          resolve();
+        });
+      });
     return this.#generation !== seen || signal?.aborted === true;
+  }
+
+  /**
+   * One promise and one timer for every waiter of the next change: a thousand live subscriptions
+   * woken by a commit cost one clearTimeout, not a thousand.
+   */
+  #nextChange(timeoutMs: number): Promise<void> {
+    if (!this.#change) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      // A periodic re-read bounds the damage of a lost NOTIFY (e.g. while the LISTEN connection reconnects).
+      const timer = setTimeout(() => {
+        if (this.#change?.promise === promise) this.#change = undefined;
+        resolve();
+      }, timeoutMs);
+      this.#change = { promise, resolve, timer };
+    }
+    return this.#change.promise;
   }
 
   #handlerFailed(event: AnyDomainEvent, error: unknown): void {

@@ -52,3 +52,19 @@ export type Jsonified<T> = T extends Date
       : T;
 
 export const toJson = <T>(value: T): Jsonified<T> => JSON.parse(JSON.stringify(value)) as Jsonified<T>;
+
+/**
+ * `fn` computed once per event object: the activity tail hands the same event to every follower of a
+ * process, so a thousand subscribers share one parse of its payload. The result must not be mutated.
+ */
+export function oncePerEvent<T>(fn: (event: AnyDomainEvent) => T): (event: AnyDomainEvent) => T {
+  const results = new WeakMap<AnyDomainEvent, { value: T }>();
+  return (event) => {
+    let result = results.get(event);
+    if (!result) {
+      result = { value: fn(event) };
+      results.set(event, result);
+    }
+    return result.value;
+  };
+}

@@ -13,7 +13,7 @@ import {
   systemActor,
 } from '../kernel/actor.js';
 import { ForbiddenError } from '../kernel/errors.js';
-import type { AnyDomainEvent, DomainEventType, Jsonified } from '../kernel/events.js';
+import { type AnyDomainEvent, type DomainEventType, type Jsonified, oncePerEvent } from '../kernel/events.js';
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
 import { CiReach, canSeeEvent } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
@@ -396,7 +396,7 @@ function touchedBy(event: AnyDomainEvent): string[] {
   return ids.filter((id): id is string => typeof id === 'string').map((id) => id.toLowerCase());
 }
 
-function toChange(event: AnyDomainEvent): ServiceHealthChange | null {
+const toChange = oncePerEvent((event: AnyDomainEvent): ServiceHealthChange | null => {
   if (event.type !== SERVICE_HEALTH_CHANGED) return null;
   // From the activity table as JSON: dates are strings there.
   const p = event.payload as Jsonified<{
@@ -412,6 +412,6 @@ function toChange(event: AnyDomainEvent): ServiceHealthChange | null {
     health: { serviceId: p.serviceId, state: p.state, since: new Date(p.since), causes: p.causes },
     occurredAt: event.occurredAt,
   };
-}
+});
 
 export const serviceHealthEventTypes: readonly DomainEventType[] = [SERVICE_HEALTH_CHANGED];
