@@ -17,7 +17,7 @@ describe('subscribers benchmark', () => {
     });
     const [scenario] = report.scenarios;
     expect(scenario?.error).toBeUndefined();
-    const { baseline, subject } = scenario?.measurement?.data as {
+    const { baseline, subject } = scenario!.measurement!.data as {
       baseline: SideResult;
       subject: SideResult;
     };

@@ -60,7 +60,7 @@ export function createBuilder(): OpsGraphBuilder {
     plugins: [ScopeAuthPlugin, ErrorsPlugin, RelayPlugin, DataloaderPlugin],
     defaultFieldNullability: false,
     scopeAuth: {
-      authScopes: async (context) => ({
+      authScopes: (context) => ({
         authenticated: context.actor.kind !== 'anonymous',
         permission: (permission: string) => can(context.actor, permission),
         permissionSomewhere: (permission: string) => canSomewhere(context.actor, permission),

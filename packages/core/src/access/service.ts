@@ -248,6 +248,18 @@ export class AccessService {
     return actor;
   }
 
+  /**
+   * `currentActor` when its cache holds the answer, synchronously (a live stream asks for every event
+   * it delivers); undefined when it does not: ask `currentActor`.
+   */
+  cachedActor(actor: Actor): Actor | null | undefined {
+    const cache = actorCacheOf(this.kernel.bus);
+    if (actor.kind === 'token') return cache.get(`token:${actor.id}`, this.kernel.clock.now());
+    if (actor.kind === 'user' && actor.userId)
+      return cache.get(`user:${actor.userId}`, this.kernel.clock.now());
+    return actor;
+  }
+
   #current(key: string, id: string, kind: 'user' | 'token'): Promise<Actor | null> {
     const cache = actorCacheOf(this.kernel.bus);
     const cached = cache.get(key, this.kernel.clock.now());

@@ -85,7 +85,8 @@ async function* changes(
 ): AsyncGenerator<AlertChange, void, undefined> {
   const events = kernel.services.activity.follow({ after: await start, types: [...alertEventTypes], signal });
   for await (const event of events) {
-    const actor = subscriber && (await currentActorOf(kernel, subscriber));
+    const current = subscriber && currentActorOf(kernel, subscriber);
+    const actor = current instanceof Promise ? await current : current;
     if (actor && !canSomewhere(actor, permissions.eventRead))
       throw new ForbiddenError(permissions.eventRead, actor.name);
     // The event is about its alert's CI (see eventCiIds): event:read there, or everywhere without one.

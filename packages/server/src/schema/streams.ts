@@ -30,7 +30,8 @@ export function liveStream<T>(
       try {
         const item = await source.next();
         if (!item.done) {
-          const current = await context.og.access.currentActor(subscriber);
+          const cached = context.og.access.cachedActor(subscriber);
+          const current = cached !== undefined ? cached : await context.og.access.currentActor(subscriber);
           // Core's stream ends itself when the credential goes; this covers a source that does not.
           if (current) (context as { actor: GraphQLContext['actor'] }).actor = current;
         }
