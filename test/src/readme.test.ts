@@ -111,7 +111,7 @@ describe('README snippets run as written', () => {
     expect(run, run.output).toMatchObject({ code: 0 });
   });
 
-  it("packages/server: Yoga's pub/sub over the activity stream", async () => {
+  it("packages/server: Yoga's pub/sub over the activity stream", { timeout: 120_000 }, async () => {
     const run = await runSnippet('packages/server/README.md', {}, undefined, 1);
     expect(run, run.output).toMatchObject({ code: 0 });
     expect(run.output).toContain('ci.created true');
