@@ -1,7 +1,7 @@
-import { createLogger, createOpsGraph, type OpsGraph, systemActor } from '@opsgraph/core';
+import { type OpsGraph, systemActor } from '@opsgraph/core';
 import {
-  createTestDatabase,
   createTestOpsGraph,
+  createTestReplicas,
   type TestOpsGraph,
   testBackends,
 } from '@opsgraph/core/testing';
@@ -67,10 +67,7 @@ describe('activity event target across replicas (postgres)', () => {
   let b: OpsGraph;
   beforeAll(async () => {
     if (!enabled) return;
-    const database = await createTestDatabase();
-    const logger = createLogger({ level: 'silent' });
-    a = await createOpsGraph({ database, logger, migrate: true });
-    b = await createOpsGraph({ database, logger });
+    [a, b] = await createTestReplicas();
   });
   afterAll(async () => {
     await b?.close();

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, createTestOpsGraph, type TestOpsGraph, testBackends } from '../testing/index.js';
+import { createTestOpsGraph, createTestReplicas, type TestOpsGraph, testBackends } from '../testing/index.js';
 import { ActivityTail } from './activity-tail.js';
 import { systemActor } from './actor.js';
 import { EventBus } from './bus.js';
 import { createLogger } from './logger.js';
-import { createOpsGraph, type OpsGraph } from './opsgraph.js';
+import type { OpsGraph } from './opsgraph.js';
 
 const actor = systemActor('test');
 
@@ -112,10 +112,7 @@ describe('activity tail across replicas (postgres)', () => {
   let b: OpsGraph;
   beforeAll(async () => {
     if (!enabled) return;
-    const database = await createTestDatabase();
-    const logger = createLogger({ level: 'silent' });
-    a = await createOpsGraph({ database, logger, migrate: true });
-    b = await createOpsGraph({ database, logger });
+    [a, b] = await createTestReplicas();
   });
   afterAll(async () => {
     await b?.close();

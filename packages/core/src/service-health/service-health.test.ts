@@ -5,10 +5,10 @@ import { systemActor } from '../kernel/actor.js';
 import { ManualClock } from '../kernel/clock.js';
 import { ForbiddenError } from '../kernel/errors.js';
 import { createLogger } from '../kernel/logger.js';
-import { createOpsGraph, type OpsGraph } from '../kernel/opsgraph.js';
+import type { OpsGraph } from '../kernel/opsgraph.js';
 import {
-  createTestDatabase,
   createTestOpsGraph,
+  createTestReplicas,
   scopedTestActor,
   type TestOpsGraph,
   testBackends,
@@ -296,12 +296,10 @@ describe.runIf(testBackends().includes('postgres'))(
   () => {
     let a: OpsGraph;
     let b: OpsGraph;
-    const logger = createLogger({ level: 'silent' });
+    const _logger = createLogger({ level: 'silent' });
 
     beforeAll(async () => {
-      const url = await createTestDatabase();
-      a = await createOpsGraph({ database: url, logger, migrate: true });
-      b = await createOpsGraph({ database: url, logger });
+      [a, b] = await createTestReplicas();
     });
     afterAll(async () => {
       await a?.close();

@@ -55,3 +55,14 @@ export async function createTestOpsGraph(options: TestOpsGraphOptions = {}): Pro
   });
   return Object.assign(og, { backend });
 }
+
+/**
+ * Two OpsGraph instances on one fresh PostgreSQL database, the first migrated: two replicas of a
+ * deployment, for tests of what crosses between them (NOTIFY, advisory locks). Close both.
+ */
+export async function createTestReplicas(): Promise<[OpsGraph, OpsGraph]> {
+  const database = await createTestDatabase();
+  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'silent' });
+  const a = await createOpsGraph({ database, logger, migrate: true });
+  return [a, await createOpsGraph({ database, logger })];
+}
