@@ -15,6 +15,7 @@ import {
   StreamHeadDocument,
   unwrap,
 } from './index.js';
+import { pullUntil, waitFor } from './test-support.js';
 
 const actor = systemActor('client-test');
 
@@ -40,38 +41,6 @@ const recordingFetch: typeof fetch = async (input, init) => {
     throw error;
   }
 };
-
-async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** Pulls `iterator` until `done(items)`, with a deadline. */
-async function pullUntil<T>(
-  iterator: AsyncIterator<T>,
-  into: T[],
-  done: (items: T[]) => boolean,
-): Promise<T[]> {
-  const deadline = Date.now() + 15_000;
-  while (!done(into)) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const result = await Promise.race([
-      iterator.next(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`timed out after ${into.length} items`)),
-          deadline - Date.now(),
-        );
-      }),
-    ]).finally(() => clearTimeout(timer));
-    if (result.done) throw new Error(`the stream ended after ${into.length} items`);
-    into.push(result.value);
-  }
-  return into;
-}
 
 /** Lets the event loop see closed keep-alive sockets (PGlite work never yields to I/O). */
 const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 50));
@@ -101,9 +70,9 @@ describe('client.subscribe resumes any stream that declares $after', () => {
     const opened = socketUrls.length;
     const stream = client.subscribe(AlertChangedDocument, { filter: { source: 'resume' } });
     const items: { alertChanged: { seq: number; kind: string; alert: { dedupKey: string } } }[] = [];
-    const first = pullUntil(stream, items, (i) => i.length >= 1);
+    const first = pullUntil(stream, items, (i) => i.length >= 1, 15_000);
     // The head is fixed and the subscription sent once its socket is open; nothing has arrived yet.
-    await waitFor(() => socketUrls.length > opened);
+    await waitFor(() => socketUrls.length > opened, 10_000);
     const head = (await client.request(StreamHeadDocument)).streamHead;
 
     await server.close();
@@ -115,7 +84,7 @@ describe('client.subscribe resumes any stream that declares $after', () => {
     await first;
     await ingest('r-1', 'warning'); // a repeat: UPDATED
     await ingest('r-3');
-    await pullUntil(stream, items, (i) => i.length >= 4);
+    await pullUntil(stream, items, (i) => i.length >= 4, 15_000);
     await client.close();
 
     const expected = (await og.activity.list({ after: head, limit: 1000 }))
@@ -137,12 +106,12 @@ describe('client.subscribe resumes any stream that declares $after', () => {
     await server.close();
     await settle();
     const stream = client.subscribe(AlertChangedDocument, { filter: { source: 'late' } });
-    const items = pullUntil(stream, [], (i) => i.length >= 1);
+    const items = pullUntil(stream, [], (i) => i.length >= 1, 15_000);
     await new Promise((resolve) => setTimeout(resolve, 300)); // a few refused head requests
     server = createOpsGraphServer({ opsgraph: og });
     await server.listen(port, '127.0.0.1');
     // The socket opens once the head was read (the server is back): an alert after it arrives.
-    await waitFor(() => socketUrls.length > opened);
+    await waitFor(() => socketUrls.length > opened, 10_000);
     await og.events.ingest({ source: 'late', node: 'db-02', type: 'disk', severity: 'critical' }, { actor });
     const [first] = await items;
     await client.close();
@@ -155,7 +124,7 @@ describe('client.subscribe resumes any stream that declares $after', () => {
     await og.cmdb.create({ class: 'linux_server', name: 'given-after-1' }, { actor });
     await og.cmdb.create({ class: 'linux_server', name: 'given-after-2' }, { actor });
     const stream = client.subscribe(CiChangedDocument, { after: start, filter: { class: 'linux_server' } });
-    const items = await pullUntil(stream, [], (i) => i.length >= 2);
+    const items = await pullUntil(stream, [], (i) => i.length >= 2, 15_000);
     await client.close();
     expect(items.map((i) => i.ciChanged.ci.name)).toEqual(['given-after-1', 'given-after-2']);
   });
@@ -239,7 +208,7 @@ describe('a load-balanced client (endpoints)', () => {
     const items: { ciChanged: { seq: number; ci: { name: string } } }[] = [];
     await create('lb-1');
     await create('lb-2');
-    await pullUntil(stream, items, (i) => i.length >= 2);
+    await pullUntil(stream, items, (i) => i.length >= 2, 15_000);
     expect(socketUrls.slice(opened)).toEqual([urlA.replace(/^http/, 'ws')]);
 
     await a!.close(); // replica A goes away
@@ -252,7 +221,7 @@ describe('a load-balanced client (endpoints)', () => {
     await create('lb-5');
     expect(fetched.filter((f) => f.endsWith('ok'))).toEqual([`${urlB} ok`, `${urlB} ok`]);
     expect(fetched).toContain(`${urlA} unreachable`);
-    await pullUntil(stream, items, (i) => i.length >= 5);
+    await pullUntil(stream, items, (i) => i.length >= 5, 15_000);
     await client.close();
 
     expect(socketUrls.slice(opened)).toEqual([urlA, urlB].map((u) => u.replace(/^http/, 'ws')));
