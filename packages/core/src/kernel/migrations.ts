@@ -41,4 +41,16 @@ export const kernelMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  /**
+   * The activity payload is stored as `json` (the text as written) rather than `jsonb`: nothing
+   * queries inside it, every reader parses it whole, and appending hundreds of events a write no
+   * longer converts each to jsonb. See the README (Domain events).
+   */
+  '0032_kernel_activity_payload_json': {
+    async up(db: Kysely<any>) {
+      await sql`alter table activity alter column payload drop default`.execute(db);
+      await sql`alter table activity alter column payload type json using payload::json`.execute(db);
+      await sql`alter table activity alter column payload set default '{}'::json`.execute(db);
+    },
+  },
 };
