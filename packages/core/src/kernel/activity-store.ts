@@ -42,7 +42,6 @@ export async function appendEvents(
   events: readonly PendingEvent[],
 ): Promise<AnyDomainEvent[]> {
   if (events.length === 0) return [];
-  await sql`select pg_advisory_xact_lock(${ACTIVITY_LOCK})`.execute(trx);
   const appended: AnyDomainEvent[] = [];
   for (let start = 0; start < events.length; start += EVENTS_PER_STATEMENT) {
     const chunk = events.slice(start, start + EVENTS_PER_STATEMENT);
@@ -64,14 +63,26 @@ export async function appendEvents(
       });
       return `${head.slice(0, -1)},"payload":${e.json}}`;
     });
+    const first = start === 0;
+    const last = start + EVENTS_PER_STATEMENT >= events.length;
+    // One round trip: the first chunk takes the lock before any row gets its seq (the sort reads all
+    // its input, the lock's one row included, before the insert sees a row), and the last chunk
+    // notifies with the newest seq.
     const { rows: inserted } = await sql<{ id: string; seq: number }>`
-      insert into activity (id, type, subject_type, subject_id, actor_kind, actor_id, actor_name, payload, occurred_at)
-      select v.id, v.type, v.subject_type, v.subject_id, v.actor_kind, v.actor_id, v.actor_name, v.payload, v.occurred_at
-      from json_to_recordset(${`[${rows.join(',')}]`}::json) as v(
-        i integer, id uuid, type text, subject_type text, subject_id text, actor_kind text, actor_id text,
-        actor_name text, occurred_at timestamptz, payload json)
-      order by v.i
-      returning id, seq`.execute(trx);
+      with ${first ? sql`lock as materialized (select pg_advisory_xact_lock(${ACTIVITY_LOCK}) as held),` : sql``}
+      ins as (
+        insert into activity (id, type, subject_type, subject_id, actor_kind, actor_id, actor_name, payload, occurred_at)
+        select v.id, v.type, v.subject_type, v.subject_id, v.actor_kind, v.actor_id, v.actor_name, v.payload, v.occurred_at
+        from json_to_recordset(${`[${rows.join(',')}]`}::json) as v(
+          i integer, id uuid, type text, subject_type text, subject_id text, actor_kind text, actor_id text,
+          actor_name text, occurred_at timestamptz, payload json)
+        ${first ? sql`cross join lock` : sql``}
+        order by v.i
+        returning id, seq)
+      select id, seq from ins
+      ${last ? sql`cross join (select pg_notify(${ACTIVITY_CHANNEL}, (select max(seq) from ins)::text)) n` : sql``}`.execute(
+      trx,
+    );
     const seqOf = new Map(inserted.map((r) => [r.id, Number(r.seq)]));
     chunk.forEach((e, i) => {
       const id = ids[i]!;
@@ -86,8 +97,6 @@ export async function appendEvents(
       );
     });
   }
-  const last = appended[appended.length - 1]!.seq;
-  await sql`select pg_notify(${ACTIVITY_CHANNEL}, ${String(last)})`.execute(trx);
   return appended;
 }
 

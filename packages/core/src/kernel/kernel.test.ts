@@ -40,6 +40,38 @@ describe.each(testBackends())('kernel on %s', (backend) => {
     expect(seen[0]!.payload).toEqual(event!.payload);
   });
 
+  it('stores a payload as the JSON made of it at emit: a snapshot, the same live, replayed and in the column', async () => {
+    const seen: AnyDomainEvent[] = [];
+    const off = og.on('*', (e) => {
+      if (e.type === ('test.snapshot' as never)) seen.push(e);
+    });
+    const payload = {
+      at: new Date('2026-03-01T08:00:00.120Z'),
+      list: [1],
+      text: 'é "q" \\ \u2028',
+      none: null,
+    };
+    await og.kernel.write(actor, async ({ emit }) => {
+      (emit as (type: string, subject: null, payload: unknown) => void)('test.snapshot', null, payload);
+      payload.list.push(2); // after emit: not part of the event
+    });
+    off();
+    const expected = { at: '2026-03-01T08:00:00.120Z', list: [1], text: 'é "q" \\ \u2028', none: null };
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.payload).toEqual(expected);
+    expect(seen[0]!.payload).toBe(seen[0]!.payload); // parsed once, on first read
+    // Spread and JSON see the payload too (it is read lazily, through an enumerable getter).
+    expect({ ...seen[0]! }.payload).toEqual(expected);
+    expect(JSON.parse(JSON.stringify(seen[0])).payload).toEqual(expected);
+    const [replayed] = await og.activity.list({ after: seen[0]!.seq - 1, limit: 1 });
+    expect(replayed).toMatchObject({ seq: seen[0]!.seq, type: 'test.snapshot', payload: expected });
+    // The column (json) keeps the text emit wrote.
+    const { rows } = await sql<{
+      text: string;
+    }>`select payload::text as text from activity where seq = ${seen[0]!.seq}`.execute(og.db);
+    expect(rows[0]!.text).toBe(JSON.stringify(expected));
+  });
+
   it('leaves no row and no activity behind when validation fails', async () => {
     const before = await countRows();
     await expect(og.cmdb.create({ class: 'no_such_class', name: 'x' }, { actor })).rejects.toMatchObject({
