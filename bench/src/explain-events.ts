@@ -39,7 +39,7 @@ for (const c of captured) {
           const v = c.parameters[Number(n) - 1];
           let s = v instanceof Date ? v.toISOString() : typeof v === 'string' ? v : JSON.stringify(v);
           // fresh event ids: the real statement took these
-          if (/^insert into activity/.test(text))
+          if (/^(insert into activity|with lock)/.test(text))
             s = s.replace(/"id":\s*"[0-9a-f-]{36}"/g, () => `"id":"${crypto.randomUUID()}"`);
           return `'${String(s).replaceAll("'", "''")}'`;
         }),

@@ -20,6 +20,7 @@ const kinds: [RegExp, string][] = [
   [/^insert into event_occurrences/, 'store occurrences'],
   [/^delete from event_occurrences/, 'trim occurrences to the latest 100'],
   [/^insert into activity/, 'append domain events (activity)'],
+  [/^with lock as/, 'append domain events (activity)'],
   [/pg_advisory_xact_lock/, 'activity advisory lock'],
   [/pg_notify/, 'notify'],
 ];
@@ -34,7 +35,8 @@ const dbs = await openDatabases(backend, async (og) => {
 try {
   const og = await dbs.fresh();
   try {
-    if (process.env.PROFILE_SQL) await sql.raw(process.env.PROFILE_SQL).execute(og.db);
+    for (const statement of (process.env.PROFILE_SQL ?? "").split(";").filter((s) => s.trim()))
+      await sql.raw(statement).execute(og.db);
     const batches = chunk(makeStream(size), size.batch).map((b) => b.map((e) => e.input));
     const totals = new Map<string, { n: number; ms: number }>();
     og.queries.on((q) => {
