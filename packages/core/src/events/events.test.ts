@@ -88,6 +88,31 @@ describe.each(testBackends())('event management on %s', (backend) => {
     expect(await og.events.eventsOf(alert.id, { first: 3 })).toHaveLength(3);
   });
 
+  it('gives handlers and the table the same alert payloads, the alert as JSON', async () => {
+    const seq = await og.activity.latestSeq();
+    const live: { type: string; seq: number; payload: unknown }[] = [];
+    const offs = (['alert.opened', 'alert.updated'] as const).map((type) =>
+      og.on(type, (e) => {
+        live.push({ type: e.type, seq: e.seq, payload: e.payload });
+      }),
+    );
+    clock.advance(MINUTE);
+    const [first] = await og.events.ingest([event('same-json'), event('same-json')], { actor: admin });
+    for (const off of offs) off();
+    const alert = (await og.events.alert(first!.alertId!))!;
+    const stored = await activity(seq, alert.id);
+    expect(stored.map((e) => e.type)).toEqual(['alert.opened', 'alert.updated']);
+    expect(live).toEqual(stored.map((e) => ({ type: e.type, seq: e.seq, payload: e.payload })));
+    expect(stored[1]!.payload).toMatchObject({ alert: JSON.parse(JSON.stringify(alert)), repeats: 1 });
+  });
+
+  it('stores occurrences without a foreign key to alerts (0031): ingest writes both in one transaction', async () => {
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from pg_constraint
+      where conrelid = 'event_occurrences'::regclass and contype = 'f'`.execute(og.db);
+    expect(Number(rows[0]!.n)).toBe(0);
+  });
+
   it('loses no increment when two connections ingest the same event at once', async () => {
     const side = async () => {
       for (let batch = 0; batch < 10; batch++)
