@@ -35,7 +35,7 @@ const dbs = await openDatabases(backend, async (og) => {
 try {
   const og = await dbs.fresh();
   try {
-    for (const statement of (process.env.PROFILE_SQL ?? "").split(";").filter((s) => s.trim()))
+    for (const statement of (process.env.PROFILE_SQL ?? '').split(';').filter((s) => s.trim()))
       await sql.raw(statement).execute(og.db);
     const batches = chunk(makeStream(size), size.batch).map((b) => b.map((e) => e.input));
     const totals = new Map<string, { n: number; ms: number }>();
