@@ -198,19 +198,69 @@ export async function findRelationships(db: Db, edges: readonly EdgeKey[]): Prom
 
 const edgeRow = (e: EdgeKey) => ({ type: e.type, source_id: e.sourceId, target_id: e.targetId });
 
-/** Inserts relationships; one that exists already (a concurrent `relate`) is skipped. Returns those written. */
-export async function insertRelationships(db: Db, rows: readonly Relationship[]): Promise<Relationship[]> {
+/** Who writes, for the history rows a statement writes itself. */
+export interface HistoryWriter {
+  readonly actorKind: string;
+  readonly actorId: string;
+  readonly actorName: string;
+  readonly source: string | null;
+  readonly at: Date;
+}
+
+/**
+ * Inserts relationships and, in the same statement, a `related` history entry for each one written (a
+ * data-modifying CTE: the history rows come from the insert's RETURNING, their `changes` built in SQL in
+ * exactly the shape `historyRow` gives, so the rows are never shipped twice). One that exists already (a
+ * concurrent `relate`) is skipped, without history. `version` is the source CI's version the entry
+ * records. Returns the relationships written.
+ */
+export async function insertRelationshipsWithHistory(
+  db: Db,
+  rows: readonly (Relationship & { version: number })[],
+  writer: HistoryWriter,
+): Promise<Relationship[]> {
   if (rows.length === 0) return [];
-  // Only ids come back: the rows are ours already.
+  const values = rows.map((r, i) => ({
+    i,
+    id: r.id,
+    type: r.type,
+    source_id: r.sourceId,
+    target_id: r.targetId,
+    version: r.version,
+  }));
+  // Only ids come back: the rows are ours already. History rows take their seq in input order.
   const { rows: inserted } = await sql<{ id: string }>`
-    insert into relationships (id, type, source_id, target_id, created_at)
-    select id, type, source_id, target_id, created_at
-    from jsonb_to_recordset(${json(rows.map((r) => ({ ...edgeRow(r), id: r.id, created_at: r.createdAt })))})
-      as v(id uuid, type text, source_id uuid, target_id uuid, created_at timestamptz)
-    on conflict (type, source_id, target_id) do nothing
-    returning id`.execute(db);
+    with v as (
+      select * from jsonb_to_recordset(${json(values)})
+        as v(i integer, id uuid, type text, source_id uuid, target_id uuid, version integer)
+    ),
+    ins as (
+      insert into relationships (id, type, source_id, target_id, created_at)
+      select id, type, source_id, target_id, ${writer.at}::timestamptz from v
+      on conflict (type, source_id, target_id) do nothing
+      returning id
+    ),
+    history as (
+      insert into ci_history (ci_id, related_ci_id, relationship_id, kind, version, actor_kind, actor_id,
+                              actor_name, source, at, changes)
+      select v.source_id, v.target_id, v.id, 'related', v.version, ${writer.actorKind}::text, ${writer.actorId}::text,
+             ${writer.actorName}::text, ${writer.source}::text, ${writer.at}::timestamptz,
+             jsonb_build_array(jsonb_build_object('field', 'relationship', 'before', null, 'after',
+               jsonb_build_object('id', v.id, 'type', v.type, 'sourceId', v.source_id, 'targetId', v.target_id)))
+      from v join ins using (id)
+      order by v.i
+    )
+    select id from ins`.execute(db);
   const written = new Set(inserted.map((r) => r.id));
-  return rows.filter((r) => written.has(r.id));
+  return rows
+    .filter((r) => written.has(r.id))
+    .map((r) => ({
+      id: r.id,
+      type: r.type,
+      sourceId: r.sourceId,
+      targetId: r.targetId,
+      createdAt: r.createdAt,
+    }));
 }
 
 /**

@@ -139,6 +139,51 @@ describe.each(testBackends())('reconciliation on %s', (backend) => {
     expect(after.cis - before.cis).toBe(4);
     // 4 created + 4 related entries.
     expect(after.history - before.history).toBe(8);
+
+    // The related entries (written by the relationships' own statement): exactly what `relate` records,
+    // after every CI's `created` entry, in the feed's order.
+    const rows = await og.db
+      .selectFrom('ciHistory')
+      .selectAll()
+      .where((eb) =>
+        eb.or([
+          eb('ciId', 'in', [web1!.id, web2!.id, app!.id, db!.id]),
+          eb(
+            'relationshipId',
+            'in',
+            relationships.map((r) => r.id),
+          ),
+        ]),
+      )
+      .orderBy('seq')
+      .execute();
+    expect(rows.map((r) => r.kind)).toEqual([...Array(4).fill('created'), ...Array(4).fill('related')]);
+    const byPair = new Map(relationships.map((r) => [`${r.sourceId} ${r.type} ${r.targetId}`, r]));
+    const expected = [
+      [app!.id, 'runs_on', web1!.id, 1],
+      [app!.id, 'runs_on', web2!.id, 1],
+      [app!.id, 'depends_on', db!.id, 1],
+      [existing.id, 'depends_on', app!.id, existing.version],
+    ].map(([sourceId, type, targetId, version]) => {
+      const r = byPair.get(`${sourceId} ${type} ${targetId}`)!;
+      return {
+        ciId: sourceId,
+        relatedCiId: targetId,
+        relationshipId: r.id,
+        kind: 'related',
+        version,
+        actorKind: 'token',
+        actorId: 't-feed',
+        actorName: 'feed',
+        source: 'scanner',
+        at: clock.now(),
+        changes: [{ field: 'relationship', before: null, after: { id: r.id, type, sourceId, targetId } }],
+      };
+    });
+    expect(rows.slice(4).map(({ seq: _, ...r }) => r)).toEqual(expected);
+    expect(history.filter((h) => h.kind === 'related').map((h) => h.relationship)).toEqual(
+      expect.arrayContaining(expected.map((e) => e.changes[0]!.after)),
+    );
   });
 
   it('is idempotent: the same payload again changes nothing', async () => {

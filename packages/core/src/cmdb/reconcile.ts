@@ -812,6 +812,22 @@ class Reconciliation {
       );
     }
 
+    // History of the CIs first, so a CI's `created` entry comes before the relationships it gets here.
+    await bulk.insertHistoryRows(this.db, [
+      ...created.map((ci) => historyRow('created', ci, scope.actor, from, scope.now, fieldChanges(null, ci))),
+      ...changed.map((i) =>
+        historyRow('updated', written.get(i.next!.id)!, scope.actor, from, scope.now, i.changes!),
+      ),
+    ]);
+
+    // Each relationship with its `related` history entry, in one statement per chunk.
+    const writer: bulk.HistoryWriter = {
+      actorKind: scope.actor.kind,
+      actorId: scope.actor.id,
+      actorName: scope.actor.name,
+      source: from,
+      at: scope.now,
+    };
     const relationships: Relationship[] = [];
     for (const chunk of bulk.chunks(planned.fresh)) {
       const rows = chunk.map((r) => ({
@@ -820,26 +836,15 @@ class Reconciliation {
         sourceId: r.sourceId,
         targetId: r.targetId,
         createdAt: scope.now,
-      }));
-      relationships.push(...(await bulk.insertRelationships(this.db, rows)));
-      advance(chunk.length);
-    }
-
-    const history = [
-      ...created.map((ci) => historyRow('created', ci, scope.actor, from, scope.now, fieldChanges(null, ci))),
-      ...changed.map((i) =>
-        historyRow('updated', written.get(i.next!.id)!, scope.actor, from, scope.now, i.changes!),
-      ),
-      ...relationships.map((r) => {
         // The source CI's version now: written here, untouched by this feed, or named by id.
-        const version =
+        version:
           written.get(r.sourceId)?.version ??
           nextById.get(r.sourceId)?.version ??
-          this.named.get(r.sourceId)!.version;
-        return historyRow('related', { id: r.sourceId, version }, scope.actor, from, scope.now, [], r);
-      }),
-    ];
-    await bulk.insertHistoryRows(this.db, history);
+          this.named.get(r.sourceId)!.version,
+      }));
+      relationships.push(...(await bulk.insertRelationshipsWithHistory(this.db, rows, writer)));
+      advance(chunk.length);
+    }
 
     for (const ci of created) scope.emit('ci.created', { type: 'ci', id: ci.id }, { ci });
     for (const item of changed) {
