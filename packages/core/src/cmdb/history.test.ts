@@ -18,7 +18,7 @@ describe.each(testBackends())('CI history on %s', (backend) => {
   });
   afterAll(() => og?.close());
 
-  it('keeps history as an audit log: no foreign keys into cis (0032), its per-CI indexes stay', async () => {
+  it('keeps history as an audit log: no foreign keys into cis (0033), its per-CI indexes stay', async () => {
     const { rows: constraints } = await sql<{ conname: string; contype: string }>`
       select conname, contype from pg_constraint
       where conrelid = 'ci_history'::regclass and contype <> 'n' order by conname`.execute(og.db);

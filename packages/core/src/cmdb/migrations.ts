@@ -271,7 +271,7 @@ export const cmdbMigrations: Record<string, Migration> = {
    * index lookups with a row lock each): about half the cost of inserting a history row, for bulk
    * imports the biggest single cost. The indexes on `ci_id` and `related_ci_id` stay.
    */
-  '0032_cmdb_history_without_foreign_keys': {
+  '0033_cmdb_history_without_foreign_keys': {
     async up(db: Kysely<any>) {
       await sql`alter table ci_history
         drop constraint ci_history_ci_id_fkey,
