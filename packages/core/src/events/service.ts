@@ -12,6 +12,7 @@ import {
   type WriteOptions,
 } from '../kernel/actor.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../kernel/errors.js';
+import type { DomainEventMap } from '../kernel/events.js';
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
 import { pageSize } from '../kernel/pagination.js';
 import { CiReach } from '../kernel/reach.js';
@@ -97,7 +98,11 @@ export class EventsService {
     const list = normalizeGeneric(events);
     if (list.length === 0) return [];
     const run = () =>
-      this.kernel.write(actor, (scope) => ingestEvents(scope, list, Array.isArray(events), this.options));
+      this.kernel.write(actor, (scope) =>
+        // Inside a caller's transaction a later statement may change the alerts again before the
+        // events are appended: their payloads are then the snapshots `emit` takes.
+        ingestEvents(scope, list, Array.isArray(events), this.options, !this.kernel.inTransaction),
+      );
     // Correlation and regrouping update alerts other batches may hold: two concurrent batches can
     // deadlock, and PostgreSQL then aborts one. Its transaction left nothing behind, so it runs again
     // (not inside a caller's transaction, which is the caller's to retry).
@@ -305,6 +310,13 @@ export class EventsService {
   }
 }
 
+type AlertEventType =
+  | 'alert.opened'
+  | 'alert.updated'
+  | 'alert.closed'
+  | 'alert.acknowledged'
+  | 'alert.grouped';
+
 /** A run of events of one dedup key with the same action, in input order. */
 interface Segment {
   readonly action: EventAction;
@@ -322,8 +334,9 @@ async function ingestEvents(
   original: NormalizedEvent[],
   isList: boolean,
   options: ResolvedEventsOptions,
+  rowPayloads: boolean,
 ): Promise<IngestResult[]> {
-  const { db, now, emit } = scope;
+  const { db, now } = scope;
   const by = actorRef(scope.actor);
   const compiled = (await rulesStore.listRules(db, true)).map(compileRule);
   const ruled = original.map((event) => applyRules(compiled, event));
@@ -351,6 +364,11 @@ async function ingestEvents(
   /** Repeats per alert not yet announced: one `alert.updated` per alert per call. */
   const repeats = new Map<string, number>();
   const occurrences: store.OccurrenceRow[] = [];
+  /** The call's alert events in order, emitted once the alerts are final (before any incident's). */
+  const alertEvents: { type: AlertEventType; payload: { alert: Alert } }[] = [];
+  const emit = <K extends AlertEventType>(type: K, _subject: unknown, payload: DomainEventMap[K]) => {
+    alertEvents.push({ type, payload });
+  };
   const announce = (alertId: string) => {
     const n = repeats.get(alertId);
     if (n === undefined) return;
@@ -462,6 +480,18 @@ async function ingestEvents(
     return !alert || alert.count + alert.version > OCCURRENCES_KEPT_PER_ALERT;
   });
   await store.storeOccurrences(db, occurrences, now, trim);
+  // An event whose alert is as the call leaves it (no later change of it here) has its payload built
+  // in SQL from the row when the events are appended: no JSON of hundreds of alerts from here.
+  for (const { type, payload } of alertEvents) {
+    const subject = { type: 'alert', id: payload.alert.id };
+    if (rowPayloads && latest.get(payload.alert.id) === payload.alert)
+      scope.emitRow(type, subject, payload as never, {
+        source: store.alertRowPayload,
+        key: payload.alert.id,
+        field: 'alert',
+      });
+    else scope.emit(type, subject, payload as never);
+  }
   // Alerts this call opened and left live, as they ended up: some may open or join incidents.
   const openedLive = [
     ...new Set(results.flatMap((r) => (r.outcome === 'opened' && r.alertId ? [r.alertId] : []))),

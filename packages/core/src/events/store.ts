@@ -3,6 +3,7 @@
 import { type Expression, type Kysely, type Selectable, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { ActorRef } from '../kernel/actor.js';
+import type { RowPayloadSource } from '../kernel/events.js';
 import { keysetPage } from '../kernel/keyset.js';
 import { type AlertAfter, alertCursor, alertOrders, type ParsedAlertOrder } from './alert-order.js';
 import type {
@@ -51,6 +52,31 @@ export function toAlert(row: Record<string, unknown>): Alert {
     updatedAt: new Date(row.updatedAt as string),
   };
 }
+
+/** A timestamp as `JSON.stringify` writes a Date: ISO 8601 in UTC with milliseconds and a `Z`. */
+const isoJson = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/**
+ * An alert row as the JSON `toJson(toAlert(row))` gives, built in SQL: the domain events of ingest
+ * carry their alert this way (`WriteScope.emitRow`), so hundreds of them a batch ship no JSON from here.
+ * `alert-payload.test.ts` checks it against `toJson` field by field.
+ */
+export const alertRowPayload: RowPayloadSource = {
+  table: 'alerts',
+  key: 'id',
+  keyType: 'uuid',
+  json: (a) => `jsonb_build_object(
+    'id', ${a}.id, 'dedupKey', ${a}.dedup_key, 'status', ${a}.status, 'severity', ${a}.severity,
+    'source', ${a}.source, 'node', ${a}.node, 'resource', ${a}.resource, 'type', ${a}.type,
+    'message', ${a}.message, 'labels', coalesce(${a}.labels, '{}'::jsonb), 'ciId', ${a}.ci_id,
+    'count', ${a}.count, 'firstSeen', ${isoJson(`${a}.first_seen`)}, 'lastSeen', ${isoJson(`${a}.last_seen`)},
+    'acknowledgedAt', ${isoJson(`${a}.acknowledged_at`)}, 'acknowledgedBy', ${a}.acknowledged_by,
+    'closedAt', ${isoJson(`${a}.closed_at`)}, 'closedBy', ${a}.closed_by, 'closeReason', ${a}.close_reason,
+    'flapping', ${a}.flapping, 'maintenanceWindowId', ${a}.maintenance_window_id,
+    'suppressed', ${a}.maintenance_window_id is not null, 'rootAlertId', ${a}.root_alert_id,
+    'groupKey', ${a}.group_key, 'version', ${a}.version, 'createdAt', ${isoJson(`${a}.created_at`)},
+    'updatedAt', ${isoJson(`${a}.updated_at`)})`,
+};
 
 // Binding -------------------------------------------------------------------------------------------
 

@@ -33,11 +33,35 @@ export interface DomainEvent<K extends DomainEventType = DomainEventType> {
 /** A union narrowable by `type`. */
 export type AnyDomainEvent = { [K in DomainEventType]: DomainEvent<K> }[DomainEventType];
 
+/**
+ * Where the append statement reads a payload from instead of JSON shipped from this process: a row of
+ * `table` (by `key`, a column of type `keyType`) that the write itself wrote, turned into JSON by
+ * `json` in SQL. See `WriteScope.emitRow`.
+ */
+export interface RowPayloadSource {
+  readonly table: string;
+  readonly key: string;
+  readonly keyType: string;
+  /** The row (table alias `alias`) as a jsonb expression: exactly `toJson` of what the caller passes. */
+  readonly json: (alias: string) => string;
+}
+
 /** What a service emits inside a write; the kernel adds seq, id, actor and time. */
 export interface PendingEvent {
   readonly type: string;
   readonly subject: EventSubject | null;
-  readonly payload: unknown;
+  /** The payload serialised once, at emit (a snapshot), as JSON text. */
+  readonly json: string | null;
+  /** Or: the payload is built in SQL by the append statement (`WriteScope.emitRow`). */
+  readonly row: {
+    readonly source: RowPayloadSource;
+    readonly key: string;
+    readonly field: string;
+    /** The payload's other fields, as JSON text of an object. */
+    readonly rest: string;
+    /** The payload as the caller has it: what this process's handlers get, JSON-shaped when they read it. */
+    readonly payload: unknown;
+  } | null;
   readonly actor: ActorRef;
   readonly occurredAt: Date;
 }

@@ -12,8 +12,8 @@ import type {
   DomainEventType,
   EventSubject,
   PendingEvent,
+  RowPayloadSource,
 } from './events.js';
-import { toJson } from './events.js';
 import type { Logger } from './logger.js';
 import type { CoreServices, OpsGraphPlugins } from './registry.js';
 
@@ -30,6 +30,24 @@ export interface WriteScope {
   readonly kernel: Kernel;
   /** Records an event in this transaction; it is published only if the transaction commits. */
   emit<K extends DomainEventType>(type: K, subject: EventSubject | null, payload: DomainEventMap[K]): void;
+  /**
+   * As `emit`, for an event whose payload carries a row this write wrote under `row.field` (an alert,
+   * say): the statement that appends the events builds that field in SQL from the row (`row.source`,
+   * by `row.key`) as it is at the end of the write, so a write emitting hundreds of them ships no JSON
+   * of them from this process. Only for a row no later statement of the write changes, and
+   * `row.source.json` must give exactly what `emit` would store for `payload[row.field]`. Handlers in
+   * this process get `payload` itself, JSON-shaped on first read (do not mutate it after).
+   */
+  emitRow<K extends DomainEventType>(
+    type: K,
+    subject: EventSubject | null,
+    payload: DomainEventMap[K],
+    row: {
+      readonly source: RowPayloadSource;
+      readonly key: string;
+      readonly field: keyof DomainEventMap[K] & string;
+    },
+  ): void;
 }
 
 /**
@@ -130,7 +148,20 @@ export class KernelImpl implements Kernel {
         actor,
         kernel: self,
         emit: (type, subject, payload) => {
-          state.pending.push({ type, subject, payload: toJson(payload), actor: ref, occurredAt: state.now });
+          // Serialised once, now: a snapshot of the payload, stored as it is and parsed only if read.
+          const json = JSON.stringify(payload) ?? null;
+          state.pending.push({ type, subject, json, row: null, actor: ref, occurredAt: state.now });
+        },
+        emitRow: (type, subject, payload, { source, key, field }) => {
+          const { [field]: _, ...rest } = payload as Record<string, unknown>;
+          state.pending.push({
+            type,
+            subject,
+            json: null,
+            row: { source, key, field, rest: JSON.stringify(rest), payload },
+            actor: ref,
+            occurredAt: state.now,
+          });
         },
       });
     });
