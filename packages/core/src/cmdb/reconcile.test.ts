@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Actor, systemActor } from '../kernel/actor.js';
 import { ManualClock } from '../kernel/clock.js';
 import { ForbiddenError, ValidationError } from '../kernel/errors.js';
+import { type AnyDomainEvent, toJson } from '../kernel/events.js';
 import { createTestOpsGraph, type TestOpsGraph, testBackends } from '../testing/index.js';
 import type { ReconcilePayload, ReconcileProgress, ReconcileRelationshipInput } from './reconcile.js';
 
@@ -58,6 +59,10 @@ describe.each(testBackends())('reconciliation on %s', (backend) => {
     const existing = await og.cmdb.create({ class: 'business_service', name: 'Shop' }, { actor: admin });
     const before = await snapshot();
     const progress: ReconcileProgress[] = [];
+    const live: AnyDomainEvent[] = [];
+    const off = og.on('*', (e) => {
+      live.push(e);
+    });
     const report = await run(
       {
         cis: [
@@ -135,6 +140,25 @@ describe.each(testBackends())('reconciliation on %s', (backend) => {
       ...Array(4).fill('ci.related'),
     ]);
     expect(events.every((e) => e.actor.id === 't-feed')).toBe(true);
+    // Stored payloads are exactly `toJson` of the records, and this process's handlers got the same.
+    off();
+    expect(events.slice(0, 4).map((e) => e.payload)).toEqual(
+      [web1, web2, app, db].map((ci) => toJson({ ci })),
+    );
+    const relationshipsById = new Map(relationships.map((r) => [r.id, r]));
+    expect(events.slice(4).map((e) => e.payload)).toEqual(
+      events.slice(4).map((e) => {
+        const id = (e.payload as { relationship: { id: string } }).relationship.id;
+        return toJson({ relationship: relationshipsById.get(id)! });
+      }),
+    );
+    expect(
+      new Set(events.slice(4).map((e) => (e.payload as { relationship: { id: string } }).relationship.id))
+        .size,
+    ).toBe(4);
+    expect(live.map((e) => [e.seq, e.type, e.subject, e.payload])).toEqual(
+      events.map((e) => [e.seq, e.type, e.subject, e.payload]),
+    );
     const after = await snapshot();
     expect(after.cis - before.cis).toBe(4);
     // 4 created + 4 related entries.
