@@ -90,18 +90,50 @@ export async function findCiStatuses(
 
 export type NewCi = Omit<Ci, 'version'>;
 
-export async function insertCis(db: Db, cis: readonly NewCi[]): Promise<void> {
+/**
+ * Inserts new CIs and, in the same statement, their `created` history entries (a data-modifying CTE),
+ * the changes built in SQL in exactly the order and shape `fieldChanges(null, ci)` gives: class, name,
+ * status, environment and owner group when set, tags, then each attribute not null, by name. So the
+ * CIs are shipped once, not a second time as history.
+ */
+export async function insertCisWithHistory(
+  db: Db,
+  cis: readonly NewCi[],
+  writer: HistoryWriter,
+): Promise<void> {
   if (cis.length === 0) return;
+  const values = cis.map((ci, i) => ({ i, ...ciRow(ci) }));
+  // `field` is SQL: a quoted literal or an expression.
+  const change = (field: string, after: string) =>
+    `jsonb_build_object('field', ${field}, 'before', null, 'after', ${after})`;
+  const ifSet = (column: string, field: string) =>
+    `case when v.${column} is null then '[]'::jsonb else jsonb_build_array(${change(`'${field}'`, `v.${column}`)}) end`;
+  const changes = sql.raw(`jsonb_build_array(${change(`'class'`, 'v.class')}, ${change(`'name'`, 'v.name')},
+        ${change(`'status'`, 'v.status')})
+      || ${ifSet('environment', 'environment')} || ${ifSet('owner_group', 'ownerGroup')}
+      || jsonb_build_array(${change(`'tags'`, 'to_jsonb(v.tags)')})
+      || coalesce((select jsonb_agg(${change(`'attributes.' || a.key`, 'a.value')} order by a.key collate "C")
+                   from jsonb_each(v.attributes) a where a.value <> 'null'::jsonb), '[]'::jsonb)`);
   await sql`
-    insert into cis (id, class, name, status, environment, owner_group, attributes, attribute_sources,
-                     tags, version, created_at, updated_at, retired_at)
-    select id, class, name, status, environment, owner_group, attributes, attribute_sources,
-           tags, 1, created_at, updated_at, null
-    from jsonb_to_recordset(${json(cis.map(ciRow))}) as v(
-      id uuid, class text, name text, status text, environment text, owner_group text,
-      attributes jsonb, attribute_sources jsonb, tags text[], created_at timestamptz, updated_at timestamptz)`.execute(
-    db,
-  );
+    with v as (
+      select * from jsonb_to_recordset(${json(values)}) as v(
+        i integer, id uuid, class text, name text, status text, environment text, owner_group text,
+        attributes jsonb, attribute_sources jsonb, tags text[], created_at timestamptz, updated_at timestamptz)
+    ),
+    ins as (
+      insert into cis (id, class, name, status, environment, owner_group, attributes, attribute_sources,
+                       tags, version, created_at, updated_at, retired_at)
+      select id, class, name, status, environment, owner_group, attributes, attribute_sources,
+             tags, 1, created_at, updated_at, null
+      from v
+      returning id
+    )
+    insert into ci_history (ci_id, related_ci_id, relationship_id, kind, version, actor_kind, actor_id,
+                            actor_name, source, at, changes)
+    select v.id, null, null, 'created', 1, ${writer.actorKind}::text, ${writer.actorId}::text,
+           ${writer.actorName}::text, ${writer.source}::text, ${writer.at}::timestamptz, ${changes}
+    from v join ins using (id)
+    order by v.i`.execute(db);
 }
 
 const ciRow = (ci: NewCi) => ({

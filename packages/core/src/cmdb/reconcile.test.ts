@@ -4,6 +4,7 @@ import { ManualClock } from '../kernel/clock.js';
 import { ForbiddenError, ValidationError } from '../kernel/errors.js';
 import { type AnyDomainEvent, toJson } from '../kernel/events.js';
 import { createTestOpsGraph, type TestOpsGraph, testBackends } from '../testing/index.js';
+import { fieldChanges } from './history.js';
 import type { ReconcilePayload, ReconcileProgress, ReconcileRelationshipInput } from './reconcile.js';
 
 const admin = systemActor('test');
@@ -69,7 +70,13 @@ describe.each(testBackends())('reconciliation on %s', (backend) => {
           server('web-01', { cpu_count: 4, os: 'debian' }),
           server('web-02', { mac_address: '00-1A-2B-3C-4D-5E' }),
           { ref: 'app', class: 'application', name: 'shop-app', tags: ['prod', 'prod'], environment: 'prod' },
-          { ref: 'db', class: 'database', name: 'shop-db', attributes: { engine: 'postgresql', port: 5432 } },
+          {
+            ref: 'db',
+            class: 'database',
+            name: 'shop-db',
+            ownerGroup: 'dba',
+            attributes: { engine: 'postgresql', port: 5432 },
+          },
         ],
         relationships: [
           { type: 'runs_on', source: 'app', target: 'web-01' },
@@ -134,6 +141,16 @@ describe.each(testBackends())('reconciliation on %s', (backend) => {
     const created = history.find((h) => h.kind === 'created')!;
     expect(created).toMatchObject({ source: 'scanner', version: 1, actor: { id: 't-feed' } });
     expect(created.changes).toContainEqual({ field: 'name', before: null, after: 'shop-app' });
+    // Each `created` entry (built in SQL with the insert) is exactly what `fieldChanges` gives, in order.
+    for (const ci of [web1!, web2!, app!, db!]) {
+      const entries = await og.cmdb.history(ci.id);
+      expect(entries.filter((h) => h.kind === 'created').map((h) => h.changes)).toEqual([
+        fieldChanges(null, ci),
+      ]);
+    }
+    expect(
+      (await og.cmdb.history(db!.id)).find((h) => h.kind === 'created')!.changes.map((c) => c.field),
+    ).toEqual(['class', 'name', 'status', 'ownerGroup', 'tags', 'attributes.engine', 'attributes.port']);
     const events = await og.activity.list({ after: before.seq, limit: 100 });
     expect(events.map((e) => e.type)).toEqual([
       ...Array(4).fill('ci.created'),

@@ -763,8 +763,17 @@ class Reconciliation {
     };
     this.progress('writing', 0);
 
+    // Who writes, for the history entries the insert statements write themselves.
+    const writer: bulk.HistoryWriter = {
+      actorKind: scope.actor.kind,
+      actorId: scope.actor.id,
+      actorName: scope.actor.name,
+      source: from,
+      at: scope.now,
+    };
+    // New CIs with their `created` history entries, one statement per chunk.
     for (const chunk of bulk.chunks(created)) {
-      await bulk.insertCis(this.db, chunk);
+      await bulk.insertCisWithHistory(this.db, chunk, writer);
       advance(chunk.length);
     }
     const written = new Map<string, Ci>(created.map((c) => [c.id, c]));
@@ -812,22 +821,15 @@ class Reconciliation {
       );
     }
 
-    // History of the CIs first, so a CI's `created` entry comes before the relationships it gets here.
-    await bulk.insertHistoryRows(this.db, [
-      ...created.map((ci) => historyRow('created', ci, scope.actor, from, scope.now, fieldChanges(null, ci))),
-      ...changed.map((i) =>
+    // History of changed CIs before the relationships', as for new CIs (written with them above).
+    await bulk.insertHistoryRows(
+      this.db,
+      changed.map((i) =>
         historyRow('updated', written.get(i.next!.id)!, scope.actor, from, scope.now, i.changes!),
       ),
-    ]);
+    );
 
     // Each relationship with its `related` history entry, in one statement per chunk.
-    const writer: bulk.HistoryWriter = {
-      actorKind: scope.actor.kind,
-      actorId: scope.actor.id,
-      actorName: scope.actor.name,
-      source: from,
-      at: scope.now,
-    };
     const relationships: Relationship[] = [];
     for (const chunk of bulk.chunks(planned.fresh)) {
       const rows = chunk.map((r) => ({
