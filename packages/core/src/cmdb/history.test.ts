@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Actor, systemActor } from '../kernel/actor.js';
 import { ManualClock } from '../kernel/clock.js';
@@ -16,6 +17,23 @@ describe.each(testBackends())('CI history on %s', (backend) => {
     await og.cmdb.defineSource({ name: 'scanner', priority: 10 }, { actor: admin });
   });
   afterAll(() => og?.close());
+
+  it('keeps history as an audit log: no foreign keys into cis (0033), its per-CI indexes stay', async () => {
+    const { rows: constraints } = await sql<{ conname: string; contype: string }>`
+      select conname, contype from pg_constraint
+      where conrelid = 'ci_history'::regclass and contype <> 'n' order by conname`.execute(og.db);
+    expect(constraints.map((c) => `${c.conname} ${c.contype}`)).toEqual([
+      'ci_history_kind_check c',
+      'ci_history_pkey p',
+    ]);
+    const { rows: indexes } = await sql<{ indexname: string }>`
+      select indexname from pg_indexes where tablename = 'ci_history' order by indexname`.execute(og.db);
+    expect(indexes.map((i) => i.indexname)).toEqual([
+      'ci_history_ci_idx',
+      'ci_history_pkey',
+      'ci_history_related_idx',
+    ]);
+  });
 
   it('records every change with actor, source, time and before/after per field', async () => {
     clock.set(t(0));

@@ -264,4 +264,18 @@ export const cmdbMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  /**
+   * History is an append-only audit log written only by the cmdb service, in the same transaction as the
+   * CI or relationship it records, from ids it has just written or read under lock; CIs are never
+   * deleted (they are retired). The two foreign keys into `cis` checked that again for every row (two
+   * index lookups with a row lock each): about half the cost of inserting a history row, for bulk
+   * imports the biggest single cost. The indexes on `ci_id` and `related_ci_id` stay.
+   */
+  '0033_cmdb_history_without_foreign_keys': {
+    async up(db: Kysely<any>) {
+      await sql`alter table ci_history
+        drop constraint ci_history_ci_id_fkey,
+        drop constraint ci_history_related_ci_id_fkey`.execute(db);
+    },
+  },
 };

@@ -1,7 +1,9 @@
-// Set-based SQL for reconciliation. Each statement takes its rows as ONE jsonb parameter, unpacked with
-// jsonb_to_recordset: whatever the batch size, no statement comes near PostgreSQL's limit of 65,535 bind
+// Set-based SQL for reconciliation. Each statement takes its rows as ONE json parameter, unpacked with
+// json_to_recordset: whatever the batch size, no statement comes near PostgreSQL's limit of 65,535 bind
 // parameters, both drivers (pg, PGlite) pass it the same way, and PostgreSQL parses one value instead of
-// thousands. Callers still chunk (ROWS_PER_STATEMENT) to bound statement size and to report progress.
+// thousands. `json`, not `jsonb`: the text is read once as it comes, without first building a jsonb
+// value of the whole batch (measured: 2,000 relationships 22.6 ms against 37.5 ms on PGlite). Callers
+// still chunk (ROWS_PER_STATEMENT) to bound statement size and to report progress.
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { IdentityKey } from './attributes.js';
@@ -19,7 +21,7 @@ export function chunks<T>(rows: readonly T[], size = ROWS_PER_STATEMENT): T[][] 
   return out;
 }
 
-const json = (rows: unknown) => sql`${JSON.stringify(rows)}::jsonb`;
+const json = (rows: unknown) => sql`${JSON.stringify(rows)}::json`;
 
 /**
  * Serialises reconciliations until commit: the second one matches against what the first created, so
@@ -40,7 +42,7 @@ export async function findIdentityHolders(
     const { rows } = await sql<IdentityKey & { ciId: string }>`
       select i.scope, i.rule, i.value, i.ci_id
       from ci_identities i
-      join jsonb_to_recordset(${json(chunk)}) as k(scope text, rule text, value text)
+      join json_to_recordset(${json(chunk)}) as k(scope text, rule text, value text)
         using (scope, rule, value)`.execute(db);
     found.push(...rows);
   }
@@ -55,7 +57,7 @@ export async function identitiesOf(
   if (ciIds.length === 0) return [];
   const { rows } = await sql<IdentityKey & { ciId: string }>`
     select scope, rule, value, ci_id from ci_identities
-    where ci_id in (select jsonb_array_elements_text(${json(ciIds)})::uuid)`.execute(db);
+    where ci_id in (select json_array_elements_text(${json(ciIds)})::uuid)`.execute(db);
   return rows;
 }
 
@@ -68,7 +70,7 @@ export async function findCisForUpdate(db: Db, ids: readonly string[]): Promise<
   for (const chunk of chunks(ids, ROWS_PER_STATEMENT * 5)) {
     const { rows } = await sql<Ci>`
       select * from cis
-      where id in (select jsonb_array_elements_text(${json(chunk)})::uuid)
+      where id in (select json_array_elements_text(${json(chunk)})::uuid)
       order by id
       for update`.execute(db);
     found.push(...rows);
@@ -84,24 +86,56 @@ export async function findCiStatuses(
   if (ids.length === 0) return [];
   const { rows } = await sql<{ id: string; name: string; status: string; version: number }>`
     select id, name, status, version from cis
-    where id in (select jsonb_array_elements_text(${json(ids)})::uuid)`.execute(db);
+    where id in (select json_array_elements_text(${json(ids)})::uuid)`.execute(db);
   return rows;
 }
 
 export type NewCi = Omit<Ci, 'version'>;
 
-export async function insertCis(db: Db, cis: readonly NewCi[]): Promise<void> {
+/**
+ * Inserts new CIs and, in the same statement, their `created` history entries (a data-modifying CTE),
+ * the changes built in SQL in exactly the order and shape `fieldChanges(null, ci)` gives: class, name,
+ * status, environment and owner group when set, tags, then each attribute not null, by name. So the
+ * CIs are shipped once, not a second time as history.
+ */
+export async function insertCisWithHistory(
+  db: Db,
+  cis: readonly NewCi[],
+  writer: HistoryWriter,
+): Promise<void> {
   if (cis.length === 0) return;
+  const values = cis.map((ci, i) => ({ i, ...ciRow(ci) }));
+  // `field` is SQL: a quoted literal or an expression.
+  const change = (field: string, after: string) =>
+    `jsonb_build_object('field', ${field}, 'before', null, 'after', ${after})`;
+  const ifSet = (column: string, field: string) =>
+    `case when v.${column} is null then '[]'::jsonb else jsonb_build_array(${change(`'${field}'`, `v.${column}`)}) end`;
+  const changes = sql.raw(`jsonb_build_array(${change(`'class'`, 'v.class')}, ${change(`'name'`, 'v.name')},
+        ${change(`'status'`, 'v.status')})
+      || ${ifSet('environment', 'environment')} || ${ifSet('owner_group', 'ownerGroup')}
+      || jsonb_build_array(${change(`'tags'`, 'to_jsonb(v.tags)')})
+      || coalesce((select jsonb_agg(${change(`'attributes.' || a.key`, 'a.value')} order by a.key collate "C")
+                   from jsonb_each(v.attributes) a where a.value <> 'null'::jsonb), '[]'::jsonb)`);
   await sql`
-    insert into cis (id, class, name, status, environment, owner_group, attributes, attribute_sources,
-                     tags, version, created_at, updated_at, retired_at)
-    select id, class, name, status, environment, owner_group, attributes, attribute_sources,
-           tags, 1, created_at, updated_at, null
-    from jsonb_to_recordset(${json(cis.map(ciRow))}) as v(
-      id uuid, class text, name text, status text, environment text, owner_group text,
-      attributes jsonb, attribute_sources jsonb, tags text[], created_at timestamptz, updated_at timestamptz)`.execute(
-    db,
-  );
+    with v as (
+      select * from json_to_recordset(${json(values)}) as v(
+        i integer, id uuid, class text, name text, status text, environment text, owner_group text,
+        attributes jsonb, attribute_sources jsonb, tags text[], created_at timestamptz, updated_at timestamptz)
+    ),
+    ins as (
+      insert into cis (id, class, name, status, environment, owner_group, attributes, attribute_sources,
+                       tags, version, created_at, updated_at, retired_at)
+      select id, class, name, status, environment, owner_group, attributes, attribute_sources,
+             tags, 1, created_at, updated_at, null
+      from v
+      returning id
+    )
+    insert into ci_history (ci_id, related_ci_id, relationship_id, kind, version, actor_kind, actor_id,
+                            actor_name, source, at, changes)
+    select v.id, null, null, 'created', 1, ${writer.actorKind}::text, ${writer.actorId}::text,
+           ${writer.actorName}::text, ${writer.source}::text, ${writer.at}::timestamptz, ${changes}
+    from v join ins using (id)
+    order by v.i`.execute(db);
 }
 
 const ciRow = (ci: NewCi) => ({
@@ -132,7 +166,7 @@ export async function updateCis(db: Db, rows: readonly { ci: Ci; bump: boolean }
       tags = v.tags,
       version = cis.version + case when v.bump then 1 else 0 end,
       updated_at = case when v.bump then v.updated_at else cis.updated_at end
-    from jsonb_to_recordset(${json(values)}) as v(
+    from json_to_recordset(${json(values)}) as v(
       id uuid, class text, name text, status text, environment text, owner_group text,
       attributes jsonb, attribute_sources jsonb, tags text[], updated_at timestamptz,
       version integer, bump boolean)
@@ -149,7 +183,7 @@ export async function releaseClaims(
   for (const chunk of chunks(claims, ROWS_PER_STATEMENT * 5)) {
     await sql`
       delete from ci_identities i
-      using jsonb_to_recordset(${json(chunk.map(claimRow))}) as k(scope text, rule text, value text, ci_id uuid)
+      using json_to_recordset(${json(chunk.map(claimRow))}) as k(scope text, rule text, value text, ci_id uuid)
       where i.scope = k.scope and i.rule = k.rule and i.value = k.value and i.ci_id = k.ci_id`.execute(db);
   }
 }
@@ -164,7 +198,7 @@ export async function insertClaims(
     const { rows } = await sql<IdentityKey>`
       insert into ci_identities (scope, rule, value, ci_id)
       select scope, rule, value, ci_id
-      from jsonb_to_recordset(${json(chunk.map(claimRow))}) as k(scope text, rule text, value text, ci_id uuid)
+      from json_to_recordset(${json(chunk.map(claimRow))}) as k(scope text, rule text, value text, ci_id uuid)
       on conflict (scope, rule, value) do update set ci_id = excluded.ci_id
         where ci_identities.ci_id = excluded.ci_id
       returning scope, rule, value`.execute(db);
@@ -189,7 +223,7 @@ export async function findRelationships(db: Db, edges: readonly EdgeKey[]): Prom
   for (const chunk of chunks(edges, ROWS_PER_STATEMENT * 5)) {
     const { rows } = await sql<Relationship>`
       select r.* from relationships r
-      join jsonb_to_recordset(${json(chunk.map(edgeRow))}) as k(type text, source_id uuid, target_id uuid)
+      join json_to_recordset(${json(chunk.map(edgeRow))}) as k(type text, source_id uuid, target_id uuid)
         on r.type = k.type and r.source_id = k.source_id and r.target_id = k.target_id`.execute(db);
     found.push(...rows);
   }
@@ -198,19 +232,69 @@ export async function findRelationships(db: Db, edges: readonly EdgeKey[]): Prom
 
 const edgeRow = (e: EdgeKey) => ({ type: e.type, source_id: e.sourceId, target_id: e.targetId });
 
-/** Inserts relationships; one that exists already (a concurrent `relate`) is skipped. Returns those written. */
-export async function insertRelationships(db: Db, rows: readonly Relationship[]): Promise<Relationship[]> {
+/** Who writes, for the history rows a statement writes itself. */
+export interface HistoryWriter {
+  readonly actorKind: string;
+  readonly actorId: string;
+  readonly actorName: string;
+  readonly source: string | null;
+  readonly at: Date;
+}
+
+/**
+ * Inserts relationships and, in the same statement, a `related` history entry for each one written (a
+ * data-modifying CTE: the history rows come from the insert's RETURNING, their `changes` built in SQL in
+ * exactly the shape `historyRow` gives, so the rows are never shipped twice). One that exists already (a
+ * concurrent `relate`) is skipped, without history. `version` is the source CI's version the entry
+ * records. Returns the relationships written.
+ */
+export async function insertRelationshipsWithHistory(
+  db: Db,
+  rows: readonly (Relationship & { version: number })[],
+  writer: HistoryWriter,
+): Promise<Relationship[]> {
   if (rows.length === 0) return [];
-  // Only ids come back: the rows are ours already.
+  const values = rows.map((r, i) => ({
+    i,
+    id: r.id,
+    type: r.type,
+    source_id: r.sourceId,
+    target_id: r.targetId,
+    version: r.version,
+  }));
+  // Only ids come back: the rows are ours already. History rows take their seq in input order.
   const { rows: inserted } = await sql<{ id: string }>`
-    insert into relationships (id, type, source_id, target_id, created_at)
-    select id, type, source_id, target_id, created_at
-    from jsonb_to_recordset(${json(rows.map((r) => ({ ...edgeRow(r), id: r.id, created_at: r.createdAt })))})
-      as v(id uuid, type text, source_id uuid, target_id uuid, created_at timestamptz)
-    on conflict (type, source_id, target_id) do nothing
-    returning id`.execute(db);
+    with v as (
+      select * from json_to_recordset(${json(values)})
+        as v(i integer, id uuid, type text, source_id uuid, target_id uuid, version integer)
+    ),
+    ins as (
+      insert into relationships (id, type, source_id, target_id, created_at)
+      select id, type, source_id, target_id, ${writer.at}::timestamptz from v
+      on conflict (type, source_id, target_id) do nothing
+      returning id
+    ),
+    history as (
+      insert into ci_history (ci_id, related_ci_id, relationship_id, kind, version, actor_kind, actor_id,
+                              actor_name, source, at, changes)
+      select v.source_id, v.target_id, v.id, 'related', v.version, ${writer.actorKind}::text, ${writer.actorId}::text,
+             ${writer.actorName}::text, ${writer.source}::text, ${writer.at}::timestamptz,
+             jsonb_build_array(jsonb_build_object('field', 'relationship', 'before', null, 'after',
+               jsonb_build_object('id', v.id, 'type', v.type, 'sourceId', v.source_id, 'targetId', v.target_id)))
+      from v join ins using (id)
+      order by v.i
+    )
+    select id from ins`.execute(db);
   const written = new Set(inserted.map((r) => r.id));
-  return rows.filter((r) => written.has(r.id));
+  return rows
+    .filter((r) => written.has(r.id))
+    .map((r) => ({
+      id: r.id,
+      type: r.type,
+      sourceId: r.sourceId,
+      targetId: r.targetId,
+      createdAt: r.createdAt,
+    }));
 }
 
 /**
@@ -228,7 +312,7 @@ export async function closingCycles(
   const values = edges.map((e) => ({ i: e.index, s: e.sourceId, t: e.targetId }));
   const { rows } = await sql<{ i: number }>`
     with recursive
-      ne(i, s, t) as (select i, s, t from jsonb_to_recordset(${json(values)}) as v(i integer, s uuid, t uuid)),
+      ne(i, s, t) as (select i, s, t from json_to_recordset(${json(values)}) as v(i integer, s uuid, t uuid)),
       walk(i, id) as (
         select i, t from ne
         union
@@ -271,7 +355,7 @@ export async function insertHistoryRows(db: Db, rows: readonly HistoryRow[]): Pr
                               actor_name, source, at, changes)
       select ci_id, related_ci_id, relationship_id, kind, version, actor_kind, actor_id, actor_name,
              source, at, changes
-      from jsonb_to_recordset(${json(values)}) as v(
+      from json_to_recordset(${json(values)}) as v(
         ci_id uuid, related_ci_id uuid, relationship_id uuid, kind text, version integer, actor_kind text,
         actor_id text, actor_name text, source text, at timestamptz, changes jsonb)`.execute(db);
   }

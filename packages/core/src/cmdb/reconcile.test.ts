@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Actor, systemActor } from '../kernel/actor.js';
 import { ManualClock } from '../kernel/clock.js';
 import { ForbiddenError, ValidationError } from '../kernel/errors.js';
+import { type AnyDomainEvent, toJson } from '../kernel/events.js';
 import { createTestOpsGraph, type TestOpsGraph, testBackends } from '../testing/index.js';
+import { fieldChanges } from './history.js';
 import type { ReconcilePayload, ReconcileProgress, ReconcileRelationshipInput } from './reconcile.js';
 
 const admin = systemActor('test');
@@ -58,13 +60,23 @@ describe.each(testBackends())('reconciliation on %s', (backend) => {
     const existing = await og.cmdb.create({ class: 'business_service', name: 'Shop' }, { actor: admin });
     const before = await snapshot();
     const progress: ReconcileProgress[] = [];
+    const live: AnyDomainEvent[] = [];
+    const off = og.on('*', (e) => {
+      live.push(e);
+    });
     const report = await run(
       {
         cis: [
           server('web-01', { cpu_count: 4, os: 'debian' }),
           server('web-02', { mac_address: '00-1A-2B-3C-4D-5E' }),
           { ref: 'app', class: 'application', name: 'shop-app', tags: ['prod', 'prod'], environment: 'prod' },
-          { ref: 'db', class: 'database', name: 'shop-db', attributes: { engine: 'postgresql', port: 5432 } },
+          {
+            ref: 'db',
+            class: 'database',
+            name: 'shop-db',
+            ownerGroup: 'dba',
+            attributes: { engine: 'postgresql', port: 5432 },
+          },
         ],
         relationships: [
           { type: 'runs_on', source: 'app', target: 'web-01' },
@@ -129,16 +141,90 @@ describe.each(testBackends())('reconciliation on %s', (backend) => {
     const created = history.find((h) => h.kind === 'created')!;
     expect(created).toMatchObject({ source: 'scanner', version: 1, actor: { id: 't-feed' } });
     expect(created.changes).toContainEqual({ field: 'name', before: null, after: 'shop-app' });
+    // Each `created` entry (built in SQL with the insert) is exactly what `fieldChanges` gives, in order.
+    for (const ci of [web1!, web2!, app!, db!]) {
+      const entries = await og.cmdb.history(ci.id);
+      expect(entries.filter((h) => h.kind === 'created').map((h) => h.changes)).toEqual([
+        fieldChanges(null, ci),
+      ]);
+    }
+    expect(
+      (await og.cmdb.history(db!.id)).find((h) => h.kind === 'created')!.changes.map((c) => c.field),
+    ).toEqual(['class', 'name', 'status', 'ownerGroup', 'tags', 'attributes.engine', 'attributes.port']);
     const events = await og.activity.list({ after: before.seq, limit: 100 });
     expect(events.map((e) => e.type)).toEqual([
       ...Array(4).fill('ci.created'),
       ...Array(4).fill('ci.related'),
     ]);
     expect(events.every((e) => e.actor.id === 't-feed')).toBe(true);
+    // Stored payloads are exactly `toJson` of the records, and this process's handlers got the same.
+    off();
+    expect(events.slice(0, 4).map((e) => e.payload)).toEqual(
+      [web1, web2, app, db].map((ci) => toJson({ ci })),
+    );
+    const relationshipsById = new Map(relationships.map((r) => [r.id, r]));
+    expect(events.slice(4).map((e) => e.payload)).toEqual(
+      events.slice(4).map((e) => {
+        const id = (e.payload as { relationship: { id: string } }).relationship.id;
+        return toJson({ relationship: relationshipsById.get(id)! });
+      }),
+    );
+    expect(
+      new Set(events.slice(4).map((e) => (e.payload as { relationship: { id: string } }).relationship.id))
+        .size,
+    ).toBe(4);
+    expect(live.map((e) => [e.seq, e.type, e.subject, e.payload])).toEqual(
+      events.map((e) => [e.seq, e.type, e.subject, e.payload]),
+    );
     const after = await snapshot();
     expect(after.cis - before.cis).toBe(4);
     // 4 created + 4 related entries.
     expect(after.history - before.history).toBe(8);
+
+    // The related entries (written by the relationships' own statement): exactly what `relate` records,
+    // after every CI's `created` entry, in the feed's order.
+    const rows = await og.db
+      .selectFrom('ciHistory')
+      .selectAll()
+      .where((eb) =>
+        eb.or([
+          eb('ciId', 'in', [web1!.id, web2!.id, app!.id, db!.id]),
+          eb(
+            'relationshipId',
+            'in',
+            relationships.map((r) => r.id),
+          ),
+        ]),
+      )
+      .orderBy('seq')
+      .execute();
+    expect(rows.map((r) => r.kind)).toEqual([...Array(4).fill('created'), ...Array(4).fill('related')]);
+    const byPair = new Map(relationships.map((r) => [`${r.sourceId} ${r.type} ${r.targetId}`, r]));
+    const expected = [
+      [app!.id, 'runs_on', web1!.id, 1],
+      [app!.id, 'runs_on', web2!.id, 1],
+      [app!.id, 'depends_on', db!.id, 1],
+      [existing.id, 'depends_on', app!.id, existing.version],
+    ].map(([sourceId, type, targetId, version]) => {
+      const r = byPair.get(`${sourceId} ${type} ${targetId}`)!;
+      return {
+        ciId: sourceId,
+        relatedCiId: targetId,
+        relationshipId: r.id,
+        kind: 'related',
+        version,
+        actorKind: 'token',
+        actorId: 't-feed',
+        actorName: 'feed',
+        source: 'scanner',
+        at: clock.now(),
+        changes: [{ field: 'relationship', before: null, after: { id: r.id, type, sourceId, targetId } }],
+      };
+    });
+    expect(rows.slice(4).map(({ seq: _, ...r }) => r)).toEqual(expected);
+    expect(history.filter((h) => h.kind === 'related').map((h) => h.relationship)).toEqual(
+      expect.arrayContaining(expected.map((e) => e.changes[0]!.after)),
+    );
   });
 
   it('is idempotent: the same payload again changes nothing', async () => {

@@ -763,8 +763,17 @@ class Reconciliation {
     };
     this.progress('writing', 0);
 
+    // Who writes, for the history entries the insert statements write themselves.
+    const writer: bulk.HistoryWriter = {
+      actorKind: scope.actor.kind,
+      actorId: scope.actor.id,
+      actorName: scope.actor.name,
+      source: from,
+      at: scope.now,
+    };
+    // New CIs with their `created` history entries, one statement per chunk.
     for (const chunk of bulk.chunks(created)) {
-      await bulk.insertCis(this.db, chunk);
+      await bulk.insertCisWithHistory(this.db, chunk, writer);
       advance(chunk.length);
     }
     const written = new Map<string, Ci>(created.map((c) => [c.id, c]));
@@ -812,6 +821,15 @@ class Reconciliation {
       );
     }
 
+    // History of changed CIs before the relationships', as for new CIs (written with them above).
+    await bulk.insertHistoryRows(
+      this.db,
+      changed.map((i) =>
+        historyRow('updated', written.get(i.next!.id)!, scope.actor, from, scope.now, i.changes!),
+      ),
+    );
+
+    // Each relationship with its `related` history entry, in one statement per chunk.
     const relationships: Relationship[] = [];
     for (const chunk of bulk.chunks(planned.fresh)) {
       const rows = chunk.map((r) => ({
@@ -820,26 +838,15 @@ class Reconciliation {
         sourceId: r.sourceId,
         targetId: r.targetId,
         createdAt: scope.now,
-      }));
-      relationships.push(...(await bulk.insertRelationships(this.db, rows)));
-      advance(chunk.length);
-    }
-
-    const history = [
-      ...created.map((ci) => historyRow('created', ci, scope.actor, from, scope.now, fieldChanges(null, ci))),
-      ...changed.map((i) =>
-        historyRow('updated', written.get(i.next!.id)!, scope.actor, from, scope.now, i.changes!),
-      ),
-      ...relationships.map((r) => {
         // The source CI's version now: written here, untouched by this feed, or named by id.
-        const version =
+        version:
           written.get(r.sourceId)?.version ??
           nextById.get(r.sourceId)?.version ??
-          this.named.get(r.sourceId)!.version;
-        return historyRow('related', { id: r.sourceId, version }, scope.actor, from, scope.now, [], r);
-      }),
-    ];
-    await bulk.insertHistoryRows(this.db, history);
+          this.named.get(r.sourceId)!.version,
+      }));
+      relationships.push(...(await bulk.insertRelationshipsWithHistory(this.db, rows, writer)));
+      advance(chunk.length);
+    }
 
     for (const ci of created) scope.emit('ci.created', { type: 'ci', id: ci.id }, { ci });
     for (const item of changed) {
