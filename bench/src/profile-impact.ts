@@ -9,7 +9,14 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
-import { connectDatabase, createLogger, createOpsGraph, definePlugin, type OpsGraph } from '@opsgraph/core';
+import {
+  connectDatabase,
+  createLogger,
+  createOpsGraph,
+  type DatabaseHandle,
+  definePlugin,
+  type OpsGraph,
+} from '@opsgraph/core';
 import { sql } from 'kysely';
 import { FILLER_TYPE, fullSpec, generateGraph, loadGraph, quickSpec } from './topology-graph.js';
 
@@ -23,7 +30,7 @@ const benchTypes = definePlugin({
   name: 'bench',
   relationshipTypes: [{ name: FILLER_TYPE, label: 'backs up to', propagation: 'none' }],
 });
-const open = async (database: Parameters<typeof createOpsGraph>[0]['database']) =>
+const open = async (database: string | DatabaseHandle) =>
   createOpsGraph({
     database,
     plugins: [benchTypes],

@@ -161,7 +161,7 @@ export class TopologyService {
     reach.assertEach(ids);
     const { carrying, under } = await this.#catalog({});
     const clusterClasses = under(CLUSTER_CLASS);
-    const rows = await store.impactWalk(this.kernel.db, ids, {
+    const { rows, belowQuorum } = await store.impactWalk(this.kernel.db, ids, {
       maxDepth,
       carrying,
       clusterClasses: [...clusterClasses],
@@ -175,7 +175,7 @@ export class TopologyService {
       if (row.down) down.add(row.id);
     }
     const clusters = [...first.values()].filter((r) => clusterClasses.has(r.class)).map((r) => r.id);
-    const fallen = [...new Set(rows.filter((r) => r.belowQuorum && !down.has(r.id)).map((r) => r.id))];
+    const fallen = belowQuorum.filter((id) => !down.has(id));
     await this.#settleClusters([...first.keys()], clusters, fallen, down, carrying);
 
     const services = under(BUSINESS_SERVICE_CLASS);

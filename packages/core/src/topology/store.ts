@@ -163,12 +163,23 @@ const quorumOf = (attributes: RawBuilder<unknown>) =>
   sql`case when ${attributes}->>'quorum' ~ '^[0-9]{1,9}$' then (${attributes}->>'quorum')::int else 1 end`;
 
 /** A CI a failure reaches, as the impact walk reports it (a CI may come twice: reached, then reached down). */
-export interface ImpactRow extends ReachedRow {
+export interface ImpactRow extends CiSummary {
+  readonly depth: number;
+  /** The CI one step closer to a failing CI; null for a failing CI. */
+  readonly predId: string | null;
   /** Reached along a chain of down CIs that crosses no cluster membership. */
   readonly down: boolean;
-  /** A cluster reached with a down member and fewer than quorum members up (as `belowQuorum`). */
-  readonly belowQuorum: boolean;
 }
+
+export interface ImpactWalk {
+  /** By depth; a CI first reached degraded comes again where a down chain reaches it. */
+  readonly rows: ImpactRow[];
+  /** The clusters reached with a down member and fewer than quorum members up (as `belowQuorum`). */
+  readonly belowQuorum: string[];
+}
+
+/** `a,b,c` as a list (`''` is none); the ids, states and statuses joined here never hold a comma. */
+const split = (text: string | null): string[] => (text ? text.split(',') : []);
 
 /**
  * Impact in one query: the walk of `walk()` from the failing CIs, upstream, carrying a state. A CI is
@@ -177,6 +188,10 @@ export interface ImpactRow extends ReachedRow {
  * first level to reach a CI gives its depth and path; a CI first reached degraded is walked again if a
  * down chain reaches it later, so `down` wins whatever the lengths (each CI is walked at most twice).
  * The same query then judges the clusters it reached against their quorum, given its down CIs.
+ *
+ * The answer is one row per level holding the level's columns as text (ids, predecessors and states
+ * comma-joined, names and classes as JSON arrays), and one row (depth -1) naming the clusters below
+ * quorum: a thousand CIs then cost a handful of values to send and parse instead of a row each.
  */
 export async function impactWalk(
   db: Db,
@@ -186,30 +201,39 @@ export async function impactWalk(
     readonly carrying: Carrying;
     readonly clusterClasses: readonly string[];
   },
-): Promise<ImpactRow[]> {
-  const arrivesDown = sql`e.down and not (e.type = ${MEMBERSHIP_TYPE} and c.class = any(${texts(options.clusterClasses)}))`;
-  const result = await sql<ImpactRow>`
-    with recursive bfs(depth, ids, preds, rels, downs, names, classes, statuses, seen, seen_down) as (
-      select 0, s.ids, s.nulls, s.nulls, s.downs, s.names, s.classes, s.statuses, s.ids, s.ids
+): Promise<ImpactWalk> {
+  const clusterClasses = texts(options.clusterClasses);
+  const arrivesDown = sql`e.down and not (e.type = ${MEMBERSHIP_TYPE} and c.class = any(${clusterClasses}))`;
+  const result = await sql<{
+    depth: number;
+    ids: string | null;
+    preds: string | null;
+    downs: string | null;
+    names: string | null;
+    classes: string | null;
+    statuses: string | null;
+  }>`
+    with recursive bfs(depth, ids, preds, downs, names, classes, statuses, seen, seen_down) as (
+      select 0, s.ids, s.nulls, s.downs, s.names, s.classes, s.statuses, s.ids, s.ids
         from (select array_agg(c.id order by c.id) as ids, array_agg(null::uuid) as nulls,
                      array_agg(true) as downs, array_agg(c.name order by c.id) as names,
                      array_agg(c.class order by c.id) as classes, array_agg(c.status order by c.id) as statuses
                 from cis c where c.id = any(${uuids(failingIds)}) and c.status <> 'retired') s
        where s.ids is not null
       union all
-      select b.depth + 1, n.ids, n.preds, n.rels, n.downs, n.names, n.classes, n.statuses,
+      select b.depth + 1, n.ids, n.preds, n.downs, n.names, n.classes, n.statuses,
              b.seen || n.fresh, b.seen_down || n.fresh_down
         from bfs b
         cross join lateral (
           select array_agg(x.next order by x.next) as ids, array_agg(x.pred order by x.next) as preds,
-                 array_agg(x.rel order by x.next) as rels, array_agg(x.arrives_down order by x.next) as downs,
+                 array_agg(x.arrives_down order by x.next) as downs,
                  array_agg(x.name order by x.next) as names, array_agg(x.class order by x.next) as classes,
                  array_agg(x.status order by x.next) as statuses,
                  array_agg(x.next) filter (where x.fresh) as fresh,
                  array_agg(x.next) filter (where x.arrives_down) as fresh_down
             from (
               -- A CI reached both ways on one level counts as reached down, through a down predecessor.
-              select distinct on (e.next) e.next, e.pred, e.rel_id as rel, c.name, c.class, c.status,
+              select distinct on (e.next) e.next, e.pred, c.name, c.class, c.status,
                      ${arrivesDown} as arrives_down, v.id is null as fresh
                 from (${levelSteps(sql`unnest(b.ids, b.downs) f(id, down)`, 'upstream', options.carrying)}) e
                 left join unnest(b.seen) v(id) on v.id = e.next
@@ -223,17 +247,15 @@ export async function impactWalk(
         ) n
        where b.depth < ${options.maxDepth} and n.ids is not null
     ),
-    reached as (
-      select b.depth, r.id, r.pred_id, r.rel_id, r.down, r.name, r.class, r.status
-        from bfs b
-        cross join lateral unnest(b.ids, b.preds, b.rels, b.downs, b.names, b.classes, b.statuses)
-             as r(id, pred_id, rel_id, down, name, class, status)
+    down as (
+      select distinct r.id from bfs b cross join lateral unnest(b.ids, b.downs) r(id, down) where r.down
     ),
-    down as (select distinct id from reached where down),
     -- The clusters reached with a down member and too few members up (see belowQuorum).
     fallen as (
       select k.id
-        from (select distinct id from reached where class = any(${texts(options.clusterClasses)})) k
+        from (select distinct r.id
+                from bfs b cross join lateral unnest(b.ids, b.classes) r(id, class)
+               where r.class = any(${clusterClasses})) k
         join cis c on c.id = k.id
         join relationships m on m.target_id = k.id and m.type = ${MEMBERSHIP_TYPE}
         join cis mc on mc.id = m.source_id and mc.status <> 'retired'
@@ -242,10 +264,39 @@ export async function impactWalk(
        group by k.id
       having count(d.id) > 0 and count(*) - count(d.id) < min(${quorumOf(sql`c.attributes`)})
     )
-    select x.*, exists (select 1 from fallen f where f.id = x.id) as below_quorum
-      from reached x
-     order by x.depth`.execute(db);
-  return result.rows;
+    select b.depth, array_to_string(b.ids, ',') as ids, array_to_string(b.preds, ',', '') as preds,
+           array_to_string(b.downs, ',') as downs, array_to_json(b.names)::text as names,
+           array_to_json(b.classes)::text as classes, array_to_string(b.statuses, ',') as statuses
+      from bfs b
+    union all
+    select -1, (select string_agg(f.id::text, ',') from fallen f), null, null, null, null, null
+     order by 1`.execute(db);
+  const rows: ImpactRow[] = [];
+  let belowQuorum: string[] = [];
+  for (const level of result.rows) {
+    if (level.depth < 0) {
+      belowQuorum = split(level.ids);
+      continue;
+    }
+    const ids = split(level.ids);
+    const preds = split(level.preds);
+    const downs = split(level.downs);
+    const names = JSON.parse(level.names ?? '[]') as string[];
+    const classes = JSON.parse(level.classes ?? '[]') as string[];
+    const statuses = split(level.statuses) as CiStatus[];
+    for (let i = 0; i < ids.length; i++) {
+      rows.push({
+        depth: level.depth,
+        id: ids[i]!,
+        predId: preds[i] || null,
+        down: downs[i] === 'true' || downs[i] === 't',
+        name: names[i]!,
+        class: classes[i]!,
+        status: statuses[i]!,
+      });
+    }
+  }
+  return { rows, belowQuorum };
 }
 
 /**
