@@ -1,7 +1,7 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { CiStatus, Propagation, Relationship } from '../cmdb/model.js';
 import type { Database } from '../db/database.js';
-import { type CiSummary, MEMBERSHIP_TYPE } from './model.js';
+import { BUSINESS_SERVICE_CLASS, type CiSummary, CLUSTER_CLASS, MEMBERSHIP_TYPE } from './model.js';
 
 type Db = Kysely<Database>;
 
@@ -176,34 +176,44 @@ export interface ImpactWalk {
   readonly rows: ImpactRow[];
   /** The clusters reached with a down member and fewer than quorum members up (as `belowQuorum`). */
   readonly belowQuorum: string[];
+  /** `cluster` and its subclasses, as the walk read them. */
+  readonly clusterClasses: ReadonlySet<string>;
+  /** `business_service` and its subclasses, as the walk read them. */
+  readonly serviceClasses: ReadonlySet<string>;
 }
 
 /** `a,b,c` as a list (`''` is none); the ids, states and statuses joined here never hold a comma. */
 const split = (text: string | null): string[] => (text ? text.split(',') : []);
 
+/** The class `root` and its subclasses, as a recursive CTE body (the CTE named `name`). */
+const classTree = (name: string, root: string) => sql`
+  select k.name from ci_classes k where k.name = ${root}
+  union
+  select k.name from ci_classes k join ${sql.raw(name)} u on k.parent = u.name`;
+
 /**
- * Impact in one query: the walk of `walk()` from the failing CIs, upstream, carrying a state. A CI is
- * reached `down` from a down CI, except across a membership into a CI of `clusterClasses` (quorum
- * decides that), and otherwise (from a degraded CI, or as a cluster's member) reached degraded. The
- * first level to reach a CI gives its depth and path; a CI first reached degraded is walked again if a
- * down chain reaches it later, so `down` wins whatever the lengths (each CI is walked at most twice).
- * The same query then judges the clusters it reached against their quorum, given its down CIs.
+ * Impact in one query: a level-by-level walk as `walk()`'s from the failing CIs, upstream, carrying a
+ * state. A CI is reached `down` from a down CI, except across a membership into a cluster (a CI of
+ * class `cluster` or a subclass: quorum decides that), and otherwise (from a degraded CI, or as a
+ * cluster's member) reached degraded. The first level to reach a CI gives its depth and path; a CI
+ * first reached degraded is walked again if a down chain reaches it later, so `down` wins whatever the
+ * lengths (each CI is walked at most twice). The same query then judges the clusters it reached against
+ * their quorum, given its down CIs.
  *
- * The answer is one row per level holding the level's columns as text (ids, predecessors and states
- * comma-joined, names and classes as JSON arrays), and one row (depth -1) naming the clusters below
- * quorum: a thousand CIs then cost a handful of values to send and parse instead of a row each.
+ * The statement reads what it needs of the class tree and the relationship types itself (which types
+ * carry a failure which way, the cluster and business-service classes), so it sees them as they are in
+ * its own snapshot, with no round trip of its own. Each level steps from all its CIs at once (one index
+ * scan per end and level). The answer is one row per level holding the level's columns as text (ids,
+ * predecessors and states comma-joined, names and classes as JSON arrays) and one row (depth -1) with
+ * the clusters below quorum and the two class trees: a thousand CIs cost a handful of values to send
+ * and parse instead of a row each.
  */
 export async function impactWalk(
   db: Db,
   failingIds: readonly string[],
-  options: {
-    readonly maxDepth: number;
-    readonly carrying: Carrying;
-    readonly clusterClasses: readonly string[];
-  },
+  options: { readonly maxDepth: number },
 ): Promise<ImpactWalk> {
-  const clusterClasses = texts(options.clusterClasses);
-  const arrivesDown = sql`e.down and not (e.type = ${MEMBERSHIP_TYPE} and c.class = any(${clusterClasses}))`;
+  const arrivesDown = sql`e.down and not (e.type = ${MEMBERSHIP_TYPE} and c.class in (select name from cluster_class))`;
   const result = await sql<{
     depth: number;
     ids: string | null;
@@ -213,7 +223,15 @@ export async function impactWalk(
     classes: string | null;
     statuses: string | null;
   }>`
-    with recursive bfs(depth, ids, preds, downs, names, classes, statuses, seen, seen_down) as (
+    with recursive
+    cluster_class(name) as (${classTree('cluster_class', CLUSTER_CLASS)}),
+    service_class(name) as (${classTree('service_class', BUSINESS_SERVICE_CLASS)}),
+    carrying as (
+      select coalesce(array_agg(t.name) filter (where t.propagation in ('to_source', 'both')), '{}') as to_source,
+             coalesce(array_agg(t.name) filter (where t.propagation in ('to_target', 'both')), '{}') as to_target
+        from relationship_types t
+    ),
+    bfs(depth, ids, preds, downs, names, classes, statuses, seen, seen_down) as (
       select 0, s.ids, s.nulls, s.downs, s.names, s.classes, s.statuses, s.ids, s.ids
         from (select array_agg(c.id order by c.id) as ids, array_agg(null::uuid) as nulls,
                      array_agg(true) as downs, array_agg(c.name order by c.id) as names,
@@ -235,27 +253,41 @@ export async function impactWalk(
               -- A CI reached both ways on one level counts as reached down, through a down predecessor.
               select distinct on (e.next) e.next, e.pred, c.name, c.class, c.status,
                      ${arrivesDown} as arrives_down, v.id is null as fresh
-                from (${levelSteps(sql`unnest(b.ids, b.downs) f(id, down)`, 'upstream', options.carrying)}) e
+                from (
+                  -- Every step out of the level, matched in the (end, type) indexes for the whole level.
+                  select f.down, e.pred, e.next, e.type
+                    from (select r.target_id as pred, r.source_id as next, r.type
+                            from relationships r
+                           where r.target_id = any(b.ids) and r.type = any((select to_source from carrying)::text[])
+                          union all
+                          select r.source_id, r.target_id, r.type
+                            from relationships r
+                           where r.source_id = any(b.ids) and r.type = any((select to_target from carrying)::text[])) e
+                    join unnest(b.ids, b.downs) f(id, down) on f.id = e.pred
+                  offset 0) e
                 left join unnest(b.seen) v(id) on v.id = e.next
                 left join unnest(b.seen_down) vd(id) on vd.id = e.next
                 join cis c on c.id = e.next and c.status <> 'retired'
                -- The first test needs no CI: it drops what is settled before the CI is read.
                where (v.id is null or (e.down and vd.id is null))
                  and (v.id is null or (${arrivesDown} and vd.id is null))
-               order by e.next, arrives_down desc, e.pred, e.rel_id
+               order by e.next, arrives_down desc, e.pred
             ) x
         ) n
        where b.depth < ${options.maxDepth} and n.ids is not null
     ),
+    -- The deepest level's seen_down holds every CI reached down (the failing ones included).
     down as (
-      select distinct r.id from bfs b cross join lateral unnest(b.ids, b.downs) r(id, down) where r.down
+      select d.id
+        from (select b.seen_down from bfs b order by b.depth desc limit 1) l
+        cross join lateral unnest(l.seen_down) d(id)
     ),
     -- The clusters reached with a down member and too few members up (see belowQuorum).
     fallen as (
       select k.id
         from (select distinct r.id
                 from bfs b cross join lateral unnest(b.ids, b.classes) r(id, class)
-               where r.class = any(${clusterClasses})) k
+               where r.class in (select name from cluster_class)) k
         join cis c on c.id = k.id
         join relationships m on m.target_id = k.id and m.type = ${MEMBERSHIP_TYPE}
         join cis mc on mc.id = m.source_id and mc.status <> 'retired'
@@ -269,13 +301,18 @@ export async function impactWalk(
            array_to_json(b.classes)::text as classes, array_to_string(b.statuses, ',') as statuses
       from bfs b
     union all
-    select -1, (select string_agg(f.id::text, ',') from fallen f), null, null, null, null, null
-     order by 1`.execute(db);
+    select -1, (select string_agg(f.id::text, ',') from fallen f), null, null,
+           (select json_agg(name)::text from service_class), (select json_agg(name)::text from cluster_class),
+           null`.execute(db);
   const rows: ImpactRow[] = [];
   let belowQuorum: string[] = [];
-  for (const level of result.rows) {
+  let serviceClasses: string[] = [];
+  let clusterClasses: string[] = [];
+  for (const level of result.rows.sort((a, b) => a.depth - b.depth)) {
     if (level.depth < 0) {
       belowQuorum = split(level.ids);
+      serviceClasses = JSON.parse(level.names ?? '[]');
+      clusterClasses = JSON.parse(level.classes ?? '[]');
       continue;
     }
     const ids = split(level.ids);
@@ -296,7 +333,12 @@ export async function impactWalk(
       });
     }
   }
-  return { rows, belowQuorum };
+  return {
+    rows,
+    belowQuorum,
+    clusterClasses: new Set(clusterClasses),
+    serviceClasses: new Set(serviceClasses),
+  };
 }
 
 /**
