@@ -21,6 +21,9 @@ export const MAX_MAP_NODES = 5000;
 /** Class names and relationship types a filter may list. */
 const MAX_FILTER = 100;
 
+// These three names are also written into the database function topology_impact_walk (migration
+// 0034_topology_impact_walk): renaming one means replacing that function in a new migration.
+
 /** The class whose CIs (and subclasses') evaluate member quorum in impact analysis. */
 export const CLUSTER_CLASS = 'cluster';
 /** The relationship type that makes a CI a member of a cluster: `member member_of cluster`. */

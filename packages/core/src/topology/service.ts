@@ -6,9 +6,7 @@ import { CiReach } from '../kernel/reach.js';
 import { parseInput } from '../kernel/validation.js';
 import {
   type AffectedCi,
-  BUSINESS_SERVICE_CLASS,
   type CiSummary,
-  CLUSTER_CLASS,
   ciId,
   ciIdList,
   type DependencyPath,
@@ -159,40 +157,45 @@ export class TopologyService {
     const { maxDepth } = parseInput(impactQuery, query);
     const ids = this.#ids(typeof ciIds === 'string' ? [ciIds] : ciIds);
     reach.assertEach(ids);
-    const { carrying, under } = await this.#catalog({});
-    const clusterClasses = under(CLUSTER_CLASS);
-    const rows = await store.impactWalk(this.kernel.db, ids, {
-      maxDepth,
-      carrying,
-      clusterClasses: [...clusterClasses],
-    });
+    const walk = await store.impactWalk(this.kernel.db, ids, { maxDepth });
+    const { rows, clusterClasses, serviceClasses } = walk;
     // The walk starts from the live ones; only when some are missing is it worth asking which.
-    if (rows.filter((row) => row.depth === 0).length < new Set(ids).size) await this.#existingMany(ids);
+    let starts = 0;
+    for (const row of rows) if (row.depth === 0) starts++;
+    if (starts < new Set(ids).size) await this.#existingMany(ids);
+    // Rows come by depth: the first row of a CI holds its depth and the step of its path.
     const first = new Map<string, store.ImpactRow>();
     const down = new Set<string>();
     for (const row of rows) {
       if (!first.has(row.id)) first.set(row.id, row);
       if (row.down) down.add(row.id);
     }
-    const clusters = [...first.values()].filter((r) => clusterClasses.has(r.class)).map((r) => r.id);
-    const fallen = [...new Set(rows.filter((r) => r.belowQuorum && !down.has(r.id)).map((r) => r.id))];
-    await this.#settleClusters([...first.keys()], clusters, fallen, down, carrying);
+    const fallen = walk.belowQuorum.filter((id) => !down.has(id));
+    if (fallen.length > 0) {
+      const { carrying } = await this.#catalog({});
+      const clusters = [...first.values()].filter((r) => clusterClasses.has(r.class)).map((r) => r.id);
+      await this.#settleClusters([...first.keys()], clusters, fallen, down, carrying);
+    }
 
-    const services = under(BUSINESS_SERVICE_CLASS);
-    const paths = pathsOf(first.values());
-    const affected = sortReached(
-      [...first.values()]
-        .filter((row) => reach.hasAll(paths.get(row.id)!))
-        .map(
-          (row): AffectedCi => ({
-            ...summary(row),
-            depth: row.depth,
-            path: paths.get(row.id)!,
-            state: down.has(row.id) ? 'down' : 'degraded',
-          }),
-        ),
-    );
-    return { affected, services: affected.filter((ci) => services.has(ci.class)) };
+    const paths = new Map<string, string[]>();
+    const affected: AffectedCi[] = [];
+    for (const row of first.values()) {
+      const before = row.predId ? paths.get(row.predId) : undefined;
+      const path = before ? [...before, row.id] : [row.id];
+      paths.set(row.id, path);
+      if (!reach.hasAll(path)) continue;
+      affected.push({
+        id: row.id,
+        name: row.name,
+        class: row.class,
+        status: row.status,
+        depth: row.depth,
+        path,
+        state: down.has(row.id) ? 'down' : 'degraded',
+      });
+    }
+    sortReached(affected);
+    return { affected, services: affected.filter((ci) => serviceClasses.has(ci.class)) };
   }
 
   /**

@@ -163,89 +163,97 @@ const quorumOf = (attributes: RawBuilder<unknown>) =>
   sql`case when ${attributes}->>'quorum' ~ '^[0-9]{1,9}$' then (${attributes}->>'quorum')::int else 1 end`;
 
 /** A CI a failure reaches, as the impact walk reports it (a CI may come twice: reached, then reached down). */
-export interface ImpactRow extends ReachedRow {
+export interface ImpactRow extends CiSummary {
+  readonly depth: number;
+  /** The CI one step closer to a failing CI; null for a failing CI. */
+  readonly predId: string | null;
   /** Reached along a chain of down CIs that crosses no cluster membership. */
   readonly down: boolean;
-  /** A cluster reached with a down member and fewer than quorum members up (as `belowQuorum`). */
-  readonly belowQuorum: boolean;
 }
 
+export interface ImpactWalk {
+  /** By depth; a CI first reached degraded comes again where a down chain reaches it. */
+  readonly rows: ImpactRow[];
+  /** The clusters reached with a down member and fewer than quorum members up (as `belowQuorum`). */
+  readonly belowQuorum: string[];
+  /** `cluster` and its subclasses, as the walk read them. */
+  readonly clusterClasses: ReadonlySet<string>;
+  /** `business_service` and its subclasses, as the walk read them. */
+  readonly serviceClasses: ReadonlySet<string>;
+}
+
+/** `a,b,c` as a list (`''` is none); the ids, states and statuses joined here never hold a comma. */
+const split = (text: string | null): string[] => (text ? text.split(',') : []);
+
 /**
- * Impact in one query: the walk of `walk()` from the failing CIs, upstream, carrying a state. A CI is
- * reached `down` from a down CI, except across a membership into a CI of `clusterClasses` (quorum
- * decides that), and otherwise (from a degraded CI, or as a cluster's member) reached degraded. The
- * first level to reach a CI gives its depth and path; a CI first reached degraded is walked again if a
- * down chain reaches it later, so `down` wins whatever the lengths (each CI is walked at most twice).
- * The same query then judges the clusters it reached against their quorum, given its down CIs.
+ * Impact in one query: a level-by-level walk as `walk()`'s from the failing CIs, upstream, carrying a
+ * state. A CI is reached `down` from a down CI, except across a membership into a cluster (a CI of
+ * class `cluster` or a subclass: quorum decides that), and otherwise (from a degraded CI, or as a
+ * cluster's member) reached degraded. The first level to reach a CI gives its depth and path; a CI
+ * first reached degraded is walked again if a down chain reaches it later, so `down` wins whatever the
+ * lengths (each CI is walked at most twice). The same query then judges the clusters it reached against
+ * their quorum, given its down CIs.
+ *
+ * The statement reads what it needs of the class tree and the relationship types itself (which types
+ * carry a failure which way, the cluster and business-service classes), so it sees them as they are in
+ * its own snapshot, with no round trip of its own. Each level steps from all its CIs at once (one index
+ * scan per end and level). The answer is one row per level holding the level's columns as text (ids,
+ * predecessors and states comma-joined, names and classes as JSON arrays) and one row (depth -1) with
+ * the clusters below quorum and the two class trees: a thousand CIs cost a handful of values to send
+ * and parse instead of a row each.
+ *
+ * The statement is the function `topology_impact_walk` (migration 0034_topology_impact_walk), whose
+ * plan each connection makes once and keeps: planning it on every call cost about a sixth of its time.
  */
 export async function impactWalk(
   db: Db,
   failingIds: readonly string[],
-  options: {
-    readonly maxDepth: number;
-    readonly carrying: Carrying;
-    readonly clusterClasses: readonly string[];
-  },
-): Promise<ImpactRow[]> {
-  const arrivesDown = sql`e.down and not (e.type = ${MEMBERSHIP_TYPE} and c.class = any(${texts(options.clusterClasses)}))`;
-  const result = await sql<ImpactRow>`
-    with recursive bfs(depth, ids, preds, rels, downs, names, classes, statuses, seen, seen_down) as (
-      select 0, s.ids, s.nulls, s.nulls, s.downs, s.names, s.classes, s.statuses, s.ids, s.ids
-        from (select array_agg(c.id order by c.id) as ids, array_agg(null::uuid) as nulls,
-                     array_agg(true) as downs, array_agg(c.name order by c.id) as names,
-                     array_agg(c.class order by c.id) as classes, array_agg(c.status order by c.id) as statuses
-                from cis c where c.id = any(${uuids(failingIds)}) and c.status <> 'retired') s
-       where s.ids is not null
-      union all
-      select b.depth + 1, n.ids, n.preds, n.rels, n.downs, n.names, n.classes, n.statuses,
-             b.seen || n.fresh, b.seen_down || n.fresh_down
-        from bfs b
-        cross join lateral (
-          select array_agg(x.next order by x.next) as ids, array_agg(x.pred order by x.next) as preds,
-                 array_agg(x.rel order by x.next) as rels, array_agg(x.arrives_down order by x.next) as downs,
-                 array_agg(x.name order by x.next) as names, array_agg(x.class order by x.next) as classes,
-                 array_agg(x.status order by x.next) as statuses,
-                 array_agg(x.next) filter (where x.fresh) as fresh,
-                 array_agg(x.next) filter (where x.arrives_down) as fresh_down
-            from (
-              -- A CI reached both ways on one level counts as reached down, through a down predecessor.
-              select distinct on (e.next) e.next, e.pred, e.rel_id as rel, c.name, c.class, c.status,
-                     ${arrivesDown} as arrives_down, v.id is null as fresh
-                from (${levelSteps(sql`unnest(b.ids, b.downs) f(id, down)`, 'upstream', options.carrying)}) e
-                left join unnest(b.seen) v(id) on v.id = e.next
-                left join unnest(b.seen_down) vd(id) on vd.id = e.next
-                join cis c on c.id = e.next and c.status <> 'retired'
-               -- The first test needs no CI: it drops what is settled before the CI is read.
-               where (v.id is null or (e.down and vd.id is null))
-                 and (v.id is null or (${arrivesDown} and vd.id is null))
-               order by e.next, arrives_down desc, e.pred, e.rel_id
-            ) x
-        ) n
-       where b.depth < ${options.maxDepth} and n.ids is not null
-    ),
-    reached as (
-      select b.depth, r.id, r.pred_id, r.rel_id, r.down, r.name, r.class, r.status
-        from bfs b
-        cross join lateral unnest(b.ids, b.preds, b.rels, b.downs, b.names, b.classes, b.statuses)
-             as r(id, pred_id, rel_id, down, name, class, status)
-    ),
-    down as (select distinct id from reached where down),
-    -- The clusters reached with a down member and too few members up (see belowQuorum).
-    fallen as (
-      select k.id
-        from (select distinct id from reached where class = any(${texts(options.clusterClasses)})) k
-        join cis c on c.id = k.id
-        join relationships m on m.target_id = k.id and m.type = ${MEMBERSHIP_TYPE}
-        join cis mc on mc.id = m.source_id and mc.status <> 'retired'
-        left join down d on d.id = mc.id
-       where not exists (select 1 from down d2 where d2.id = k.id)
-       group by k.id
-      having count(d.id) > 0 and count(*) - count(d.id) < min(${quorumOf(sql`c.attributes`)})
-    )
-    select x.*, exists (select 1 from fallen f where f.id = x.id) as below_quorum
-      from reached x
-     order by x.depth`.execute(db);
-  return result.rows;
+  options: { readonly maxDepth: number },
+): Promise<ImpactWalk> {
+  const result = await sql<{
+    depth: number;
+    ids: string | null;
+    preds: string | null;
+    downs: string | null;
+    names: string | null;
+    classes: string | null;
+    statuses: string | null;
+  }>`select * from topology_impact_walk(${uuids(failingIds)}, ${options.maxDepth}::integer)`.execute(db);
+  const rows: ImpactRow[] = [];
+  let belowQuorum: string[] = [];
+  let serviceClasses: string[] = [];
+  let clusterClasses: string[] = [];
+  for (const level of result.rows.sort((a, b) => a.depth - b.depth)) {
+    if (level.depth < 0) {
+      belowQuorum = split(level.ids);
+      serviceClasses = JSON.parse(level.names ?? '[]');
+      clusterClasses = JSON.parse(level.classes ?? '[]');
+      continue;
+    }
+    const ids = split(level.ids);
+    const preds = split(level.preds);
+    const downs = split(level.downs);
+    const names = JSON.parse(level.names ?? '[]') as string[];
+    const classes = JSON.parse(level.classes ?? '[]') as string[];
+    const statuses = split(level.statuses) as CiStatus[];
+    for (let i = 0; i < ids.length; i++) {
+      rows.push({
+        depth: level.depth,
+        id: ids[i]!,
+        predId: preds[i] || null,
+        down: downs[i] === 'true' || downs[i] === 't',
+        name: names[i]!,
+        class: classes[i]!,
+        status: statuses[i]!,
+      });
+    }
+  }
+  return {
+    rows,
+    belowQuorum,
+    clusterClasses: new Set(clusterClasses),
+    serviceClasses: new Set(serviceClasses),
+  };
 }
 
 /**
