@@ -2,7 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Actor, systemActor } from '../kernel/actor.js';
 import { ManualClock } from '../kernel/clock.js';
 import { ForbiddenError, ValidationError } from '../kernel/errors.js';
-import { type AnyDomainEvent, toJson } from '../kernel/events.js';
+import type { AnyDomainEvent } from '../kernel/events.js';
+
+/** What a record becomes as a stored payload: its JSON (dates as ISO strings). */
+const toJson = <T>(value: T): unknown => JSON.parse(JSON.stringify(value));
+
 import { createTestOpsGraph, type TestOpsGraph, testBackends } from '../testing/index.js';
 import { fieldChanges } from './history.js';
 import type { ReconcilePayload, ReconcileProgress, ReconcileRelationshipInput } from './reconcile.js';
@@ -157,7 +161,7 @@ describe.each(testBackends())('reconciliation on %s', (backend) => {
       ...Array(4).fill('ci.related'),
     ]);
     expect(events.every((e) => e.actor.id === 't-feed')).toBe(true);
-    // Stored payloads are exactly `toJson` of the records, and this process's handlers got the same.
+    // Stored payloads are exactly the JSON of the records, and this process's handlers got the same.
     off();
     expect(events.slice(0, 4).map((e) => e.payload)).toEqual(
       [web1, web2, app, db].map((ci) => toJson({ ci })),
