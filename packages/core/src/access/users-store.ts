@@ -1,5 +1,6 @@
 import { type Kysely, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
+import { jsonRows } from '../db/json-rows.js';
 import { containsPattern } from './common.js';
 import type { User } from './model.js';
 
@@ -11,7 +12,11 @@ export const findUser = (db: Db, id: string): Promise<User | undefined> =>
 export const findUsers = (db: Db, ids: readonly string[]): Promise<User[]> =>
   ids.length === 0
     ? Promise.resolve([])
-    : db.selectFrom('accessUsers').selectAll().where('id', 'in', ids).orderBy('name').orderBy('id').execute();
+    : // A list view's hot read (callers, assignees): rows as one JSON value, see jsonRows.
+      jsonRows(db, db.selectFrom('accessUsers').selectAll().where('id', 'in', ids), [
+        'createdAt',
+        'updatedAt',
+      ]);
 
 export const findUserByExternalId = (db: Db, externalId: string): Promise<User | undefined> =>
   db.selectFrom('accessUsers').selectAll().where('externalId', '=', externalId).executeTakeFirst();

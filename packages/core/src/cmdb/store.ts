@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { Database } from '../db/database.js';
+import { jsonRows } from '../db/json-rows.js';
 import type { ValidationIssue } from '../kernel/errors.js';
 import type { CiReach } from '../kernel/reach.js';
 import type { IdentityKey } from './attributes.js';
@@ -23,7 +24,14 @@ export const findCi = (db: Db, id: string): Promise<Ci | undefined> =>
   db.selectFrom('cis').selectAll().where('id', '=', id).executeTakeFirst();
 
 export const findCis = (db: Db, ids: readonly string[]): Promise<Ci[]> =>
-  ids.length === 0 ? Promise.resolve([]) : db.selectFrom('cis').selectAll().where('id', 'in', ids).execute();
+  ids.length === 0
+    ? Promise.resolve([])
+    : // The CI loader's batch (every page naming CIs): rows as one JSON value, see jsonRows.
+      jsonRows(db, db.selectFrom('cis').selectAll().where('id', 'in', ids), [
+        'createdAt',
+        'updatedAt',
+        'retiredAt',
+      ]);
 
 export const findClass = (db: Db, name: string): Promise<CiClass | undefined> =>
   db.selectFrom('ciClasses').selectAll().where('name', '=', name).executeTakeFirst();

@@ -1,5 +1,6 @@
 import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
+import { jsonRows } from '../db/json-rows.js';
 import type { ActorRef } from '../kernel/actor.js';
 import type { Incident, IncidentNote, NoteKind } from './model.js';
 
@@ -139,8 +140,18 @@ export async function listIncidents(db: Db, q: IncidentQuery): Promise<Incident[
     const [createdAt, id] = q.after;
     query = query.where(sql<SqlBool>`(created_at, id) < (${new Date(createdAt)}::timestamptz, ${id}::uuid)`);
   }
-  const rows = await query.orderBy('createdAt', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
-  return rows.map((r) => toIncident(r as unknown as Record<string, unknown>));
+  // The service desk's list view: rows as one JSON value (see jsonRows; toIncident turns the dates back),
+  // put back in the page's order here (ids are lower-case hex, which sorts as the uuids do).
+  const rows = await jsonRows(
+    db,
+    query.orderBy('createdAt', 'desc').orderBy('id', 'desc').limit(q.limit),
+    [],
+  );
+  return rows
+    .map((r) => toIncident(r as unknown as Record<string, unknown>))
+    .sort(
+      (a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
+    );
 }
 
 // Alerts ----------------------------------------------------------------------------------------------

@@ -296,17 +296,6 @@ describe.each(testBackends())('SLAs on %s', (backend) => {
       const warnings = (await eventsOf(incident.id, 'sla.warning')).map(
         (e) => (e.payload as unknown as { timer: SlaTimer }).timer.kind,
       );
-      console.log(
-        'DEBUG',
-        JSON.stringify(
-          (await eventsOf(incident.id, 'sla.warning')).map((e) => [
-            e.seq,
-            e.occurredAt,
-            (e.payload as any).timer,
-          ]),
-        ),
-        JSON.stringify(await og.slas.timersOf(incident.id)),
-      );
       expect(warnings).toEqual(['resolution']);
       const warned = (await eventsOf(incident.id, 'sla.warning'))[0]!.payload as unknown as {
         timer: SlaTimer;
