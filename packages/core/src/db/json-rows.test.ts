@@ -1,3 +1,4 @@
+import { type SqlBool, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestOpsGraph, type TestOpsGraph, testBackends } from '../testing/index.js';
 import { jsonRows } from './json-rows.js';
@@ -54,5 +55,53 @@ describe.each(testBackends())('jsonRows on %s', (backend) => {
     expect(Object.keys(row!).sort()).toEqual(['firstSeenAt', 'id', 'ownerGroup']);
     expect(row!.firstSeenAt).toEqual((await query.executeTakeFirstOrThrow()).firstSeenAt);
     expect(await jsonRows(og.db, query.where('c.name', '=', 'none'), [])).toEqual([]);
+  });
+
+  it('sends reads asked for in the same turn as one statement, each answered with its own rows', async () => {
+    const seen: string[] = [];
+    const off = og.queries.on((q) => seen.push(q.sql));
+    const [one, two, none] = await Promise.all([
+      jsonRows(og.db, og.db.selectFrom('cis').select(['name']).where('name', '=', 'jr-1'), []),
+      jsonRows(og.db, og.db.selectFrom('cis').select(['name', 'retiredAt']).where('name', '=', 'jr-2'), [
+        'retiredAt',
+      ]),
+      jsonRows(og.db, og.db.selectFrom('cis').select(['id']).where('name', '=', 'none'), []),
+    ]);
+    off();
+    expect(seen).toHaveLength(1);
+    expect(one).toEqual([{ name: 'jr-1' }]);
+    expect(two).toEqual([{ name: 'jr-2', retiredAt: new Date('2026-12-05T07:00:00Z') }]);
+    expect(none).toEqual([]);
+  });
+
+  it('fails only the read at fault when reads travel together', async () => {
+    const good = jsonRows(og.db, og.db.selectFrom('cis').select(['name']).where('name', '=', 'jr-1'), []);
+    const bad = jsonRows(
+      og.db,
+      og.db.selectFrom('cis').select(['name']).where(sql<SqlBool>`id = ${'not-a-uuid'}::uuid`),
+      [],
+    );
+    await expect(bad).rejects.toThrow(/uuid/);
+    expect(await good).toEqual([{ name: 'jr-1' }]);
+  });
+
+  it('reads inside a transaction see its own uncommitted rows, and never travel with reads outside it', async () => {
+    const seen: string[] = [];
+    const off = og.queries.on((q) => seen.push(q.sql));
+    const inside = await og.db.transaction().execute(async (trx) => {
+      await trx.updateTable('cis').set({ name: 'jr-1-renamed' }).where('name', '=', 'jr-1').execute();
+      const [mine, outside] = await Promise.all([
+        jsonRows(trx, trx.selectFrom('cis').select(['name']).where('name', 'like', 'jr-1%'), []),
+        // Outside the transaction (PostgreSQL: another connection) it is not renamed yet.
+        backend === 'postgres'
+          ? jsonRows(og.db, og.db.selectFrom('cis').select(['name']).where('name', 'like', 'jr-1%'), [])
+          : Promise.resolve([{ name: 'jr-1' }]),
+      ]);
+      await trx.updateTable('cis').set({ name: 'jr-1' }).where('name', '=', 'jr-1-renamed').execute();
+      return { mine, outside };
+    });
+    off();
+    expect(inside).toEqual({ mine: [{ name: 'jr-1-renamed' }], outside: [{ name: 'jr-1' }] });
+    expect(seen.filter((s) => s.includes('json_agg')).length).toBe(backend === 'postgres' ? 2 : 1);
   });
 });
