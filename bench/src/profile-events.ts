@@ -9,6 +9,7 @@ import { systemActor } from '@opsgraph/core';
 import { sql } from 'kysely';
 import { type Backend, openDatabases } from './databases.js';
 import { chunk, makeStream, seed, sizes } from './scenarios/events.js';
+import { statementTotals } from './statement-totals.js';
 
 const backend: Backend = process.argv.includes('postgres') ? 'postgres' : 'pglite';
 const size = process.argv.includes('--quick') ? sizes.quick : sizes.full;
@@ -38,14 +39,7 @@ try {
     for (const statement of (process.env.PROFILE_SQL ?? '').split(';').filter((s) => s.trim()))
       await sql.raw(statement).execute(og.db);
     const batches = chunk(makeStream(size), size.batch).map((b) => b.map((e) => e.input));
-    const totals = new Map<string, { n: number; ms: number }>();
-    og.queries.on((q) => {
-      const kind = kindOf(q.sql);
-      const t = totals.get(kind) ?? { n: 0, ms: 0 };
-      t.n++;
-      t.ms += q.durationMs;
-      totals.set(kind, t);
-    });
+    const totals = statementTotals(og, kindOf);
     const cpu = process.cpuUsage();
     const start = performance.now();
     for (const events of batches) await og.events.ingest(events, { actor });

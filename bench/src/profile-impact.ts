@@ -18,6 +18,7 @@ import {
   type OpsGraph,
 } from '@opsgraph/core';
 import { sql } from 'kysely';
+import { bareReach } from './scenarios/impact.js';
 import { FILLER_TYPE, fullSpec, generateGraph, loadGraph, quickSpec } from './topology-graph.js';
 
 const quick = process.argv.includes('--quick');
@@ -57,26 +58,7 @@ const og: OpsGraph = await open(
   await connectDatabase('pglite://memory', { loadDataDir: new Blob([await readFile(dump)]) }),
 );
 
-async function bare(ids: readonly string[]): Promise<number> {
-  const result = await sql<{ id: string }>`
-    with recursive reach(id) as (
-      select unnest(${[...ids]}::uuid[])
-      union
-      select e.next
-        from reach w
-        cross join lateral (
-          select r.source_id as next
-            from relationships r join relationship_types t on t.name = r.type
-           where r.target_id = w.id and t.propagation in ('to_source', 'both')
-          union all
-          select r.target_id
-            from relationships r join relationship_types t on t.name = r.type
-           where r.source_id = w.id and t.propagation in ('to_target', 'both')
-        ) e
-    )
-    select id from reach`.execute(og.db);
-  return result.rows.length;
-}
+const bare = (ids: readonly string[]) => bareReach(og, ids);
 
 // As the scenario: the first 20 hypervisors whose failure reaches the target ±25 %, else the nearest.
 const tried: { ids: string[]; reach: number }[] = [];

@@ -9,6 +9,7 @@ import { systemActor } from '@opsgraph/core';
 import { sql } from 'kysely';
 import { type Backend, openDatabases } from './databases.js';
 import { makeFeed, sizes } from './scenarios/reconcile.js';
+import { statementTotals } from './statement-totals.js';
 
 const backend: Backend = process.argv.includes('postgres') ? 'postgres' : 'pglite';
 const size = process.argv.includes('--quick') ? sizes.quick : sizes.full;
@@ -25,14 +26,7 @@ try {
     const og = await dbs.fresh();
     try {
       if (process.env.PROFILE_SQL) await sql.raw(process.env.PROFILE_SQL).execute(og.db);
-      const totals = new Map<string, { n: number; ms: number }>();
-      og.queries.on((q) => {
-        const kind = kindOf(q.sql);
-        const t = totals.get(kind) ?? { n: 0, ms: 0 };
-        t.n++;
-        t.ms += q.durationMs;
-        totals.set(kind, t);
-      });
+      const totals = statementTotals(og, kindOf);
       const cpu = process.cpuUsage();
       const start = performance.now();
       await og.cmdb.reconcile(feed.payload, { actor, source: 'discovery' });

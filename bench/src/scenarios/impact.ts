@@ -69,7 +69,7 @@ export interface BackendResult {
 }
 
 /** The same reachability as impactOf, as one bare recursive query: no depth, path, state or retirement. */
-async function bareReach(og: OpsGraph, ids: readonly string[]): Promise<number> {
+export async function bareReach(og: OpsGraph, ids: readonly string[]): Promise<number> {
   const result = await sql<{ id: string }>`
     with recursive reach(id) as (
       select unnest(${[...ids]}::uuid[])
