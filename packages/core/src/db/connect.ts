@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { Logger } from '../kernel/logger.js';
 import type { Database } from './database.js';
 import { PGlitePool } from './pglite-pool.js';
-import { QueryLog } from './query-log.js';
+import { attachQueryLog, QueryLog } from './query-log.js';
 
 export type Dialect = 'pglite' | 'postgres';
 
@@ -94,6 +94,7 @@ async function connectPGlite(target: string, options: ConnectOptions): Promise<D
     plugins: [new CamelCasePlugin({ maintainNestedObjectKeys: true })],
     log: queries.record,
   });
+  attachQueryLog(db, queries);
   return {
     db,
     queries,
@@ -133,6 +134,7 @@ async function connectPostgres(target: string, options: ConnectOptions): Promise
     plugins: [new CamelCasePlugin({ maintainNestedObjectKeys: true })],
     log: queries.record,
   });
+  attachQueryLog(db, queries);
   const listeners = new Set<pg.Client>();
   return {
     db,

@@ -104,4 +104,16 @@ describe.each(testBackends())('jsonRows on %s', (backend) => {
     expect(inside).toEqual({ mine: [{ name: 'jr-1-renamed' }], outside: [{ name: 'jr-1' }] });
     expect(seen.filter((s) => s.includes('json_agg')).length).toBe(backend === 'postgres' ? 2 : 1);
   });
+
+  it('keeps concurrent measurements apart: each counts the statement of its own reads', async () => {
+    const read = (name: string) =>
+      og.queries.measure(() =>
+        jsonRows(og.db, og.db.selectFrom('cis').select(['name']).where('name', '=', name), []),
+      );
+    const [a, b] = await Promise.all([read('jr-1'), read('jr-2')]);
+    expect(a.result).toEqual([{ name: 'jr-1' }]);
+    expect(b.result).toEqual([{ name: 'jr-2' }]);
+    expect([a.queries.length, b.queries.length]).toEqual([1, 1]);
+    expect(b.queries[0]!.parameters).toEqual(['jr-2']);
+  });
 });

@@ -1,4 +1,5 @@
 import { CamelCasePlugin, type Kysely, type SelectQueryBuilder, sql } from 'kysely';
+import { measurementOf } from './query-log.js';
 
 /** The keys of `O` whose values are dates (or null). */
 export type DateKeys<O> = {
@@ -28,8 +29,9 @@ interface Pending {
 }
 
 // Reads asked for on one handle in the same turn of the event loop (a GraphQL response's DataLoaders
-// dispatch their batches together) go to the database as one statement.
-const queues = new WeakMap<object, Pending[]>();
+// dispatch their batches together) go to the database as one statement; reads of different
+// measurements (concurrent requests, each counting its own statements) never travel together.
+const queues = new WeakMap<object, Map<object | undefined, Pending[]>>();
 
 const aggregate = (query: AnySelect) =>
   sql<Raw[]>`(select coalesce(json_agg(r), '[]'::json) from (${query}) r)`;
@@ -60,13 +62,21 @@ async function flush(db: Kysely<unknown>, batch: Pending[]) {
 
 function read(db: Kysely<unknown>, query: AnySelect): Promise<Raw[]> {
   return new Promise((resolve, reject) => {
-    let queue = queues.get(db);
+    let byMeasurement = queues.get(db);
+    if (!byMeasurement) {
+      byMeasurement = new Map();
+      queues.set(db, byMeasurement);
+    }
+    const measurement = measurementOf(db);
+    let queue = byMeasurement.get(measurement);
     if (!queue) {
       const fresh: Pending[] = [];
+      const pending = byMeasurement;
       queue = fresh;
-      queues.set(db, fresh);
+      pending.set(measurement, fresh);
+      // Scheduled from the first caller's context, so the statement counts in its measurement.
       setImmediate(() => {
-        queues.delete(db);
+        pending.delete(measurement);
         void flush(db, fresh);
       });
     }

@@ -41,6 +41,11 @@ export class QueryLog {
     return { result, queries };
   }
 
+  /** The measurement the caller runs in, if any: an identity, to keep concurrent measurements apart. */
+  current(): object | undefined {
+    return this.#scope.getStore();
+  }
+
   /** Kysely's `log` hook. */
   readonly record = (event: LogEvent): void => {
     const entry: QueryEvent = {
@@ -58,4 +63,19 @@ export class QueryLog {
       }
     }
   };
+}
+
+const logs = new WeakMap<object, QueryLog>();
+
+/** Records which log a database handle reports to, for `measurementOf`. */
+export function attachQueryLog(db: object, log: QueryLog): void {
+  logs.set(db, log);
+}
+
+/**
+ * The measurement (`QueryLog.measure`) the caller runs in on `db`, if any: work that batches statements
+ * across callers groups only callers of the same measurement, so each one's statements stay its own.
+ */
+export function measurementOf(db: object): object | undefined {
+  return logs.get(db)?.current();
 }
