@@ -91,7 +91,9 @@ function read(db: Kysely<unknown>, query: AnySelect): Promise<Raw[]> {
  * statement costs a parse, a plan and several protocol round trips; a list view's batched reads
  * (its incidents' people, groups, CIs and SLA timers) cost a fraction of that this way. Keys are
  * mapped to camelCase as the handle's plugin does; JSON has no dates, so `dates` names the columns to
- * turn back into `Date`s. Row order is not kept: callers key the rows by id or sort them.
+ * turn back into `Date`s. Row order is not kept: callers key the rows by id or sort them. Meant for
+ * columns of text, uuids, booleans, integers, json and timestamps: a `numeric` comes back as a JSON
+ * number (the driver gives a string), a `bytea` as hex text.
  */
 export async function jsonRows<DB, O>(
   db: Kysely<DB>,
