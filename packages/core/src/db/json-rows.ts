@@ -36,52 +36,44 @@ const queues = new WeakMap<object, Map<object | undefined, Pending[]>>();
 const aggregate = (query: AnySelect) =>
   sql<Raw[]>`(select coalesce(json_agg(r), '[]'::json) from (${query}) r)`;
 
-async function flush(db: Kysely<unknown>, batch: Pending[]) {
-  if (batch.length === 1) {
-    const [only] = batch;
-    try {
-      const row = await (db as Kysely<Record<string, never>>)
-        .selectNoFrom(aggregate(only!.query).as('rows'))
-        .executeTakeFirstOrThrow();
-      only!.resolve(row.rows);
-    } catch (error) {
-      only!.reject(error);
-    }
-    return;
-  }
+async function flush(db: Kysely<unknown>, batch: readonly Pending[]): Promise<void> {
   try {
     const row = (await (db as Kysely<Record<string, never>>)
       .selectNoFrom(batch.map((p, i) => aggregate(p.query).as(`r${i}`)))
       .executeTakeFirstOrThrow()) as Record<string, Raw[]>;
     for (const [i, p] of batch.entries()) p.resolve(row[`r${i}`]!);
-  } catch {
+  } catch (error) {
+    if (batch.length === 1) batch[0]!.reject(error);
     // One bad read must not fail the others it happened to travel with: each runs alone, with its own answer.
-    await Promise.all(batch.map((p) => flush(db, [p])));
+    else await Promise.all(batch.map((p) => flush(db, [p])));
   }
 }
 
+function send(
+  db: Kysely<unknown>,
+  open: Map<object | undefined, Pending[]>,
+  measurement: object | undefined,
+) {
+  const batch = open.get(measurement)!;
+  open.delete(measurement);
+  void flush(db, batch);
+}
+
 function read(db: Kysely<unknown>, query: AnySelect): Promise<Raw[]> {
-  return new Promise((resolve, reject) => {
-    let byMeasurement = queues.get(db);
-    if (!byMeasurement) {
-      byMeasurement = new Map();
-      queues.set(db, byMeasurement);
-    }
-    const measurement = measurementOf(db);
-    let queue = byMeasurement.get(measurement);
-    if (!queue) {
-      const fresh: Pending[] = [];
-      const pending = byMeasurement;
-      queue = fresh;
-      pending.set(measurement, fresh);
-      // Scheduled from the first caller's context, so the statement counts in its measurement.
-      setImmediate(() => {
-        pending.delete(measurement);
-        void flush(db, fresh);
-      });
-    }
-    queue.push({ query, resolve, reject });
-  });
+  let open = queues.get(db);
+  if (!open) {
+    open = new Map();
+    queues.set(db, open);
+  }
+  const measurement = measurementOf(db);
+  let batch = open.get(measurement);
+  if (!batch) {
+    batch = [];
+    open.set(measurement, batch);
+    // Scheduled from the first caller's context, so the statement counts in its measurement.
+    setImmediate(send, db, open, measurement);
+  }
+  return new Promise((resolve, reject) => batch.push({ query, resolve, reject }));
 }
 
 /**
