@@ -242,10 +242,16 @@ export class AccessService {
    * app built itself (no `userId`), come back as they are.
    */
   async currentActor(actor: Actor): Promise<Actor | null> {
-    if (actor.kind === 'token') return this.#current(`token:${actor.id}`, actor.id, 'token');
-    if (actor.kind === 'user' && actor.userId)
-      return this.#current(`user:${actor.userId}`, actor.userId, 'user');
-    return actor;
+    const key = cacheKeyOf(actor);
+    if (!key) return actor;
+    const cache = actorCacheOf(this.kernel.bus);
+    const cached = cache.get(key.key, this.kernel.clock.now());
+    if (cached !== undefined) return cached;
+    return cache.resolve(key.key, async () => {
+      if (key.kind === 'user') return resolveUser(this.kernel, { id: key.id.toLowerCase() });
+      const token = await tokens.findToken(this.kernel, key.id);
+      return token ? resolveToken(this.kernel, token) : null;
+    });
   }
 
   /**
@@ -253,22 +259,8 @@ export class AccessService {
    * it delivers); undefined when it does not: ask `currentActor`.
    */
   cachedActor(actor: Actor): Actor | null | undefined {
-    const cache = actorCacheOf(this.kernel.bus);
-    if (actor.kind === 'token') return cache.get(`token:${actor.id}`, this.kernel.clock.now());
-    if (actor.kind === 'user' && actor.userId)
-      return cache.get(`user:${actor.userId}`, this.kernel.clock.now());
-    return actor;
-  }
-
-  #current(key: string, id: string, kind: 'user' | 'token'): Promise<Actor | null> {
-    const cache = actorCacheOf(this.kernel.bus);
-    const cached = cache.get(key, this.kernel.clock.now());
-    if (cached !== undefined) return Promise.resolve(cached);
-    return cache.resolve(key, async () => {
-      if (kind === 'user') return resolveUser(this.kernel, { id: id.toLowerCase() });
-      const token = await tokens.findToken(this.kernel, id);
-      return token ? resolveToken(this.kernel, token) : null;
-    });
+    const key = cacheKeyOf(actor);
+    return key ? actorCacheOf(this.kernel.bus).get(key.key, this.kernel.clock.now()) : actor;
   }
 
   // API tokens -------------------------------------------------------------------------------------
@@ -290,4 +282,12 @@ export class AccessService {
   revokeToken(id: string, options: WriteOptions): Promise<ApiToken> {
     return tokens.revokeToken(this.kernel, id, options);
   }
+}
+
+/** Where `currentActor` caches an actor that is re-resolved (a token's, or a directory user's); null for the rest. */
+function cacheKeyOf(actor: Actor): { key: string; id: string; kind: 'user' | 'token' } | null {
+  if (actor.kind === 'token') return { key: `token:${actor.id}`, id: actor.id, kind: 'token' };
+  if (actor.kind === 'user' && actor.userId)
+    return { key: `user:${actor.userId}`, id: actor.userId, kind: 'user' };
+  return null;
 }
