@@ -21,11 +21,10 @@ export const MAX_MAP_NODES = 5000;
 /** Class names and relationship types a filter may list. */
 const MAX_FILTER = 100;
 
-// These three names are also written into the database function topology_impact_walk (migration
-// 0034_topology_impact_walk): renaming one means replacing that function in a new migration.
+// These two names, and the class `cluster` (whose CIs and subclasses' evaluate member quorum), are
+// written into the database function topology_impact_walk (migration 0034_topology_impact_walk), the
+// only reader of `cluster`: renaming one means replacing that function in a new migration.
 
-/** The class whose CIs (and subclasses') evaluate member quorum in impact analysis. */
-export const CLUSTER_CLASS = 'cluster';
 /** The relationship type that makes a CI a member of a cluster: `member member_of cluster`. */
 export const MEMBERSHIP_TYPE = 'member_of';
 /** The class whose CIs (and subclasses') impact analysis reports as affected business services. */

@@ -177,18 +177,13 @@ export class TopologyService {
       await this.#settleClusters([...first.keys()], clusters, fallen, down, carrying);
     }
 
-    const paths = new Map<string, string[]>();
+    const paths = pathsOf(first.values());
     const affected: AffectedCi[] = [];
     for (const row of first.values()) {
-      const before = row.predId ? paths.get(row.predId) : undefined;
-      const path = before ? [...before, row.id] : [row.id];
-      paths.set(row.id, path);
+      const path = paths.get(row.id)!;
       if (!reach.hasAll(path)) continue;
       affected.push({
-        id: row.id,
-        name: row.name,
-        class: row.class,
-        status: row.status,
+        ...summary(row),
         depth: row.depth,
         path,
         state: down.has(row.id) ? 'down' : 'degraded',
