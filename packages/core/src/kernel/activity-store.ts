@@ -46,82 +46,98 @@ export async function appendEvents(
   for (let start = 0; start < events.length; start += EVENTS_PER_STATEMENT) {
     const chunk = events.slice(start, start + EVENTS_PER_STATEMENT);
     const ids = chunk.map(() => crypto.randomUUID());
-    // One json parameter a chunk rather than 9 a row: no statement nears PostgreSQL's 65,535 bind
-    // parameters, and `order by i` hands out seqs in emit order. Each payload goes in as the text
-    // `emit` made (spliced in, not serialised again); only seq comes back: the rest we have.
+    // Who wrote and when is the same for most events of a transaction: sent once per distinct
+    // writer, each row naming its writer by index.
+    const writers = new Map<string, number>();
+    const writerRows: unknown[] = [];
     const rows = chunk.map((e, i) => {
-      const head = JSON.stringify({
-        i,
-        id: ids[i],
-        type: e.type,
-        subject_type: e.subject?.type ?? null,
-        subject_id: e.subject?.id ?? null,
-        actor_kind: e.actor.kind,
-        actor_id: e.actor.id,
-        actor_name: e.actor.name,
-        occurred_at: e.occurredAt,
-      });
-      return `${head.slice(0, -1)},"payload":${e.json}}`;
+      const key = `${e.actor.kind}\u0000${e.actor.id}\u0000${e.actor.name}\u0000${e.occurredAt.getTime()}`;
+      let w = writers.get(key);
+      if (w === undefined) {
+        w = writerRows.length;
+        writers.set(key, w);
+        writerRows.push({ w, kind: e.actor.kind, id: e.actor.id, name: e.actor.name, at: e.occurredAt });
+      }
+      const subject = e.subject
+        ? `${JSON.stringify(e.subject.type)},"subject_id":${JSON.stringify(e.subject.id)}`
+        : 'null,"subject_id":null';
+      // The payload is spliced in as the text `emit` made, not serialised again.
+      return `{"i":${i},"id":"${ids[i]}","w":${w},"type":${JSON.stringify(e.type)},"subject_type":${subject},"payload":${e.json}}`;
     });
     const first = start === 0;
     const last = start + EVENTS_PER_STATEMENT >= events.length;
-    // One round trip: the first chunk takes the lock before any row gets its seq (the sort reads all
-    // its input, the lock's one row included, before the insert sees a row), and the last chunk
-    // notifies with the newest seq.
-    const { rows: inserted } = await sql<{ id: string; seq: number }>`
+    // One round trip, one json parameter for the rows (no statement nears PostgreSQL's 65,535 bind
+    // parameters). The first chunk takes the lock before any row gets its seq (the sort reads all its
+    // input, the lock's one row included, before the insert sees a row), so `order by v.i` hands out
+    // seqs in emit order; the last chunk notifies with the newest seq. Under the lock nobody else
+    // takes a seq, so ours are consecutive: only the first comes back, with a check that row i got
+    // first + i (else the seqs are read back by range, below).
+    const { rows: out } = await sql<{ first: string; n: number; consecutive: boolean }>`
       with ${first ? sql`lock as materialized (select pg_advisory_xact_lock(${ACTIVITY_LOCK}) as held),` : sql``}
+      w as (
+        select * from json_to_recordset(${JSON.stringify(writerRows)}::json)
+          as w(w integer, kind text, id text, name text, at timestamptz)
+      ),
+      v as (
+        select * from json_to_recordset(${`[${rows.join(',')}]`}::json) as v(
+          i integer, id uuid, w integer, type text, subject_type text, subject_id text, payload json)
+      ),
       ins as (
         insert into activity (id, type, subject_type, subject_id, actor_kind, actor_id, actor_name, payload, occurred_at)
-        select v.id, v.type, v.subject_type, v.subject_id, v.actor_kind, v.actor_id, v.actor_name, v.payload, v.occurred_at
-        from json_to_recordset(${`[${rows.join(',')}]`}::json) as v(
-          i integer, id uuid, type text, subject_type text, subject_id text, actor_kind text, actor_id text,
-          actor_name text, occurred_at timestamptz, payload json)
+        select v.id, v.type, v.subject_type, v.subject_id, w.kind, w.id, w.name, v.payload, w.at
+        from v join w using (w)
         ${first ? sql`cross join lock` : sql``}
         order by v.i
-        returning id, seq)
-      select id, seq from ins
-      ${last ? sql`cross join (select pg_notify(${ACTIVITY_CHANNEL}, (select max(seq) from ins)::text)) n` : sql``}`.execute(
-      trx,
-    );
-    const seqOf = new Map(inserted.map((r) => [r.id, Number(r.seq)]));
+        returning id, seq),
+      s as (select min(seq) as first, count(*)::int as n from ins)
+      select s.first::text as first, s.n,
+             coalesce(bool_and(ins.seq = s.first + v.i), false) as consecutive
+        from s cross join ins join v using (id)
+        ${last ? sql`cross join (select pg_notify(${ACTIVITY_CHANNEL}, (select max(seq) from ins)::text)) n` : sql``}
+       group by s.first, s.n`.execute(trx);
+    const head = out[0];
+    if (!head || head.n !== chunk.length)
+      throw new Error(`activity: ${head?.n ?? 0} of ${chunk.length} events appended`);
+    const firstSeq = Number(head.first);
+    let seqOf = (i: number) => firstSeq + i;
+    if (!head.consecutive) {
+      // Not expected under the lock; read our rows back (all at or after the first seq, the primary key).
+      const { rows: back } = await sql<{ id: string; seq: string }>`
+        select id, seq::text as seq from activity
+         where seq >= ${firstSeq} and id = any(${ids}::uuid[])`.execute(trx);
+      const byId = new Map(back.map((r) => [r.id, Number(r.seq)]));
+      seqOf = (i) => byId.get(ids[i]!)!;
+    }
+    // Payloads JSON-shaped (dates as strings), as a reader of the table gets them.
     chunk.forEach((e, i) => {
-      const id = ids[i]!;
-      appended.push(
-        committedEvent(
-          seqOf.get(id)!,
-          id,
-          e,
-          // JSON-shaped (dates as strings), as a reader of the table gets it.
-          () => JSON.parse(e.json),
-        ),
-      );
+      appended.push(committedEvent(seqOf(i), ids[i]!, e));
     });
   }
   return appended;
 }
 
-/** A committed event whose payload is computed on first read (then kept): most are never read here. */
-function committedEvent(seq: number, id: string, e: PendingEvent, payload: () => unknown): AnyDomainEvent {
-  let value: unknown;
-  let read = false;
-  const event = {
+/**
+ * A committed event whose payload is parsed on first read (then kept): most are never read here. A
+ * literal with a getter: spread, JSON and equality see `payload` like any other field.
+ */
+function committedEvent(seq: number, id: string, e: PendingEvent): AnyDomainEvent {
+  let json: string | undefined = e.json;
+  let payload: unknown;
+  return {
     seq,
     id,
     type: e.type as DomainEventType,
     subject: e.subject,
     actor: { kind: e.actor.kind, id: e.actor.id, name: e.actor.name },
-  };
-  Object.defineProperty(event, 'payload', {
-    enumerable: true,
-    get() {
-      if (!read) {
-        value = payload();
-        read = true;
+    get payload() {
+      if (json !== undefined) {
+        payload = JSON.parse(json);
+        json = undefined;
       }
-      return value;
+      return payload;
     },
-  });
-  return Object.assign(event, { occurredAt: e.occurredAt }) as unknown as AnyDomainEvent;
+    occurredAt: e.occurredAt,
+  } as unknown as AnyDomainEvent;
 }
 
 export interface ActivityQuery {

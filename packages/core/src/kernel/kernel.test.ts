@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestOpsGraph, type TestOpsGraph, testBackends } from '../testing/index.js';
+import { EVENTS_PER_STATEMENT } from './activity-store.js';
 import { systemActor } from './actor.js';
 import { ConflictError, ValidationError } from './errors.js';
 import type { AnyDomainEvent } from './events.js';
@@ -70,6 +71,75 @@ describe.each(testBackends())('kernel on %s', (backend) => {
       text: string;
     }>`select payload::text as text from activity where seq = ${seen[0]!.seq}`.execute(og.db);
     expect(rows[0]!.text).toBe(JSON.stringify(expected));
+  });
+
+  it('appends a transaction of several statements of events and writers with consecutive seqs in emit order', async () => {
+    const other = systemActor('test-other');
+    const seen: AnyDomainEvent[] = [];
+    const off = og.on('*', (e) => {
+      if (e.type === ('test.bulk' as never)) seen.push(e);
+    });
+    const n = EVENTS_PER_STATEMENT * 2 + 7;
+    const emitAs = (emit: unknown, i: number) =>
+      (emit as (type: string, subject: { type: string; id: string } | null, payload: unknown) => void)(
+        'test.bulk',
+        i % 3 === 0 ? null : { type: 'bulk', id: `b-${i}` },
+        { i, text: `"${i}"` },
+      );
+    const before = await og.activity.latestSeq();
+    await og.kernel.transaction(async (kernel) => {
+      await kernel.write(actor, async ({ emit }) => {
+        for (let i = 0; i < n; i += 2) emitAs(emit, i);
+      });
+      await kernel.write(other, async ({ emit }) => {
+        for (let i = 1; i < n; i += 2) emitAs(emit, i);
+      });
+    });
+    off();
+    const listed: AnyDomainEvent[] = [];
+    for (let page = await og.activity.list({ after: before, limit: 1000 }); page.length > 0; ) {
+      listed.push(...page);
+      page = await og.activity.list({ after: page.at(-1)!.seq, limit: 1000 });
+    }
+    expect(listed).toHaveLength(n);
+    // Emit order: the first write's events, then the second's; seqs consecutive from the first.
+    const order = [
+      ...Array.from({ length: Math.ceil(n / 2) }, (_, k) => 2 * k),
+      ...Array.from({ length: Math.floor(n / 2) }, (_, k) => 2 * k + 1),
+    ];
+    expect(listed.map((e) => e.seq)).toEqual(listed.map((_, k) => listed[0]!.seq + k));
+    expect(listed.map((e) => (e.payload as unknown as { i: number }).i)).toEqual(order);
+    expect(listed.map((e) => e.actor.id)).toEqual(order.map((i) => (i % 2 === 0 ? 'test' : 'test-other')));
+    expect(listed.map((e) => e.subject)).toEqual(
+      order.map((i) => (i % 3 === 0 ? null : { type: 'bulk', id: `b-${i}` })),
+    );
+    // Live events carry the same seqs, ids and payloads as the stored ones.
+    expect(seen.map((e) => [e.seq, e.id, e.payload])).toEqual(listed.map((e) => [e.seq, e.id, e.payload]));
+  });
+
+  it('reads the seqs back when they are not consecutive', async () => {
+    // Seqs step by 2 here: what the append would see if someone took seqs without its lock.
+    const step = (by: number) =>
+      sql`select setval(pg_get_serial_sequence('activity', 'seq'), (select max(seq) from activity))`
+        .execute(og.db)
+        .then(() => sql.raw(`alter table activity alter column seq set increment by ${by}`).execute(og.db));
+    await step(2);
+    try {
+      const seen: AnyDomainEvent[] = [];
+      const off = og.on('*', (e) => {
+        if (e.type === ('test.gappy' as never)) seen.push(e);
+      });
+      await og.kernel.write(actor, async ({ emit }) => {
+        for (let i = 0; i < 5; i++)
+          (emit as (type: string, subject: null, payload: unknown) => void)('test.gappy', null, { i });
+      });
+      off();
+      const listed = await og.activity.list({ after: seen[0]!.seq - 1, limit: 10 });
+      expect(listed.map((e) => e.seq)).toEqual(listed.map((_, k) => listed[0]!.seq + 2 * k));
+      expect(seen.map((e) => [e.seq, e.id, e.payload])).toEqual(listed.map((e) => [e.seq, e.id, e.payload]));
+    } finally {
+      await step(1);
+    }
   });
 
   it('leaves no row and no activity behind when validation fails', async () => {
