@@ -278,4 +278,16 @@ export const cmdbMigrations: Record<string, Migration> = {
         drop constraint ci_history_related_ci_id_fkey`.execute(db);
     },
   },
+  /**
+   * History `changes` are stored as `json` (the text as written), as `activity.payload` is since 0032:
+   * nothing queries inside them, every reader parses them whole, and a bulk import no longer converts
+   * each entry to jsonb.
+   */
+  '0036_cmdb_history_changes_json': {
+    async up(db: Kysely<any>) {
+      await sql`alter table ci_history alter column changes drop default`.execute(db);
+      await sql`alter table ci_history alter column changes type json using changes::json`.execute(db);
+      await sql`alter table ci_history alter column changes set default '[]'::json`.execute(db);
+    },
+  },
 };

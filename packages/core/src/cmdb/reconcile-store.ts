@@ -7,6 +7,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { IdentityKey } from './attributes.js';
+import { fieldChanges } from './history.js';
 import type { Ci, Relationship } from './model.js';
 import type { HistoryRow } from './store.js';
 
@@ -93,10 +94,8 @@ export async function findCiStatuses(
 export type NewCi = Omit<Ci, 'version'>;
 
 /**
- * Inserts new CIs and, in the same statement, their `created` history entries (a data-modifying CTE),
- * the changes built in SQL in exactly the order and shape `fieldChanges(null, ci)` gives: class, name,
- * status, environment and owner group when set, tags, then each attribute not null, by name. So the
- * CIs are shipped once, not a second time as history.
+ * Inserts new CIs and, in the same statement, their `created` history entries (a data-modifying CTE):
+ * one round trip, each entry's changes (`fieldChanges(null, ci)`, serialised here) stored as written.
  */
 export async function insertCisWithHistory(
   db: Db,
@@ -104,23 +103,13 @@ export async function insertCisWithHistory(
   writer: HistoryWriter,
 ): Promise<void> {
   if (cis.length === 0) return;
-  const values = cis.map((ci, i) => ({ i, ...ciRow(ci) }));
-  // `field` is SQL: a quoted literal or an expression.
-  const change = (field: string, after: string) =>
-    `jsonb_build_object('field', ${field}, 'before', null, 'after', ${after})`;
-  const ifSet = (column: string, field: string) =>
-    `case when v.${column} is null then '[]'::jsonb else jsonb_build_array(${change(`'${field}'`, `v.${column}`)}) end`;
-  const changes = sql.raw(`jsonb_build_array(${change(`'class'`, 'v.class')}, ${change(`'name'`, 'v.name')},
-        ${change(`'status'`, 'v.status')})
-      || ${ifSet('environment', 'environment')} || ${ifSet('owner_group', 'ownerGroup')}
-      || jsonb_build_array(${change(`'tags'`, 'to_jsonb(v.tags)')})
-      || coalesce((select jsonb_agg(${change(`'attributes.' || a.key`, 'a.value')} order by a.key collate "C")
-                   from jsonb_each(v.attributes) a where a.value <> 'null'::jsonb), '[]'::jsonb)`);
+  const values = cis.map((ci, i) => ({ i, ...ciRow(ci), changes: fieldChanges(null, ci) }));
   await sql`
     with v as (
       select * from json_to_recordset(${json(values)}) as v(
         i integer, id uuid, class text, name text, status text, environment text, owner_group text,
-        attributes jsonb, attribute_sources jsonb, tags text[], created_at timestamptz, updated_at timestamptz)
+        attributes jsonb, attribute_sources jsonb, tags text[], created_at timestamptz, updated_at timestamptz,
+        changes json)
     ),
     ins as (
       insert into cis (id, class, name, status, environment, owner_group, attributes, attribute_sources,
@@ -133,7 +122,7 @@ export async function insertCisWithHistory(
     insert into ci_history (ci_id, related_ci_id, relationship_id, kind, version, actor_kind, actor_id,
                             actor_name, source, at, changes)
     select v.id, null, null, 'created', 1, ${writer.actorKind}::text, ${writer.actorId}::text,
-           ${writer.actorName}::text, ${writer.source}::text, ${writer.at}::timestamptz, ${changes}
+           ${writer.actorName}::text, ${writer.source}::text, ${writer.at}::timestamptz, v.changes
     from v join ins using (id)
     order by v.i`.execute(db);
 }
@@ -279,8 +268,8 @@ export async function insertRelationshipsWithHistory(
                               actor_name, source, at, changes)
       select v.source_id, v.target_id, v.id, 'related', v.version, ${writer.actorKind}::text, ${writer.actorId}::text,
              ${writer.actorName}::text, ${writer.source}::text, ${writer.at}::timestamptz,
-             jsonb_build_array(jsonb_build_object('field', 'relationship', 'before', null, 'after',
-               jsonb_build_object('id', v.id, 'type', v.type, 'sourceId', v.source_id, 'targetId', v.target_id)))
+             json_build_array(json_build_object('field', 'relationship', 'before', null, 'after',
+               json_build_object('id', v.id, 'type', v.type, 'sourceId', v.source_id, 'targetId', v.target_id)))
       from v join ins using (id)
       order by v.i
     )
@@ -357,6 +346,6 @@ export async function insertHistoryRows(db: Db, rows: readonly HistoryRow[]): Pr
              source, at, changes
       from json_to_recordset(${json(values)}) as v(
         ci_id uuid, related_ci_id uuid, relationship_id uuid, kind text, version integer, actor_kind text,
-        actor_id text, actor_name text, source text, at timestamptz, changes jsonb)`.execute(db);
+        actor_id text, actor_name text, source text, at timestamptz, changes json)`.execute(db);
   }
 }
