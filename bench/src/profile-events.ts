@@ -18,6 +18,7 @@ const actor = systemActor('bench');
 const kinds: [RegExp, string][] = [
   [/^with nodes/, 'bind events to CIs (matchCis)'],
   [/^insert into alerts/, 'upsert alerts (upsertTriggers)'],
+  [/^with up as \( insert into alerts/, 'upsert alerts (upsertTriggers)'],
   [/^insert into event_occurrences/, 'store occurrences'],
   [/^delete from event_occurrences/, 'trim occurrences to the latest 100'],
   [/^insert into activity/, 'append domain events (activity)'],

@@ -1,7 +1,7 @@
 import { type SqlBool, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestOpsGraph, type TestOpsGraph, testBackends } from '../testing/index.js';
-import { jsonRows } from './json-rows.js';
+import { camelRows, jsonRows } from './json-rows.js';
 
 describe.each(testBackends())('jsonRows on %s', (backend) => {
   let og: TestOpsGraph;
@@ -9,6 +9,13 @@ describe.each(testBackends())('jsonRows on %s', (backend) => {
     og = await createTestOpsGraph({ backend });
   });
   afterAll(() => og?.close());
+
+  it('maps the top-level keys of rows a statement aggregated itself, not the keys inside their values', async () => {
+    const { rows } = await sql<{ rows: Record<string, unknown>[] }>`
+      with x as (select 1 as some_count, '{"snake_key": {"inner_key": 1}}'::jsonb as the_labels)
+      select coalesce(json_agg(x), '[]'::json) as rows from x`.execute(og.db);
+    expect(camelRows(rows[0]!.rows)).toEqual([{ someCount: 1, theLabels: { snake_key: { inner_key: 1 } } }]);
+  });
 
   it('gives the rows a plain select gives: camelCase keys, dates, nulls, jsonb, arrays, numbers', async () => {
     // Straight into the table: what is read back is the point, not the CMDB's validation.

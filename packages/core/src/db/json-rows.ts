@@ -87,6 +87,19 @@ function read(db: Kysely<unknown>, query: AnySelect): Promise<Raw[]> {
  * columns of text, uuids, booleans, integers, json and timestamps: a `numeric` comes back as a JSON
  * number (the driver gives a string), a `bytea` as hex text.
  */
+/**
+ * Rows a statement aggregated itself (`select coalesce(json_agg(x), '[]'::json) … from x`, e.g. over a
+ * data-modifying CTE's RETURNING) with their keys mapped to camelCase, as `jsonRows` does. Dates stay
+ * strings (JSON has none): the caller revives them.
+ */
+export function camelRows(rows: readonly Raw[]): Raw[] {
+  return rows.map((raw) => {
+    const row: Raw = {};
+    for (const column in raw) row[keys.key(column)] = raw[column];
+    return row;
+  });
+}
+
 export async function jsonRows<DB, O>(
   db: Kysely<DB>,
   query: SelectQueryBuilder<DB, any, O>,

@@ -2,6 +2,7 @@
 // jsonb_to_recordset (as in cmdb/reconcile-store.ts): any batch size, one statement, same on pg and PGlite.
 import { type Expression, type Kysely, type Selectable, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
+import { camelRows } from '../db/json-rows.js';
 import type { ActorRef } from '../kernel/actor.js';
 import { keysetPage } from '../kernel/keyset.js';
 import { type AlertAfter, alertCursor, alertOrders, type ParsedAlertOrder } from './alert-order.js';
@@ -140,7 +141,10 @@ export async function upsertTriggers(
 ): Promise<(Alert & { inserted: boolean })[]> {
   if (rows.length === 0) return [];
   const sorted = [...rows].sort((a, b) => (a.dedupKey < b.dedupKey ? -1 : a.dedupKey > b.dedupKey ? 1 : 0));
-  const { rows: out } = await sql<Record<string, unknown>>`
+  // The rows come back as one json value, not field by field: the embedded database decodes every
+  // field of every row in JavaScript, most of this statement's time there (see camelRows).
+  const { rows: out } = await sql<{ rows: Record<string, unknown>[] }>`
+    with up as (
     insert into alerts as a (id, dedup_key, status, severity, source, node, resource, type, message,
       labels, ci_id, count, first_seen, last_seen, group_key, version, created_at, updated_at)
     select r.id, r.dedup_key, 'open', r.severity, r.source, r.node, r.resource, r.type, r.message,
@@ -172,9 +176,10 @@ export async function upsertTriggers(
       ci_id = coalesce(a.ci_id, excluded.ci_id),
       group_key = coalesce(excluded.group_key, a.group_key),
       updated_at = excluded.updated_at
-    returning a.*`.execute(db);
+    returning a.*)
+    select coalesce(json_agg(up), '[]'::json) as rows from up`.execute(db);
   const ours = new Set(sorted.map((r) => r.id));
-  return out.map((row) => ({ ...toAlert(row), inserted: ours.has(row.id as string) }));
+  return camelRows(out[0]!.rows).map((row) => ({ ...toAlert(row), inserted: ours.has(row.id as string) }));
 }
 
 /** Closes the live alerts of these dedup keys (a clear/resolve event): those it closed. */
