@@ -93,20 +93,19 @@ export async function findCiStatuses(
 
 export type NewCi = Omit<Ci, 'version'>;
 
+/** New CIs as `insertCisWithHistory` takes them: their rows, each with its `created` changes. */
+export function newCiRows(cis: readonly NewCi[]): string {
+  return JSON.stringify(cis.map((ci, i) => ({ i, ...ciRow(ci), changes: fieldChanges(null, ci) })));
+}
+
 /**
- * Inserts new CIs and, in the same statement, their `created` history entries (a data-modifying CTE):
- * one round trip, each entry's changes (`fieldChanges(null, ci)`, serialised here) stored as written.
+ * Inserts new CIs (`newCiRows`) and, in the same statement, their `created` history entries (a
+ * data-modifying CTE): one round trip, each entry's changes (`fieldChanges(null, ci)`) stored as written.
  */
-export async function insertCisWithHistory(
-  db: Db,
-  cis: readonly NewCi[],
-  writer: HistoryWriter,
-): Promise<void> {
-  if (cis.length === 0) return;
-  const values = cis.map((ci, i) => ({ i, ...ciRow(ci), changes: fieldChanges(null, ci) }));
+export async function insertCisWithHistory(db: Db, rows: string, writer: HistoryWriter): Promise<void> {
   await sql`
     with v as (
-      select * from json_to_recordset(${json(values)}) as v(
+      select * from json_to_recordset(${rows}::json) as v(
         i integer, id uuid, class text, name text, status text, environment text, owner_group text,
         attributes jsonb, attribute_sources jsonb, tags text[], created_at timestamptz, updated_at timestamptz,
         changes json)
@@ -237,12 +236,13 @@ export interface HistoryWriter {
  * concurrent `relate`) is skipped, without history. `version` is the source CI's version the entry
  * records. Returns the relationships written.
  */
-export async function insertRelationshipsWithHistory(
-  db: Db,
-  rows: readonly (Relationship & { version: number })[],
-  writer: HistoryWriter,
-): Promise<Relationship[]> {
-  if (rows.length === 0) return [];
+export interface NewRelationships {
+  readonly rows: readonly (Relationship & { version: number })[];
+  /** The rows as the statement takes them (`newRelationships`). */
+  readonly json: string;
+}
+
+export function newRelationships(rows: readonly (Relationship & { version: number })[]): NewRelationships {
   const values = rows.map((r, i) => ({
     i,
     id: r.id,
@@ -251,10 +251,19 @@ export async function insertRelationshipsWithHistory(
     target_id: r.targetId,
     version: r.version,
   }));
+  return { rows, json: JSON.stringify(values) };
+}
+
+export async function insertRelationshipsWithHistory(
+  db: Db,
+  { rows, json: values }: NewRelationships,
+  writer: HistoryWriter,
+): Promise<Relationship[]> {
+  if (rows.length === 0) return [];
   // Only ids come back: the rows are ours already. History rows take their seq in input order.
   const { rows: inserted } = await sql<{ id: string }>`
     with v as (
-      select * from json_to_recordset(${json(values)})
+      select * from json_to_recordset(${values}::json)
         as v(i integer, id uuid, type text, source_id uuid, target_id uuid, version integer)
     ),
     ins as (

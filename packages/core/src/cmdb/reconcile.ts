@@ -1,6 +1,7 @@
 // Identification and reconciliation: a discovery feed's CIs and relationships, matched to existing CIs by
 // their classes' identifier rules and merged by per-field source precedence, in one transaction.
 import { z } from 'zod';
+import { pipelined } from '../db/pipelined.js';
 import { type Actor, assertCan, permissions } from '../kernel/actor.js';
 import { ConflictError, ValidationError, type ValidationIssue } from '../kernel/errors.js';
 import type { Kernel, WriteScope } from '../kernel/kernel.js';
@@ -771,11 +772,20 @@ class Reconciliation {
       source: from,
       at: scope.now,
     };
-    // New CIs with their `created` history entries, one statement per chunk.
-    for (const chunk of bulk.chunks(created)) {
-      await bulk.insertCisWithHistory(this.db, chunk, writer);
-      advance(chunk.length);
-    }
+    // New CIs with their `created` history entries, one statement per chunk; the next chunk's rows
+    // and events are made while the database writes the current one. (Events are appended at commit,
+    // in emit order: created, updated, related, as before.)
+    await pipelined(
+      bulk.chunks(created),
+      (chunk) => {
+        for (const ci of chunk) scope.emit('ci.created', { type: 'ci', id: ci.id }, { ci });
+        return { rows: bulk.newCiRows(chunk), n: chunk.length };
+      },
+      async ({ rows, n }) => {
+        await bulk.insertCisWithHistory(this.db, rows, writer);
+        advance(n);
+      },
+    );
     const written = new Map<string, Ci>(created.map((c) => [c.id, c]));
     const updates = [
       ...changed.map((i) => ({ ci: i.next!, bump: true })),
@@ -787,6 +797,10 @@ class Reconciliation {
       if (rows.length !== chunk.length) throw new Error('reconcile: a locked CI changed under the write');
       for (const row of rows) written.set(row.id, row);
       advance(chunk.length);
+    }
+    for (const item of changed) {
+      const ci = written.get(item.next!.id)!;
+      scope.emit('ci.updated', { type: 'ci', id: ci.id }, { ci, changes: item.changes! });
     }
 
     // Identity claims: new CIs claim theirs; changed CIs drop the ones they no longer have.
@@ -829,32 +843,34 @@ class Reconciliation {
       ),
     );
 
-    // Each relationship with its `related` history entry, in one statement per chunk.
+    // Each relationship with its `related` history entry, in one statement per chunk (the next one
+    // made while the database writes the current one).
     const relationships: Relationship[] = [];
-    for (const chunk of bulk.chunks(planned.fresh)) {
-      const rows = chunk.map((r) => ({
-        id: crypto.randomUUID(),
-        type: r.type,
-        sourceId: r.sourceId,
-        targetId: r.targetId,
-        createdAt: scope.now,
-        // The source CI's version now: written here, untouched by this feed, or named by id.
-        version:
-          written.get(r.sourceId)?.version ??
-          nextById.get(r.sourceId)?.version ??
-          this.named.get(r.sourceId)!.version,
-      }));
-      relationships.push(...(await bulk.insertRelationshipsWithHistory(this.db, rows, writer)));
-      advance(chunk.length);
-    }
-
-    for (const ci of created) scope.emit('ci.created', { type: 'ci', id: ci.id }, { ci });
-    for (const item of changed) {
-      const ci = written.get(item.next!.id)!;
-      scope.emit('ci.updated', { type: 'ci', id: ci.id }, { ci, changes: item.changes! });
-    }
-    for (const r of relationships)
-      scope.emit('ci.related', { type: 'ci', id: r.sourceId }, { relationship: r });
+    await pipelined(
+      bulk.chunks(planned.fresh),
+      (chunk) =>
+        bulk.newRelationships(
+          chunk.map((r) => ({
+            id: crypto.randomUUID(),
+            type: r.type,
+            sourceId: r.sourceId,
+            targetId: r.targetId,
+            createdAt: scope.now,
+            // The source CI's version now: written here, untouched by this feed, or named by id.
+            version:
+              written.get(r.sourceId)?.version ??
+              nextById.get(r.sourceId)?.version ??
+              this.named.get(r.sourceId)!.version,
+          })),
+        ),
+      async (fresh) => {
+        const inserted = await bulk.insertRelationshipsWithHistory(this.db, fresh, writer);
+        for (const r of inserted)
+          scope.emit('ci.related', { type: 'ci', id: r.sourceId }, { relationship: r });
+        relationships.push(...inserted);
+        advance(fresh.rows.length);
+      },
+    );
 
     this.progress('writing', this.total);
     // Every item passed validation (or we threw): this.items holds them all, in payload order.

@@ -7,6 +7,7 @@ import {
   type Transaction,
 } from 'kysely';
 import type { Database } from '../db/database.js';
+import { pipelined } from '../db/pipelined.js';
 import type { Actor } from './actor.js';
 import type { AnyDomainEvent, DomainEventType, PendingEvent } from './events.js';
 
@@ -41,79 +42,96 @@ export async function appendEvents(
   trx: Transaction<Database>,
   events: readonly PendingEvent[],
 ): Promise<AnyDomainEvent[]> {
-  if (events.length === 0) return [];
-  const appended: AnyDomainEvent[] = [];
-  for (let start = 0; start < events.length; start += EVENTS_PER_STATEMENT) {
-    const chunk = events.slice(start, start + EVENTS_PER_STATEMENT);
-    const ids = chunk.map(() => crypto.randomUUID());
-    // Who wrote and when is the same for most events of a transaction: sent once per distinct
-    // writer, each row naming its writer by index.
-    const writers = new Map<string, number>();
-    const writerRows: unknown[] = [];
-    const rows = chunk.map((e, i) => {
-      const key = `${e.actor.kind}\u0000${e.actor.id}\u0000${e.actor.name}\u0000${e.occurredAt.getTime()}`;
-      let w = writers.get(key);
-      if (w === undefined) {
-        w = writerRows.length;
-        writers.set(key, w);
-        writerRows.push({ w, kind: e.actor.kind, id: e.actor.id, name: e.actor.name, at: e.occurredAt });
-      }
-      const subject = e.subject
-        ? `${JSON.stringify(e.subject.type)},"subject_id":${JSON.stringify(e.subject.id)}`
-        : 'null,"subject_id":null';
-      // The payload is spliced in as the text `emit` made, not serialised again.
-      return `{"i":${i},"id":"${ids[i]}","w":${w},"type":${JSON.stringify(e.type)},"subject_type":${subject},"payload":${e.json}}`;
-    });
-    const first = start === 0;
-    const last = start + EVENTS_PER_STATEMENT >= events.length;
-    // One round trip, one json parameter for the rows (no statement nears PostgreSQL's 65,535 bind
-    // parameters). The first chunk takes the lock before any row gets its seq (the sort reads all its
-    // input, the lock's one row included, before the insert sees a row), so `order by v.i` hands out
-    // seqs in emit order; the last chunk notifies with the newest seq. Under the lock nobody else
-    // takes a seq, so ours are consecutive: only the first comes back, with a check that row i got
-    // first + i (else the seqs are read back by range, below).
-    const { rows: out } = await sql<{ first: string; n: number; consecutive: boolean }>`
-      with ${first ? sql`lock as materialized (select pg_advisory_xact_lock(${ACTIVITY_LOCK}) as held),` : sql``}
-      w as (
-        select * from json_to_recordset(${JSON.stringify(writerRows)}::json)
-          as w(w integer, kind text, id text, name text, at timestamptz)
-      ),
-      v as (
-        select * from json_to_recordset(${`[${rows.join(',')}]`}::json) as v(
-          i integer, id uuid, w integer, type text, subject_type text, subject_id text, payload json)
-      ),
-      ins as (
-        insert into activity (id, type, subject_type, subject_id, actor_kind, actor_id, actor_name, payload, occurred_at)
-        select v.id, v.type, v.subject_type, v.subject_id, w.kind, w.id, w.name, v.payload, w.at
-        from v join w using (w)
-        ${first ? sql`cross join lock` : sql``}
-        order by v.i
-        returning id, seq),
-      s as (select min(seq) as first, count(*)::int as n from ins)
-      select s.first::text as first, s.n,
-             coalesce(bool_and(ins.seq = s.first + v.i), false) as consecutive
-        from s cross join ins join v using (id)
-        ${last ? sql`cross join (select pg_notify(${ACTIVITY_CHANNEL}, (select max(seq) from ins)::text)) n` : sql``}
-       group by s.first, s.n`.execute(trx);
-    const head = out[0];
-    if (!head || head.n !== chunk.length)
-      throw new Error(`activity: ${head?.n ?? 0} of ${chunk.length} events appended`);
-    const firstSeq = Number(head.first);
-    let seqOf = (i: number) => firstSeq + i;
-    if (!head.consecutive) {
-      // Not expected under the lock; read our rows back (all at or after the first seq, the primary key).
-      const { rows: back } = await sql<{ id: string; seq: string }>`
-        select id, seq::text as seq from activity
-         where seq >= ${firstSeq} and id = any(${ids}::uuid[])`.execute(trx);
-      const byId = new Map(back.map((r) => [r.id, Number(r.seq)]));
-      seqOf = (i) => byId.get(ids[i]!)!;
+  const chunks: (readonly PendingEvent[])[] = [];
+  for (let start = 0; start < events.length; start += EVENTS_PER_STATEMENT)
+    chunks.push(events.slice(start, start + EVENTS_PER_STATEMENT));
+  const appended = await pipelined(chunks, prepareChunk, (prepared, k) =>
+    insertChunk(trx, prepared, k === 0, k === chunks.length - 1),
+  );
+  return appended.flat();
+}
+
+interface PreparedChunk {
+  readonly chunk: readonly PendingEvent[];
+  readonly ids: readonly string[];
+  /** The rows as one JSON array, each naming its writer by index in `writers`. */
+  readonly rows: string;
+  readonly writers: string;
+}
+
+function prepareChunk(chunk: readonly PendingEvent[]): PreparedChunk {
+  const ids = chunk.map(() => crypto.randomUUID());
+  // Who wrote and when is the same for most events of a transaction: sent once per distinct
+  // writer, each row naming its writer by index.
+  const writers = new Map<string, number>();
+  const writerRows: unknown[] = [];
+  const rows = chunk.map((e, i) => {
+    const key = `${e.actor.kind}\u0000${e.actor.id}\u0000${e.actor.name}\u0000${e.occurredAt.getTime()}`;
+    let w = writers.get(key);
+    if (w === undefined) {
+      w = writerRows.length;
+      writers.set(key, w);
+      writerRows.push({ w, kind: e.actor.kind, id: e.actor.id, name: e.actor.name, at: e.occurredAt });
     }
-    // Payloads JSON-shaped (dates as strings), as a reader of the table gets them.
-    chunk.forEach((e, i) => {
-      appended.push(committedEvent(seqOf(i), ids[i]!, e));
-    });
+    const subject = e.subject
+      ? `${JSON.stringify(e.subject.type)},"subject_id":${JSON.stringify(e.subject.id)}`
+      : 'null,"subject_id":null';
+    // The payload is spliced in as the text `emit` made, not serialised again.
+    return `{"i":${i},"id":"${ids[i]}","w":${w},"type":${JSON.stringify(e.type)},"subject_type":${subject},"payload":${e.json}}`;
+  });
+  return { chunk, ids, rows: `[${rows.join(',')}]`, writers: JSON.stringify(writerRows) };
+}
+
+async function insertChunk(
+  trx: Transaction<Database>,
+  { chunk, ids, rows, writers }: PreparedChunk,
+  first: boolean,
+  last: boolean,
+): Promise<AnyDomainEvent[]> {
+  // One round trip, one json parameter for the rows (no statement nears PostgreSQL's 65,535 bind
+  // parameters). The first chunk takes the lock before any row gets its seq (the sort reads all its
+  // input, the lock's one row included, before the insert sees a row), so `order by v.i` hands out
+  // seqs in emit order; the last chunk notifies with the newest seq. Under the lock nobody else
+  // takes a seq, so ours are consecutive: only the first comes back, with a check that row i got
+  // first + i (else the seqs are read back, below).
+  const { rows: out } = await sql<{ first: string; n: number; consecutive: boolean }>`
+    with ${first ? sql`lock as materialized (select pg_advisory_xact_lock(${ACTIVITY_LOCK}) as held),` : sql``}
+    w as (
+      select * from json_to_recordset(${writers}::json)
+        as w(w integer, kind text, id text, name text, at timestamptz)
+    ),
+    v as (
+      select * from json_to_recordset(${rows}::json) as v(
+        i integer, id uuid, w integer, type text, subject_type text, subject_id text, payload json)
+    ),
+    ins as (
+      insert into activity (id, type, subject_type, subject_id, actor_kind, actor_id, actor_name, payload, occurred_at)
+      select v.id, v.type, v.subject_type, v.subject_id, w.kind, w.id, w.name, v.payload, w.at
+      from v join w using (w)
+      ${first ? sql`cross join lock` : sql``}
+      order by v.i
+      returning id, seq),
+    s as (select min(seq) as first, count(*)::int as n from ins)
+    select s.first::text as first, s.n,
+           coalesce(bool_and(ins.seq = s.first + v.i), false) as consecutive
+      from s cross join ins join v using (id)
+      ${last ? sql`cross join (select pg_notify(${ACTIVITY_CHANNEL}, (select max(seq) from ins)::text)) n` : sql``}
+     group by s.first, s.n`.execute(trx);
+  const head = out[0];
+  if (!head || head.n !== chunk.length)
+    throw new Error(`activity: ${head?.n ?? 0} of ${chunk.length} events appended`);
+  const firstSeq = Number(head.first);
+  let seqOf = (i: number) => firstSeq + i;
+  if (!head.consecutive) {
+    // Not expected under the lock; read our rows back (all at or after the first seq, the primary key).
+    const { rows: back } = await sql<{ id: string; seq: string }>`
+      select id, seq::text as seq from activity
+       where seq >= ${firstSeq} and id = any(${ids}::uuid[])`.execute(trx);
+    const byId = new Map(back.map((r) => [r.id, Number(r.seq)]));
+    seqOf = (i) => byId.get(ids[i]!)!;
   }
-  return appended;
+  // Payloads JSON-shaped (dates as strings), as a reader of the table gets them.
+  return chunk.map((e, i) => committedEvent(seqOf(i), ids[i]!, e));
 }
 
 /**
