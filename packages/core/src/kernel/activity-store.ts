@@ -28,8 +28,10 @@ export interface ActivityTable {
 export const ACTIVITY_CHANNEL = 'opsgraph_activity';
 /** Advisory lock (transaction scope) that makes seq order equal commit order. */
 const ACTIVITY_LOCK = 0x0a_c7_1e_75;
-/** Events a statement: bounds its size (a bulk write emits tens of thousands). */
-export const EVENTS_PER_STATEMENT = 1000;
+/** Events a statement, at most: bounds its size (a bulk write emits tens of thousands). */
+export const EVENTS_PER_STATEMENT = 5000;
+/** Payload text a statement, at most (a chunk ends after the event that reaches it). */
+const PAYLOAD_CHARS_PER_STATEMENT = 4_000_000;
 
 /**
  * Appends a transaction's events as its last step. The advisory lock is held from here to COMMIT, so
@@ -42,9 +44,18 @@ export async function appendEvents(
   trx: Transaction<Database>,
   events: readonly PendingEvent[],
 ): Promise<AnyDomainEvent[]> {
-  const chunks: (readonly PendingEvent[])[] = [];
-  for (let start = 0; start < events.length; start += EVENTS_PER_STATEMENT)
-    chunks.push(events.slice(start, start + EVENTS_PER_STATEMENT));
+  const chunks: PendingEvent[][] = [];
+  let chars = 0;
+  for (const event of events) {
+    const current = chunks.at(-1);
+    if (!current || current.length === EVENTS_PER_STATEMENT || chars >= PAYLOAD_CHARS_PER_STATEMENT) {
+      chunks.push([event]);
+      chars = event.json.length;
+    } else {
+      current.push(event);
+      chars += event.json.length;
+    }
+  }
   const appended = await pipelined(chunks, prepareChunk, (prepared, k) =>
     insertChunk(trx, prepared, k === 0, k === chunks.length - 1),
   );

@@ -117,6 +117,27 @@ describe.each(testBackends())('kernel on %s', (backend) => {
     expect(seen.map((e) => [e.seq, e.id, e.payload])).toEqual(listed.map((e) => [e.seq, e.id, e.payload]));
   });
 
+  it('bounds a statement by payload size too: five events of 1 MB take two statements', async () => {
+    const statements: string[] = [];
+    const off = og.queries.on((q) => {
+      if (q.sql.includes('insert into activity')) statements.push(q.sql);
+    });
+    const before = await og.activity.latestSeq();
+    await og.kernel.write(actor, async ({ emit }) => {
+      for (let i = 0; i < 5; i++)
+        (emit as (type: string, subject: null, payload: unknown) => void)('test.big', null, {
+          i,
+          text: 'x'.repeat(1_000_000),
+        });
+    });
+    off?.();
+    expect(statements).toHaveLength(2);
+    const listed = await og.activity.list({ after: before, limit: 10 });
+    expect(listed.map((e) => [e.seq - listed[0]!.seq, (e.payload as unknown as { i: number }).i])).toEqual(
+      [0, 1, 2, 3, 4].map((i) => [i, i]),
+    );
+  });
+
   it('reads the seqs back when they are not consecutive', async () => {
     // Seqs step by 2 here: what the append would see if someone took seqs without its lock.
     const step = (by: number) =>
