@@ -183,15 +183,24 @@ export async function insertClaims(
 ): Promise<(IdentityKey & { ciId: string })[]> {
   const refused: (IdentityKey & { ciId: string })[] = [];
   for (const chunk of chunks(claims, ROWS_PER_STATEMENT * 5)) {
-    const { rows } = await sql<IdentityKey>`
-      insert into ci_identities (scope, rule, value, ci_id)
-      select scope, rule, value, ci_id
-      from json_to_recordset(${json(chunk.map(claimRow))}) as k(scope text, rule text, value text, ci_id uuid)
-      on conflict (scope, rule, value) do update set ci_id = excluded.ci_id
-        where ci_identities.ci_id = excluded.ci_id
-      returning scope, rule, value`.execute(db);
-    const claimed = new Set(rows.map((r) => `${r.scope}\u0000${r.rule}\u0000${r.value}`));
-    refused.push(...chunk.filter((c) => !claimed.has(`${c.scope}\u0000${c.rule}\u0000${c.value}`)));
+    // Only the refused claims come back (usually none), not every claim made.
+    const { rows } = await sql<{ i: number }>`
+      with k as (
+        select * from json_to_recordset(${json(chunk.map((c, i) => ({ i, ...claimRow(c) })))})
+          as k(i integer, scope text, rule text, value text, ci_id uuid)
+      ),
+      ins as (
+        insert into ci_identities (scope, rule, value, ci_id)
+        select scope, rule, value, ci_id from k
+        on conflict (scope, rule, value) do update set ci_id = excluded.ci_id
+          where ci_identities.ci_id = excluded.ci_id
+        returning scope, rule, value
+      )
+      select k.i from k where not exists (
+        select 1 from ins where ins.scope = k.scope and ins.rule = k.rule and ins.value = k.value)`.execute(
+      db,
+    );
+    for (const { i } of rows) refused.push(chunk[Number(i)]!);
   }
   return refused;
 }
@@ -260,8 +269,9 @@ export async function insertRelationshipsWithHistory(
   writer: HistoryWriter,
 ): Promise<Relationship[]> {
   if (rows.length === 0) return [];
-  // Only ids come back: the rows are ours already. History rows take their seq in input order.
-  const { rows: inserted } = await sql<{ id: string }>`
+  // Only the ids of rows skipped come back (usually none): the rows are ours already. History rows
+  // take their seq in input order.
+  const { rows: skippedRows } = await sql<{ id: string }>`
     with v as (
       select * from json_to_recordset(${values}::json)
         as v(i integer, id uuid, type text, source_id uuid, target_id uuid, version integer)
@@ -282,10 +292,10 @@ export async function insertRelationshipsWithHistory(
       from v join ins using (id)
       order by v.i
     )
-    select id from ins`.execute(db);
-  const written = new Set(inserted.map((r) => r.id));
+    select v.id from v where not exists (select 1 from ins where ins.id = v.id)`.execute(db);
+  const skipped = new Set(skippedRows.map((r) => r.id));
   return rows
-    .filter((r) => written.has(r.id))
+    .filter((r) => !skipped.has(r.id))
     .map((r) => ({
       id: r.id,
       type: r.type,
