@@ -238,19 +238,13 @@ export interface HistoryWriter {
   readonly at: Date;
 }
 
-/**
- * Inserts relationships and, in the same statement, a `related` history entry for each one written (a
- * data-modifying CTE: the history rows come from the insert's RETURNING, their `changes` built in SQL in
- * exactly the shape `historyRow` gives, so the rows are never shipped twice). One that exists already (a
- * concurrent `relate`) is skipped, without history. `version` is the source CI's version the entry
- * records. Returns the relationships written.
- */
 export interface NewRelationships {
   readonly rows: readonly (Relationship & { version: number })[];
   /** The rows as the statement takes them (`newRelationships`). */
   readonly json: string;
 }
 
+/** New relationships as `insertRelationshipsWithHistory` takes them. */
 export function newRelationships(rows: readonly (Relationship & { version: number })[]): NewRelationships {
   const values = rows.map((r, i) => ({
     i,
@@ -263,6 +257,13 @@ export function newRelationships(rows: readonly (Relationship & { version: numbe
   return { rows, json: JSON.stringify(values) };
 }
 
+/**
+ * Inserts relationships and, in the same statement, a `related` history entry for each one written (a
+ * data-modifying CTE: the history rows come from the insert's RETURNING, their `changes` built in SQL in
+ * exactly the shape `historyRow` gives, so the rows are never shipped twice). One that exists already (a
+ * concurrent `relate`) is skipped, without history. `version` is the source CI's version the entry
+ * records. Returns the relationships written.
+ */
 export async function insertRelationshipsWithHistory(
   db: Db,
   { rows, json: values }: NewRelationships,

@@ -77,6 +77,19 @@ function read(db: Kysely<unknown>, query: AnySelect): Promise<Raw[]> {
 }
 
 /**
+ * Rows a statement aggregated itself (`select coalesce(json_agg(x), '[]'::json) … from x`, e.g. over a
+ * data-modifying CTE's RETURNING) with their top-level keys mapped to camelCase, as the handle's plugin
+ * maps columns (the keys inside json values stay as they are). Dates stay strings: the caller revives them.
+ */
+export function camelRows(rows: readonly Raw[]): Raw[] {
+  return rows.map((raw) => {
+    const row: Raw = {};
+    for (const column in raw) row[keys.key(column)] = raw[column];
+    return row;
+  });
+}
+
+/**
  * Runs `query` and returns its rows, read as one `json_agg` value instead of row by row, together with
  * the other reads asked for on the same handle in the same turn of the event loop: one statement for
  * them all. Why: the embedded database decodes every field of every row in JavaScript, and every
@@ -87,28 +100,13 @@ function read(db: Kysely<unknown>, query: AnySelect): Promise<Raw[]> {
  * columns of text, uuids, booleans, integers, json and timestamps: a `numeric` comes back as a JSON
  * number (the driver gives a string), a `bytea` as hex text.
  */
-/**
- * Rows a statement aggregated itself (`select coalesce(json_agg(x), '[]'::json) … from x`, e.g. over a
- * data-modifying CTE's RETURNING) with their keys mapped to camelCase, as `jsonRows` does. Dates stay
- * strings (JSON has none): the caller revives them.
- */
-export function camelRows(rows: readonly Raw[]): Raw[] {
-  return rows.map((raw) => {
-    const row: Raw = {};
-    for (const column in raw) row[keys.key(column)] = raw[column];
-    return row;
-  });
-}
-
 export async function jsonRows<DB, O>(
   db: Kysely<DB>,
   query: SelectQueryBuilder<DB, any, O>,
   dates: readonly DateKeys<O>[],
 ): Promise<O[]> {
-  const rows = await read(db as Kysely<unknown>, query);
-  return rows.map((raw) => {
-    const row: Raw = {};
-    for (const column in raw) row[keys.key(column)] = raw[column];
+  const rows = camelRows(await read(db as Kysely<unknown>, query));
+  return rows.map((row) => {
     for (const key of dates as readonly string[]) {
       const value = row[key];
       if (typeof value === 'string') row[key] = new Date(value);

@@ -130,7 +130,9 @@ async function insertChunk(
      group by s.first, s.n`.execute(trx);
   const head = out[0];
   if (!head || head.n !== chunk.length)
-    throw new Error(`activity: ${head?.n ?? 0} of ${chunk.length} events appended`);
+    throw new Error(
+      `activity: the append wrote ${head?.n ?? 0} of ${chunk.length} events; the write is rolled back (a bug: please report it)`,
+    );
   const firstSeq = Number(head.first);
   let seqOf = (i: number) => firstSeq + i;
   if (!head.consecutive) {
