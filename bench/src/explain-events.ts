@@ -4,6 +4,7 @@ import { systemActor } from '@opsgraph/core';
 import { sql } from 'kysely';
 import { type Backend, openDatabases } from './databases.js';
 import { chunk, makeStream, seed, sizes } from './scenarios/events.js';
+import { inlineParameters } from './statement-totals.js';
 
 const backend: Backend = process.argv.includes('postgres') ? 'postgres' : 'pglite';
 const size = sizes.full;
@@ -34,15 +35,7 @@ for (const c of captured) {
     .transaction()
     .execute(async (trx) => {
       const r = await sql<{ 'QUERY PLAN': string }>`${sql.raw('explain (analyze, buffers) ')}${sql.raw(
-        // inline $n params as literals
-        text.replace(/\$(\d+)/g, (_, n) => {
-          const v = c.parameters[Number(n) - 1];
-          let s = v instanceof Date ? v.toISOString() : typeof v === 'string' ? v : JSON.stringify(v);
-          // fresh event ids: the real statement took these
-          if (/^(insert into activity|with lock)/.test(text))
-            s = s.replace(/"id":\s*"[0-9a-f-]{36}"/g, () => `"id":"${crypto.randomUUID()}"`);
-          return `'${String(s).replaceAll("'", "''")}'`;
-        }),
+        inlineParameters(text, c.parameters),
       )}`.execute(trx);
       throw Object.assign(new Error('rollback'), { plan: r.rows.map((x) => Object.values(x)[0]).join('\n') });
     })

@@ -9,6 +9,7 @@ import { systemActor } from '@opsgraph/core';
 import { sql } from 'kysely';
 import { type Backend, openDatabases } from './databases.js';
 import { makeFeed, sizes } from './scenarios/reconcile.js';
+import { inlineParameters } from './statement-totals.js';
 
 const backend: Backend = process.argv.includes('postgres') ? 'postgres' : 'pglite';
 const size = process.argv.includes('--quick') ? sizes.quick : sizes.full;
@@ -38,12 +39,7 @@ try {
         for (const q of recorded) {
           const text = q.sql.replace(/\s+/g, ' ').trim();
           if (/^(begin|commit|rollback|savepoint|release)/i.test(text)) continue;
-          const inline = text.replace(/\$(\d+)/g, (_, n) => {
-            const v = q.parameters[Number(n) - 1];
-            if (v === null || v === undefined) return 'null';
-            const s = v instanceof Date ? v.toISOString() : typeof v === 'string' ? v : JSON.stringify(v);
-            return `'${s.replaceAll("'", "''")}'`;
-          });
+          const inline = inlineParameters(text, q.parameters);
           const { rows } = await sql<
             Record<string, string>
           >`${sql.raw(`explain (analyze, buffers) ${inline}`)}`.execute(trx);

@@ -1,4 +1,5 @@
-// What the profile scripts share: each kind of statement's count and time (as the client sees it).
+// What the profile scripts share: each kind of statement's count and time (as the client sees it), and
+// statements with their parameters written in, to replay with EXPLAIN.
 import type { OpsGraph } from '@opsgraph/core';
 
 export type StatementTotals = Map<string, { n: number; ms: number }>;
@@ -17,4 +18,14 @@ export function statementTotals(
     totals.set(kind, t);
   });
   return totals;
+}
+
+/** `text` with its `$n` parameters written in as literals, to replay it with EXPLAIN. */
+export function inlineParameters(text: string, parameters: readonly unknown[]): string {
+  return text.replace(/\$(\d+)/g, (_, n) => {
+    const v = parameters[Number(n) - 1];
+    if (v === null || v === undefined) return 'null';
+    const s = v instanceof Date ? v.toISOString() : typeof v === 'string' ? v : JSON.stringify(v);
+    return `'${s.replaceAll("'", "''")}'`;
+  });
 }
