@@ -1,5 +1,6 @@
 // Probe: replays one batch's statements of og.events.ingest with EXPLAIN (ANALYZE, BUFFERS) inside a
 // rolled-back transaction, after a few batches, to see the server's time per statement.
+// PROFILE_SQL='drop index …' runs that SQL in the same transaction first, to see what something costs.
 import { systemActor } from '@opsgraph/core';
 import { sql } from 'kysely';
 import { type Backend, openDatabases } from './databases.js';
@@ -34,6 +35,8 @@ for (const c of captured) {
   const out = await og.db
     .transaction()
     .execute(async (trx) => {
+      for (const statement of (process.env.PROFILE_SQL ?? '').split(';').filter((s) => s.trim()))
+        await sql.raw(statement).execute(trx);
       const r = await sql<{ 'QUERY PLAN': string }>`${sql.raw('explain (analyze, buffers) ')}${sql.raw(
         inlineParameters(text, c.parameters),
       )}`.execute(trx);

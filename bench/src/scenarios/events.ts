@@ -55,7 +55,7 @@ function random(seed: number): () => number {
 
 const BASE_TIME = Date.UTC(2026, 2, 1, 8, 0, 0);
 
-interface GeneratedEvent {
+export interface GeneratedEvent {
   readonly input: EventInput & { occurredAt: string };
   readonly server: number;
   /** Opens an alert (a key not live before it). */
@@ -164,12 +164,51 @@ const createBaselineTable = sql`
     first_seen timestamptz not null, last_seen timestamptz not null, version integer not null,
     created_at timestamptz not null, updated_at timestamptz not null)`;
 
+/** A batch as the baseline writes it: each event as an alerts row, its CI id known beforehand. */
+export function baselineRows(
+  events: readonly GeneratedEvent[],
+  ciOf: readonly string[],
+  now = new Date(),
+): BenchEventRowsTable[] {
+  return events.map(({ input, server }) => {
+    const seen = new Date(input.occurredAt);
+    return {
+      id: crypto.randomUUID(),
+      dedupKey: deriveDedupKey(input),
+      status: 'open',
+      severity: input.severity,
+      source: input.source,
+      node: input.node,
+      resource: input.resource ?? '',
+      type: input.type,
+      message: input.message ?? '',
+      labels: JSON.stringify(input.labels ?? {}),
+      ciId: ciOf[server] ?? null,
+      count: 1,
+      firstSeen: seen,
+      lastSeen: seen,
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+    };
+  });
+}
+
+/** The baseline's one statement for a batch: a multi-row INSERT (the caller holds the transaction). */
+export function insertBaselineRows(
+  db: OpsGraph['db'],
+  rows: readonly BenchEventRowsTable[],
+): Promise<unknown> {
+  return db
+    .withTables<{ benchEventRows: BenchEventRowsTable }>()
+    .insertInto('benchEventRows')
+    .values(rows)
+    .execute();
+}
+
 /** The baseline: each batch's events as rows, one multi-row INSERT in one transaction a batch. */
 async function rawInsert(og: OpsGraph, batches: readonly BenchEventRowsTable[][]): Promise<void> {
-  const db = og.db.withTables<{ benchEventRows: BenchEventRowsTable }>();
-  for (const rows of batches) {
-    await db.transaction().execute((trx) => trx.insertInto('benchEventRows').values(rows).execute());
-  }
+  for (const rows of batches) await og.db.transaction().execute((trx) => insertBaselineRows(trx, rows));
 }
 
 /**
@@ -228,30 +267,7 @@ function eventsScenario(backend: Backend): BatchScenario {
 
       // The baseline's rows: what each event would be as an alerts row, built before any timing.
       const now = new Date();
-      const rowBatches = batches.map((events) =>
-        events.map(({ input, server }): BenchEventRowsTable => {
-          const seen = new Date(input.occurredAt);
-          return {
-            id: crypto.randomUUID(),
-            dedupKey: deriveDedupKey(input),
-            status: 'open',
-            severity: input.severity,
-            source: input.source,
-            node: input.node,
-            resource: input.resource ?? '',
-            type: input.type,
-            message: input.message ?? '',
-            labels: JSON.stringify(input.labels ?? {}),
-            ciId: ciOf[server] ?? null,
-            count: 1,
-            firstSeen: seen,
-            lastSeen: seen,
-            version: 1,
-            createdAt: now,
-            updatedAt: now,
-          };
-        }),
-      );
+      const rowBatches = batches.map((events) => baselineRows(events, ciOf, now));
       const inputBatches = batches.map((events) => events.map((e) => e.input));
       const opening = (n: number) =>
         batches.slice(0, n).reduce((sum, b) => sum + b.filter((e) => e.opens).length, 0);
