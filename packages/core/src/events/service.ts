@@ -355,7 +355,8 @@ async function ingestEvents(
     const n = repeats.get(alertId);
     if (n === undefined) return;
     repeats.delete(alertId);
-    if (!process.env.SILENT) emit('alert.updated', { type: 'alert', id: alertId }, { alert: latest.get(alertId)!, repeats: n });
+    if (!process.env.SILENT)
+      emit('alert.updated', { type: 'alert', id: alertId }, { alert: latest.get(alertId)!, repeats: n });
   };
   const keep = (alertId: string, indices: readonly number[]) => {
     for (const i of indices.slice(-OCCURRENCES_KEPT_PER_ALERT))
@@ -401,8 +402,7 @@ async function ingestEvents(
       }
     }
 
-    const upserted = await store.upsertTriggers(db, [...triggers.values()], now);
-    const opened = new Set(upserted.filter((a) => a.inserted).map((a) => a.id));
+    const { alerts: upserted, opened } = await store.upsertTriggers(db, [...triggers.values()], now);
     const judged = await judgeTriggered(scope, upserted, opened, options);
     grouped(judged.adopted);
     for (const row of judged.alerts) {

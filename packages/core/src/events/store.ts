@@ -132,14 +132,15 @@ export interface TriggerRow {
  * Opens an alert per row, or folds the row into the live (open or acknowledged) alert of its dedup key:
  * `count` grows by the row's count in SQL, so concurrent ingests never lose an increment. Latest
  * severity, message and labels win; a CI binding, once made, stays. Rows go in dedup-key order, so two
- * batches lock the same alerts in the same order and cannot deadlock. `inserted`: the row opened it.
+ * batches lock the same alerts in the same order and cannot deadlock. `opened`: the ids of the alerts
+ * a row opened (the others it repeated).
  */
 export async function upsertTriggers(
   db: Db,
   rows: readonly TriggerRow[],
   now: Date,
-): Promise<(Alert & { inserted: boolean })[]> {
-  if (rows.length === 0) return [];
+): Promise<{ alerts: Alert[]; opened: Set<string> }> {
+  if (rows.length === 0) return { alerts: [], opened: new Set() };
   const sorted = [...rows].sort((a, b) => (a.dedupKey < b.dedupKey ? -1 : a.dedupKey > b.dedupKey ? 1 : 0));
   // The rows come back as one json value, not field by field: the embedded database decodes each
   // field of each row in JavaScript (a few ms less a batch of 500; see bench/README.md).
@@ -178,8 +179,10 @@ export async function upsertTriggers(
       updated_at = excluded.updated_at
     returning a.*)
     select coalesce(json_agg(up), '[]'::json) as rows from up`.execute(db);
+  // A row that opened its alert kept the id it brought; a repeat got the live alert's.
   const ours = new Set(sorted.map((r) => r.id));
-  return camelRows(out[0]!.rows).map((row) => ({ ...toAlert(row), inserted: ours.has(row.id as string) }));
+  const alerts = camelRows(out[0]!.rows).map(toAlert);
+  return { alerts, opened: new Set(alerts.flatMap((a) => (ours.has(a.id) ? [a.id] : []))) };
 }
 
 /** Closes the live alerts of these dedup keys (a clear/resolve event): those it closed. */
