@@ -355,8 +355,7 @@ async function ingestEvents(
     const n = repeats.get(alertId);
     if (n === undefined) return;
     repeats.delete(alertId);
-    if (!process.env.SILENT)
-      emit('alert.updated', { type: 'alert', id: alertId }, { alert: latest.get(alertId)!, repeats: n });
+    emit('alert.updated', { type: 'alert', id: alertId }, { alert: latest.get(alertId)!, repeats: n });
   };
   const keep = (alertId: string, indices: readonly number[]) => {
     for (const i of indices.slice(-OCCURRENCES_KEPT_PER_ALERT))
