@@ -88,6 +88,36 @@ describe.each(testBackends())('event management on %s', (backend) => {
     expect(await og.events.eventsOf(alert.id, { first: 3 })).toHaveLength(3);
   });
 
+  it('trims the occurrences of a full alert once a step, not every call; readers see the latest 100', async () => {
+    clock.advance(MINUTE);
+    const [first] = await og.events.ingest(
+      Array.from({ length: 100 }, () => event('trim-steps')),
+      { actor: admin },
+    );
+    let trims = 0;
+    const off = og.queries.on((q) => {
+      if (/^\s*delete from event_occurrences/.test(q.sql)) trims++;
+    });
+    const stored: number[] = [];
+    for (let i = 0; i < 120; i++) {
+      clock.advance(1000);
+      await og.events.ingest(event('trim-steps', { message: `call ${i}` }), { actor: admin });
+      stored.push(await count('event_occurrences', 'trim-steps'));
+    }
+    off();
+    // count + version goes from 102 to 221: it crosses 150 and 200, so two trims (not 120).
+    expect(trims).toBe(2);
+    expect(Math.max(...stored)).toBe(149);
+    expect(Math.min(...stored)).toBe(100);
+    expect(stored.at(-1)).toBe(121);
+    const seen = await og.events.eventsOf(first!.alertId!, { first: 500 });
+    expect(seen).toHaveLength(100);
+    expect(seen[0]!.message).toBe('call 119');
+    expect(seen.at(-1)!.message).toBe('call 20');
+    const [batched] = await og.events.eventsOfAlerts([first!.alertId!], { first: 500, actor: admin });
+    expect(batched!.map((o) => o.seq)).toEqual(seen.map((o) => o.seq));
+  });
+
   it('gives handlers and the table the same alert payloads, the alert as JSON', async () => {
     const seq = await og.activity.latestSeq();
     const live: { type: string; seq: number; payload: unknown }[] = [];

@@ -68,6 +68,12 @@ export function resolveEventsOptions(options: EventsOptions = {}): ResolvedEvent
 
 /** How many occurrences (stored events) are kept per alert: the latest ones. */
 export const OCCURRENCES_KEPT_PER_ALERT = 100;
+/**
+ * An alert's older occurrences are removed in steps: when it has gained about this many since its last
+ * trim, not on every event. An alert then stores between OCCURRENCES_KEPT_PER_ALERT and about this many
+ * more; readers only ever see the latest OCCURRENCES_KEPT_PER_ALERT.
+ */
+export const OCCURRENCES_TRIM_STEP = 50;
 /** At most this many events per `ingest` call. */
 export const MAX_EVENTS_PER_INGEST = 10_000;
 

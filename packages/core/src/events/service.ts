@@ -42,6 +42,7 @@ import {
   type IngestResult,
   type NormalizedEvent,
   OCCURRENCES_KEPT_PER_ALERT,
+  OCCURRENCES_TRIM_STEP,
   type ResolvedEventsOptions,
   resolveEventsOptions,
 } from './model.js';
@@ -183,7 +184,7 @@ export class EventsService {
     alertId: string,
     { actor, first }: ReadOptions & { readonly first?: number } = {},
   ): Promise<EventOccurrence[]> {
-    const limit = first === undefined ? OCCURRENCES_KEPT_PER_ALERT : pageSize(first);
+    const limit = occurrenceLimit(first);
     const alert = await this.alert(alertId, { actor });
     if (!alert) throw new NotFoundError('alert', alertId, 'alertId');
     return store.listOccurrences(this.kernel.db, alert.id, limit);
@@ -254,7 +255,7 @@ export class EventsService {
     { actor, first }: ReadOptions & { readonly first?: number } = {},
   ): Promise<EventOccurrence[][]> {
     const reach = CiReach.of(actor, permissions.eventRead);
-    const limit = first === undefined ? OCCURRENCES_KEPT_PER_ALERT : pageSize(first);
+    const limit = occurrenceLimit(first);
     const ids = [...new Set(alertIds.filter((id) => isUuid(id)).map((id) => id.toLowerCase()))];
     const byAlert = new Map<string, EventOccurrence[]>();
     for (const o of await store.listOccurrencesOf(this.kernel.db, ids, limit, reach.where('alerts.ci_id'))) {
@@ -303,6 +304,38 @@ export class EventsService {
       return changed;
     });
   }
+}
+
+/**
+ * How many occurrences a read returns: `first` (validated), never more than the kept number, since an
+ * alert may store a few more until its next trim and a reader should not see that vary.
+ */
+const occurrenceLimit = (first: number | undefined) =>
+  Math.min(OCCURRENCES_KEPT_PER_ALERT, first === undefined ? OCCURRENCES_KEPT_PER_ALERT : pageSize(first));
+
+/**
+ * The alerts whose older occurrences this call should remove. An alert never stored more occurrences
+ * than its triggers plus lifecycle changes (`count + version`), so one below the kept number needs
+ * nothing. Above it, an alert is trimmed when that bound crosses a multiple of OCCURRENCES_TRIM_STEP
+ * during the call (or the call stores a step's worth for it): once per step, not on every event,
+ * which at steady state (every alert full) would cost a trim of each alert touched, every call.
+ */
+function alertsToTrim(
+  occurrences: readonly store.OccurrenceRow[],
+  latest: ReadonlyMap<string, Alert>,
+): string[] {
+  const stored = new Map<string, number>();
+  for (const o of occurrences) stored.set(o.alertId, (stored.get(o.alertId) ?? 0) + 1);
+  return [...stored].flatMap(([id, added]) => {
+    const alert = latest.get(id);
+    if (!alert) return [id];
+    const bound = alert.count + alert.version;
+    if (bound <= OCCURRENCES_KEPT_PER_ALERT) return [];
+    const crossed =
+      added >= OCCURRENCES_TRIM_STEP ||
+      Math.floor(bound / OCCURRENCES_TRIM_STEP) !== Math.floor((bound - added) / OCCURRENCES_TRIM_STEP);
+    return crossed ? [id] : [];
+  });
 }
 
 /** A run of events of one dedup key with the same action, in input order. */
@@ -455,11 +488,7 @@ async function ingestEvents(
     }
   }
   for (const alertId of [...repeats.keys()]) announce(alertId);
-  // Only alerts that may now hold more than the kept number need trimming: most hold far fewer.
-  const trim = [...new Set(occurrences.map((o) => o.alertId))].filter((id) => {
-    const alert = latest.get(id);
-    return !alert || alert.count + alert.version > OCCURRENCES_KEPT_PER_ALERT;
-  });
+  const trim = alertsToTrim(occurrences, latest);
   await store.storeOccurrences(db, occurrences, now, trim);
   // Alerts this call opened and left live, as they ended up: some may open or join incidents.
   const openedLive = [

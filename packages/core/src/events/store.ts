@@ -329,9 +329,8 @@ export interface OccurrenceRow {
 }
 
 /**
- * Stores occurrences, then keeps only the latest OCCURRENCES_KEPT_PER_ALERT of the alerts in `trim`:
- * those that may hold more (the caller knows: an alert never stored more occurrences than its count
- * of triggers plus its lifecycle changes).
+ * Stores occurrences, then removes the occurrences of the alerts in `trim` older than their latest
+ * OCCURRENCES_KEPT_PER_ALERT (the caller picks the alerts: see `alertsToTrim` in service.ts).
  */
 export async function storeOccurrences(
   db: Db,
@@ -366,16 +365,18 @@ export async function storeOccurrences(
       raw jsonb)`.execute(db);
   const alertIds = [...new Set(trim)];
   if (alertIds.length === 0) return;
+  // Per alert, the oldest seq kept is found by walking its (alert_id, seq) index back from the newest,
+  // and what is older goes by a range of that index: no heap row is read to rank it.
   await sql`
     delete from event_occurrences o
     using (
-      select seq from (
-        select seq, row_number() over (partition by alert_id order by seq desc) as n
-        from event_occurrences
-        where alert_id in (select jsonb_array_elements_text(${json(alertIds)})::uuid)
-      ) ranked where n > ${OCCURRENCES_KEPT_PER_ALERT}
-    ) old
-    where o.seq = old.seq`.execute(db);
+      select a.id, (
+        select seq from event_occurrences
+         where alert_id = a.id order by seq desc offset ${OCCURRENCES_KEPT_PER_ALERT - 1} limit 1
+      ) as oldest
+      from unnest(${alertIds}::uuid[]) as a(id)
+    ) kept
+    where o.alert_id = kept.id and o.seq < kept.oldest`.execute(db);
 }
 
 // Reads and lifecycle ---------------------------------------------------------------------------------
