@@ -471,8 +471,6 @@ export async function listOccurrences(db: Db, alertId: string, limit: number): P
   return rows.map(toOccurrence);
 }
 
-type EventOccurrenceRow = Selectable<EventOccurrenceTable> & { n: number };
-
 const toOccurrence = (r: Selectable<EventOccurrenceTable>): EventOccurrence => ({
   ...r,
   seq: Number(r.seq),
@@ -489,13 +487,13 @@ export async function listOccurrencesOf(
   reach: Expression<SqlBool> | null,
 ): Promise<EventOccurrence[]> {
   if (alertIds.length === 0 || limit === 0) return [];
-  const { rows } = await sql<EventOccurrenceRow>`
-    select * from (
-      select o.*, row_number() over (partition by o.alert_id order by o.seq desc) as n
-      from event_occurrences o join alerts on alerts.id = o.alert_id
-      where o.alert_id = any(${alertIds}::uuid[]) and ${reach ?? sql`true`}
-    ) ranked
-    where n <= ${limit}
-    order by alert_id, seq desc`.execute(db);
-  return rows.map(({ n: _, ...r }) => toOccurrence(r));
+  // Each alert's newest `limit` by a backward walk of its (alert_id, seq) index: the others are not read.
+  const { rows } = await sql<Selectable<EventOccurrenceTable>>`
+    select o.* from unnest(${alertIds}::uuid[]) as a(id)
+      join alerts on alerts.id = a.id and ${reach ?? sql`true`}
+      cross join lateral (
+        select * from event_occurrences where alert_id = a.id order by seq desc limit ${limit}
+      ) o
+    order by o.alert_id, o.seq desc`.execute(db);
+  return rows.map(toOccurrence);
 }
