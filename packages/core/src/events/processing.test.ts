@@ -1,4 +1,5 @@
 // Rules, flapping, maintenance suppression and correlation: each test fails without its feature.
+import { CompiledQuery, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Actor, systemActor } from '../kernel/actor.js';
 import { ManualClock } from '../kernel/clock.js';
@@ -224,6 +225,27 @@ describe.each(testBackends())('event processing on %s', (backend) => {
       clock.advance(11 * MINUTE);
       expect((await alertOf(event('flappy', { node: 'lonely' }))).flapping).toBe(false);
       await ingestOne(event('flappy', { node: 'lonely', severity: 'clear' }));
+    });
+
+    it('counts closes in the window by an index of closed alerts, not every closed alert of the key (0038)', async () => {
+      // The count as ingest sends it, for a new alert of a key with closed alerts.
+      let counted: { sql: string; parameters: readonly unknown[] } | undefined;
+      const off = og.queries.on((q) => {
+        if (/status = 'closed' and closed_at >=/.test(q.sql)) counted = q;
+      });
+      clock.advance(MINUTE);
+      await ingestOne(event('flappy', { node: 'lonely' }));
+      off();
+      await ingestOne(event('flappy', { node: 'lonely', severity: 'clear' }));
+      expect(counted).toBeDefined();
+      const plan = await og.transaction(async (tx) => {
+        await sql`set local enable_seqscan = off`.execute(tx.db);
+        const { rows } = await tx.db.executeQuery<Record<string, string>>(
+          CompiledQuery.raw(`explain ${counted!.sql}`, [...counted!.parameters]),
+        );
+        return rows.map((r) => Object.values(r)[0]).join('\n');
+      });
+      expect(plan).toMatch(/alerts_closed_key_idx/);
     });
   });
 
